@@ -1,0 +1,208 @@
+//! Orders, cancellations and settlement notices, as gossiped on `darkswap/orderbook/v1`.
+
+use crate::asset::AssetId;
+use libp2p_identity::PeerId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::{fmt, str::FromStr, time::Duration};
+
+/// Prices are quote-asset base units per `PRICE_SCALE` base-asset base units.
+///
+/// With bitcoin as quote this reads as "sats per 10^8 units", which keeps prices below one sat per
+/// unit exact without floating point.
+pub const PRICE_SCALE: u128 = 100_000_000;
+
+/// Whether the maker buys or sells the base asset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Side {
+    /// The maker buys `amount` of base and pays in quote.
+    Buy,
+    /// The maker sells `amount` of base for quote.
+    Sell,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        })
+    }
+}
+
+impl FromStr for Side {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "buy" | "bid" => Ok(Side::Buy),
+            "sell" | "ask" => Ok(Side::Sell),
+            other => Err(format!("unknown side {other:?}: expected buy or sell")),
+        }
+    }
+}
+
+/// The id of an order: the first 16 bytes of SHA-256 over the order's canonical encoding.
+///
+/// Because it is derived from the content (maker included), nobody can announce a different order
+/// under someone else's id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OrderId(pub [u8; 16]);
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OrderId({self})")
+    }
+}
+
+impl FromStr for OrderId {
+    type Err = hex::FromHexError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut id = [0u8; 16];
+        hex::decode_to_slice(s.trim(), &mut id)?;
+        Ok(OrderId(id))
+    }
+}
+
+/// What a trader wants to post; the network fills in maker, timestamps, nonce and id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderDraft {
+    /// Asset being bought or sold.
+    pub base: AssetId,
+    /// Asset the price is counted in.
+    pub quote: AssetId,
+    /// Whether the maker buys or sells `base`.
+    pub side: Side,
+    /// Amount of `base`, in its base units.
+    pub amount: u128,
+    /// Price in quote base units per [`PRICE_SCALE`] base units.
+    pub price: u128,
+    /// How long the order stays live.
+    pub ttl: Duration,
+}
+
+/// A signed-by-its-maker offer to trade, as it travels the network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// Content-derived id (see [`OrderId`]); checked on receipt.
+    pub id: OrderId,
+    /// The peer that made the order; it must be the author that signed the gossip message.
+    pub maker: PeerId,
+    /// Asset being bought or sold.
+    pub base: AssetId,
+    /// Asset the price is counted in.
+    pub quote: AssetId,
+    /// Whether the maker buys or sells `base`.
+    pub side: Side,
+    /// Amount of `base`, in its base units; never zero.
+    pub amount: u128,
+    /// Price in quote base units per [`PRICE_SCALE`] base units; never zero.
+    pub price: u128,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Expiry, seconds since the Unix epoch; the order is dropped everywhere after it.
+    pub expiry: u64,
+    /// Maker-chosen random value so two otherwise equal orders get different ids.
+    pub nonce: u64,
+}
+
+impl Order {
+    /// Builds an order from a draft, computing its id.
+    pub fn from_draft(maker: PeerId, draft: &OrderDraft, now_unix: u64, nonce: u64) -> Self {
+        let mut order = Order {
+            id: OrderId([0; 16]),
+            maker,
+            base: draft.base,
+            quote: draft.quote,
+            side: draft.side,
+            amount: draft.amount,
+            price: draft.price,
+            created_at: now_unix,
+            expiry: now_unix.saturating_add(draft.ttl.as_secs().max(1)),
+            nonce,
+        };
+        order.id = order.compute_id();
+        order
+    }
+
+    /// The id this order's content implies. An order whose `id` differs is invalid.
+    pub fn compute_id(&self) -> OrderId {
+        let mut unsigned = self.clone();
+        unsigned.id = OrderId([0; 16]);
+        // postcard cannot fail on this plain struct; an empty encoding would still hash uniquely.
+        let bytes = postcard::to_allocvec(&unsigned).unwrap_or_default();
+        let digest = Sha256::new_with_prefix(b"darkswap/order-id/v1").chain_update(&bytes).finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        OrderId(id)
+    }
+
+    /// Whether the order is past its expiry at `now_unix`.
+    pub fn is_expired(&self, now_unix: u64) -> bool {
+        self.expiry <= now_unix
+    }
+}
+
+/// The maker withdraws an order. Only the maker's signature makes it valid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancel {
+    /// The order being withdrawn.
+    pub order_id: OrderId,
+    /// The maker; it must be the author that signed the message.
+    pub maker: PeerId,
+    /// Until when peers remember the cancellation (the order's own expiry), so a late copy of the
+    /// order cannot come back.
+    pub expiry: u64,
+}
+
+/// A maker's public notice, on `darkswap/trade/v1`, that an order was filled by a settled trade.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeSettled {
+    /// The order that was filled.
+    pub order_id: OrderId,
+    /// The maker; it must be the author that signed the message.
+    pub maker: PeerId,
+    /// Bitcoin transaction id of the settlement.
+    pub txid: crate::trade::Txid,
+    /// The order's expiry, bounding how long peers remember the notice.
+    pub expiry: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draft() -> OrderDraft {
+        OrderDraft {
+            base: AssetId::Btc,
+            quote: "rune:1:2".parse().unwrap(),
+            side: Side::Sell,
+            amount: 5,
+            price: 7,
+            ttl: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn id_is_content_derived() {
+        let maker = PeerId::random();
+        let a = Order::from_draft(maker, &draft(), 100, 1);
+        assert_eq!(a.id, a.compute_id());
+        let mut b = a.clone();
+        b.amount = 6;
+        assert_ne!(b.compute_id(), a.id);
+        let c = Order::from_draft(PeerId::random(), &draft(), 100, 1);
+        assert_ne!(c.id, a.id, "a different maker gives a different id");
+    }
+
+    #[test]
+    fn order_id_text_round_trips() {
+        let id = Order::from_draft(PeerId::random(), &draft(), 1, 2).id;
+        assert_eq!(id.to_string().parse::<OrderId>().unwrap(), id);
+    }
+}
