@@ -1,1 +1,54 @@
+//! # darkswap-p2p
+//!
+//! The peer-to-peer network of DarkSwap: traders' nodes find each other, gossip a signed order
+//! book, sync it to newcomers, and negotiate trades directly, on native platforms and in the
+//! browser (wasm32).
+//!
+//! The front door is [`network::Network`]:
+//!
+//! ```no_run
+//! use darkswap_p2p::network::{Network, NetworkConfig, NetworkEvent};
+//! use darkswap_support::types::{AssetId, OrderDraft, Side};
+//! use std::time::Duration;
+//!
+//! # async fn run() -> Result<(), darkswap_p2p::Error> {
+//! let mut network = Network::new(NetworkConfig::default()).await?;
+//! network.listen_on("/ip4/0.0.0.0/tcp/9000").await?;
+//! let order = network
+//!     .publish_order(OrderDraft {
+//!         base: "rune:840000:1".parse().unwrap(),
+//!         quote: AssetId::Btc,
+//!         side: Side::Sell,
+//!         amount: 10_000,
+//!         price: 1_500,
+//!         ttl: Duration::from_secs(3600),
+//!     })
+//!     .await?;
+//! println!("posted {}", order.id);
+//! while let Some(event) = network.next_event().await {
+//!     if let NetworkEvent::MessageReceived { peer_id, message, .. } = event {
+//!         println!("{peer_id}: {message:?}");
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Modules:
+//! - [`network`]: the [`Network`](network::Network) handle, its configuration and events.
+//! - [`protocol`]: wire formats (signed gossip envelope, sync, trade), limits and validation.
+//! - [`order_book`]: the local order book every node keeps.
+//! - [`trade`]: the trade-negotiation state machine.
+//! - [`identity`]: persistent ed25519 identities.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod error;
+pub mod identity;
+pub mod network;
+pub mod order_book;
+pub mod protocol;
+pub mod runtime;
+pub mod trade;
+
+pub use error::Error;
+pub use libp2p;

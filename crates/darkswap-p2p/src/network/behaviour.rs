@@ -1,0 +1,142 @@
+//! The composed libp2p behaviour and each protocol's configuration.
+
+use crate::protocol::{
+    codec::FrameCodec, limits, SyncRequest, SyncResponse, TradeAck, SYNC_PROTOCOL, TRADE_PROTOCOL,
+};
+use darkswap_support::types::TradeMessage;
+use libp2p::{
+    connection_limits, gossipsub, identify, identity::Keypair, kad, ping, relay, request_response,
+    swarm::NetworkBehaviour, StreamProtocol,
+};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// Identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/darkswap/id/1.0.0";
+/// Kademlia protocol name (a private DHT, apart from the public IPFS one).
+pub const KAD_PROTOCOL: &str = "/darkswap/kad/1.0.0";
+
+/// Request-response behaviour for order-book sync.
+pub type SyncBehaviour = request_response::Behaviour<FrameCodec<SyncRequest, SyncResponse>>;
+/// Request-response behaviour for trade negotiation.
+pub type TradeBehaviour = request_response::Behaviour<FrameCodec<TradeMessage, TradeAck>>;
+
+/// Everything a DarkSwap node speaks.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Bounds on connections.
+    pub limits: connection_limits::Behaviour,
+    /// Circuit relay v2 client (reservations and relayed dials).
+    pub relay_client: relay::client::Behaviour,
+    /// Order-book and trade-notice gossip.
+    pub gossipsub: gossipsub::Behaviour,
+    /// Peer and relay discovery.
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Learns peers' addresses and protocols.
+    pub identify: identify::Behaviour,
+    /// Liveness and round-trip times.
+    pub ping: ping::Behaviour,
+    /// Order-book sync for newcomers.
+    pub sync: SyncBehaviour,
+    /// Trade negotiation.
+    pub trade: TradeBehaviour,
+}
+
+/// Content-addressed gossip message id: the first 20 bytes of SHA-256 over the data.
+fn message_id(msg: &gossipsub::Message) -> gossipsub::MessageId {
+    gossipsub::MessageId::from(&Sha256::digest(&msg.data)[..20])
+}
+
+fn gossipsub_config(heartbeat: Duration) -> Result<gossipsub::Config, Box<dyn std::error::Error + Send + Sync>> {
+    gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(heartbeat)
+        // Authorship lives in the DarkSwap envelope, verified once per unique message after
+        // deduplication (see protocol::envelope); gossipsub's own fields stay empty.
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .message_id_fn(message_id)
+        .validate_messages()
+        .max_transmit_size(limits::GOSSIP_TRANSMIT_MAX)
+        .duplicate_cache_time(Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string().into())
+}
+
+/// Scoring that penalises only what a peer provably did wrong (invalid messages), so quiet but
+/// honest peers on a slow order book are never pruned for under-delivery.
+fn peer_score(topics: &[String]) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let mut params = gossipsub::PeerScoreParams::default();
+    for topic in topics {
+        let hash = gossipsub::IdentTopic::new(topic).hash();
+        let t = gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            first_message_deliveries_weight: 1.0,
+            first_message_deliveries_cap: 100.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            // Squared counter: a peer is graylisted (-80) after ~9 invalid messages in a burst.
+            invalid_message_deliveries_weight: -1.0,
+            invalid_message_deliveries_decay: 0.9,
+            ..Default::default()
+        };
+        params.topics.insert(hash, t);
+    }
+    (params, gossipsub::PeerScoreThresholds::default())
+}
+
+impl Behaviour {
+    /// Builds the behaviour for `key`.
+    pub fn new(
+        key: &Keypair,
+        relay_client: relay::client::Behaviour,
+        topics: &[String],
+        heartbeat: Duration,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let peer_id = key.public().to_peer_id();
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossipsub_config(heartbeat)?)?;
+        let (params, thresholds) = peer_score(topics);
+        gossipsub.with_peer_score(params, thresholds).map_err(|e| e.to_string())?;
+
+        let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+        kad_config.set_query_timeout(Duration::from_secs(30));
+        let kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                .with_agent_version(format!("darkswap-p2p/{}", env!("CARGO_PKG_VERSION"))),
+        );
+
+        let rr = |timeout| {
+            request_response::Config::default().with_request_timeout(timeout).with_max_concurrent_streams(64)
+        };
+        let sync = request_response::Behaviour::with_codec(
+            FrameCodec::new(limits::MAX_SYNC_REQUEST, limits::MAX_SYNC_RESPONSE),
+            [(StreamProtocol::new(SYNC_PROTOCOL), request_response::ProtocolSupport::Full)],
+            rr(Duration::from_secs(30)),
+        );
+        let trade = request_response::Behaviour::with_codec(
+            FrameCodec::new(limits::MAX_TRADE_MESSAGE, limits::MAX_TRADE_ACK),
+            [(StreamProtocol::new(TRADE_PROTOCOL), request_response::ProtocolSupport::Full)],
+            rr(Duration::from_secs(30)),
+        );
+
+        let limits = connection_limits::Behaviour::new(
+            connection_limits::ConnectionLimits::default()
+                .with_max_established_per_peer(Some(4))
+                .with_max_established(Some(1024))
+                .with_max_pending_incoming(Some(128))
+                .with_max_pending_outgoing(Some(128)),
+        );
+
+        Ok(Self {
+            limits,
+            relay_client,
+            gossipsub,
+            kad,
+            identify,
+            ping: ping::Behaviour::new(ping::Config::new()),
+            sync,
+            trade,
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! Configuration: the seed's [`NetworkConfig`] plus the builder for everything else.
+
+use crate::order_book::OrderBookLimits;
+use libp2p::{identity::Keypair, Multiaddr};
+use std::{path::PathBuf, time::Duration};
+
+/// The seed's network configuration.
+///
+/// It has exactly the seed's four fields, so the README's struct literal compiles; further options
+/// live on [`NetworkBuilder`].
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Peers dialed at start and added to Kademlia: multiaddrs ending in `/p2p/<peer id>`.
+    pub bootstrap_peers: Vec<Multiaddr>,
+    /// Gossip topics joined at start (more with [`subscribe`](super::NetworkHandle::subscribe)).
+    pub topics: Vec<String>,
+    /// Relays to reserve a slot on at start: multiaddrs ending in `/p2p/<relay peer id>`.
+    pub relay_peers: Vec<Multiaddr>,
+    /// Time allowed for a connection to be established and upgraded.
+    pub connection_timeout: Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_peers: Vec::new(),
+            topics: vec![crate::protocol::ORDERBOOK_TOPIC.into(), crate::protocol::TRADE_TOPIC.into()],
+            relay_peers: Vec::new(),
+            connection_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Builds a [`Network`](super::Network) with options beyond [`NetworkConfig`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), darkswap_p2p::Error> {
+/// use darkswap_p2p::network::{Network, NetworkConfig};
+/// let network = Network::builder(NetworkConfig::default())
+///     .identity_file("/var/lib/darkswap/identity.key")
+///     .listen_on("/ip4/0.0.0.0/tcp/9000".parse().unwrap())
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct NetworkBuilder {
+    pub(crate) config: NetworkConfig,
+    pub(crate) keypair: Option<Keypair>,
+    pub(crate) identity_file: Option<PathBuf>,
+    pub(crate) listen: Vec<Multiaddr>,
+    pub(crate) book_limits: OrderBookLimits,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) event_buffer: usize,
+    pub(crate) max_trades: usize,
+    pub(crate) heartbeat: Duration,
+}
+
+impl NetworkBuilder {
+    /// A builder starting from `config`.
+    pub fn new(config: NetworkConfig) -> Self {
+        Self {
+            config,
+            keypair: None,
+            identity_file: None,
+            listen: Vec::new(),
+            book_limits: OrderBookLimits::default(),
+            idle_timeout: Duration::from_secs(600),
+            event_buffer: 1024,
+            max_trades: 1024,
+            heartbeat: Duration::from_millis(700),
+        }
+    }
+
+    /// Use this identity (ed25519). Without it (and without an identity file) a random one is made.
+    pub fn keypair(mut self, keypair: Keypair) -> Self {
+        self.keypair = Some(keypair);
+        self
+    }
+
+    /// Load the identity from `path`, creating it there on first run. Ignored if
+    /// [`keypair`](Self::keypair) is set.
+    pub fn identity_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.identity_file = Some(path.into());
+        self
+    }
+
+    /// Listen on `addr` as soon as the network starts.
+    pub fn listen_on(mut self, addr: Multiaddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Caps on the local order book.
+    pub fn order_book_limits(mut self, limits: OrderBookLimits) -> Self {
+        self.book_limits = limits;
+        self
+    }
+
+    /// How long a connection with no protocol in use stays open (default 10 minutes).
+    pub fn idle_connection_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Capacity of the event queue; when full the task stops reading the network (backpressure)
+    /// rather than dropping events. Default 1024.
+    pub fn event_buffer(mut self, capacity: usize) -> Self {
+        self.event_buffer = capacity.max(1);
+        self
+    }
+
+    /// Most unfinished trade negotiations at once (default 1024).
+    pub fn max_open_trades(mut self, max: usize) -> Self {
+        self.max_trades = max.max(1);
+        self
+    }
+
+    /// Gossipsub heartbeat (default 700 ms).
+    pub fn gossip_heartbeat(mut self, interval: Duration) -> Self {
+        self.heartbeat = interval;
+        self
+    }
+
+    /// Starts the network.
+    pub async fn build(self) -> Result<super::Network, crate::Error> {
+        super::Network::start(self).await
+    }
+}

@@ -1,0 +1,286 @@
+//! The front door: [`Network`], a cheap handle to a task that owns the libp2p swarm.
+//!
+//! ```no_run
+//! use darkswap_p2p::network::{Network, NetworkConfig, NetworkEvent};
+//! # async fn run() -> Result<(), darkswap_p2p::Error> {
+//! let mut network = Network::new(NetworkConfig::default()).await?;
+//! network.listen_on("/ip4/127.0.0.1/tcp/0").await?;
+//! while let Some(event) = network.next_event().await {
+//!     if let NetworkEvent::MessageReceived { message, .. } = event {
+//!         println!("{message:?}");
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Commands travel to the task over a bounded channel; events come back over another. Nothing else
+//! touches the swarm. The order book and counters are shared read-only views the task updates.
+
+mod behaviour;
+mod command;
+mod config;
+mod event;
+mod stats;
+mod swarm;
+mod task;
+mod task_events;
+
+pub use behaviour::{Behaviour, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+pub use config::{NetworkBuilder, NetworkConfig};
+pub use event::NetworkEvent;
+pub use stats::NetworkStats;
+
+use crate::{
+    error::Error,
+    order_book::OrderBook,
+    protocol::Message,
+    runtime,
+    trade::{TradeSession, TradeState},
+};
+use command::Command;
+use darkswap_support::types::{Order, OrderDraft, OrderId, PeerId, TradeId, TradeMessage};
+use futures::{
+    channel::{mpsc, oneshot},
+    SinkExt, StreamExt,
+};
+use libp2p::{identity::Keypair, Multiaddr};
+use std::sync::{Arc, Mutex};
+
+/// Commands waiting for the task; past this, async calls wait and `subscribe` returns `Busy`.
+const COMMAND_QUEUE: usize = 256;
+
+/// State the task writes and handles read.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) book: Mutex<OrderBook>,
+    pub(crate) stats: stats::Counters,
+    pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
+    pub(crate) trades: Mutex<Vec<TradeSession>>,
+}
+
+/// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.
+///
+/// All commands are on [`NetworkHandle`], which `Network` dereferences to; clone a handle with
+/// [`handle`](Network::handle) to command the network from other tasks while one reads events.
+#[derive(Debug)]
+pub struct Network {
+    handle: NetworkHandle,
+    events: mpsc::Receiver<NetworkEvent>,
+}
+
+/// A cloneable handle for commanding a [`Network`].
+#[derive(Clone, Debug)]
+pub struct NetworkHandle {
+    local_peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
+}
+
+impl std::ops::Deref for Network {
+    type Target = NetworkHandle;
+    fn deref(&self) -> &NetworkHandle {
+        &self.handle
+    }
+}
+
+impl Network {
+    /// Starts a node with `config` and defaults for everything else (random identity).
+    pub async fn new(config: NetworkConfig) -> Result<Self, Error> {
+        Self::builder(config).build().await
+    }
+
+    /// A builder for options beyond [`NetworkConfig`].
+    pub fn builder(config: NetworkConfig) -> NetworkBuilder {
+        NetworkBuilder::new(config)
+    }
+
+    pub(crate) async fn start(builder: NetworkBuilder) -> Result<Self, Error> {
+        let keypair = match (&builder.keypair, &builder.identity_file) {
+            (Some(k), _) => k.clone(),
+            (None, Some(path)) => crate::identity::load_or_create(path)?,
+            (None, None) => Keypair::generate_ed25519(),
+        };
+        keypair.clone().try_into_ed25519().map_err(|_| crate::identity::IdentityError::NotEd25519)?;
+        let local_peer_id = keypair.public().to_peer_id();
+        let swarm = swarm::build(keypair.clone(), &builder).await?;
+        let shared = Arc::new(Shared {
+            book: Mutex::new(OrderBook::new(builder.book_limits.clone())),
+            stats: stats::Counters::default(),
+            listen_addrs: Mutex::new(Vec::new()),
+            trades: Mutex::new(Vec::new()),
+        });
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
+        let task = task::Task::new(swarm, keypair, &builder, cmd_rx, ev_tx, shared.clone())?;
+        runtime::spawn(task.run());
+        Ok(Network { handle: NetworkHandle { local_peer_id, commands: cmd_tx, shared }, events: ev_rx })
+    }
+
+    /// The next event, or `None` once the network has stopped.
+    pub async fn next_event(&mut self) -> Option<NetworkEvent> {
+        self.events.next().await
+    }
+
+    /// A cloneable handle to this network.
+    pub fn handle(&self) -> NetworkHandle {
+        self.handle.clone()
+    }
+}
+
+fn parse_addr(addr: &str) -> Result<Multiaddr, Error> {
+    addr.parse().map_err(|e: libp2p::multiaddr::Error| Error::InvalidAddress {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn check_topic(topic: &str) -> Result<(), Error> {
+    if topic.is_empty() || topic.len() > 256 {
+        return Err(Error::InvalidTopic(topic.to_string()));
+    }
+    Ok(())
+}
+
+impl NetworkHandle {
+    /// This node's peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.clone().send(make(tx)).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    fn enqueue(&self, cmd: Command) -> Result<(), Error> {
+        self.commands.clone().try_send(cmd).map_err(|e| if e.is_full() { Error::Busy } else { Error::Stopped })
+    }
+
+    /// Starts listening on `addr` (text multiaddr) and returns the address actually bound (the
+    /// port filled in when `0` was asked).
+    pub async fn listen_on(&self, addr: &str) -> Result<Multiaddr, Error> {
+        let addr = parse_addr(addr)?;
+        self.listen_on_addr(addr).await
+    }
+
+    /// [`listen_on`](Self::listen_on) with a parsed multiaddr.
+    pub async fn listen_on_addr(&self, addr: Multiaddr) -> Result<Multiaddr, Error> {
+        self.request(|reply| Command::Listen { addr, reply }).await?
+    }
+
+    /// All addresses this node currently listens on.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.shared.listen_addrs.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Dials `addr` and waits until the connection is established; returns the remote peer id.
+    pub async fn dial(&self, addr: &str) -> Result<PeerId, Error> {
+        let addr = parse_addr(addr)?;
+        self.dial_addr(addr).await
+    }
+
+    /// [`dial`](Self::dial) with a parsed multiaddr.
+    pub async fn dial_addr(&self, addr: Multiaddr) -> Result<PeerId, Error> {
+        self.request(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Joins a gossip topic. Returns at once; the task subscribes right after.
+    pub fn subscribe(&self, topic: &str) -> Result<(), Error> {
+        check_topic(topic)?;
+        self.enqueue(Command::Subscribe { topic: topic.to_string() })
+    }
+
+    /// Leaves a gossip topic.
+    pub fn unsubscribe(&self, topic: &str) -> Result<(), Error> {
+        check_topic(topic)?;
+        self.enqueue(Command::Unsubscribe { topic: topic.to_string() })
+    }
+
+    /// Signs and publishes `message` on `topic`, applying it to the local order book first.
+    ///
+    /// The message is checked against the same rules peers apply, so an invalid one fails here
+    /// with [`PublishError::Invalid`](crate::error::PublishError::Invalid). Having no peers yet is not an error: the local book keeps
+    /// orders and newcomers receive them by sync.
+    pub async fn publish(&self, topic: &str, message: Message) -> Result<(), Error> {
+        check_topic(topic)?;
+        let topic = topic.to_string();
+        self.request(|reply| Command::Publish { topic, message, reply }).await?
+    }
+
+    /// Posts an order made by this node (signed with its identity) and returns it.
+    pub async fn publish_order(&self, draft: OrderDraft) -> Result<Order, Error> {
+        self.request(|reply| Command::PublishOrder { draft, reply }).await?
+    }
+
+    /// Cancels one of this node's live orders.
+    pub async fn cancel_order(&self, id: OrderId) -> Result<(), Error> {
+        self.request(|reply| Command::CancelOrder { id, reply }).await?
+    }
+
+    /// Sends a trade-negotiation step to `peer` and waits for its acknowledgement. Returns the
+    /// session's new state.
+    pub async fn send_trade(&self, peer: PeerId, message: TradeMessage) -> Result<TradeState, Error> {
+        self.request(|reply| Command::SendTrade { peer, message, reply }).await?
+    }
+
+    /// Starts a trade on `order` for `amount` base units by sending an intent to its maker.
+    pub async fn start_trade(&self, order: &Order, amount: u128) -> Result<TradeId, Error> {
+        let trade_id = TradeId(rand::random());
+        let message = TradeMessage {
+            trade_id,
+            order_id: order.id,
+            body: darkswap_support::types::TradeBody::Intent { amount },
+        };
+        self.send_trade(order.maker, message).await?;
+        Ok(trade_id)
+    }
+
+    /// The state of trade `id`, if this node takes part in it.
+    pub fn trade(&self, id: &TradeId) -> Option<TradeSession> {
+        self.shared.trades.lock().ok()?.iter().find(|t| &t.trade_id == id).cloned()
+    }
+
+    /// Live orders in the local book, in id order.
+    pub fn orders(&self) -> Vec<Order> {
+        let now = runtime::now_unix();
+        self.shared.book.lock().map(|b| b.live(now)).unwrap_or_default()
+    }
+
+    /// One live order.
+    pub fn order(&self, id: &OrderId) -> Option<Order> {
+        let now = runtime::now_unix();
+        let book = self.shared.book.lock().ok()?;
+        book.get(id).filter(|o| !o.is_expired(now)).cloned()
+    }
+
+    /// Counters: messages, rejections by reason, syncs.
+    pub fn stats(&self) -> NetworkStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Peers currently connected.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, Error> {
+        self.request(|reply| Command::ConnectedPeers { reply }).await
+    }
+
+    /// Peers known to be subscribed to `topic` (candidates for its gossip mesh).
+    pub async fn topic_peers(&self, topic: &str) -> Result<Vec<PeerId>, Error> {
+        let topic = topic.to_string();
+        self.request(|reply| Command::TopicPeers { topic, reply }).await
+    }
+
+    /// Peers in this node's gossip mesh for `topic` (those it forwards full messages to).
+    pub async fn mesh_peers(&self, topic: &str) -> Result<Vec<PeerId>, Error> {
+        let topic = topic.to_string();
+        self.request(|reply| Command::MeshPeers { topic, reply }).await
+    }
+
+    /// Closes every listener and connection and stops the task.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        match self.request(|reply| Command::Shutdown { reply }).await {
+            Ok(()) | Err(Error::Stopped) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

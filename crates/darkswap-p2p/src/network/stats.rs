@@ -1,0 +1,70 @@
+//! Counters the network task keeps, readable from any handle.
+
+use crate::protocol::RejectReason;
+use std::{
+    collections::BTreeMap,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+};
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) messages_accepted: AtomicU64,
+    pub(crate) orders_added: AtomicU64,
+    pub(crate) orders_synced: AtomicU64,
+    pub(crate) sync_requests_served: AtomicU64,
+    pub(crate) sync_failures: AtomicU64,
+    pub(crate) trade_messages_received: AtomicU64,
+    rejected: [AtomicU64; RejectReason::ALL.len()],
+}
+
+impl Counters {
+    pub(crate) fn reject(&self, reason: RejectReason) {
+        self.rejected[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> NetworkStats {
+        NetworkStats {
+            messages_accepted: self.messages_accepted.load(Relaxed),
+            orders_added: self.orders_added.load(Relaxed),
+            orders_synced: self.orders_synced.load(Relaxed),
+            sync_requests_served: self.sync_requests_served.load(Relaxed),
+            sync_failures: self.sync_failures.load(Relaxed),
+            trade_messages_received: self.trade_messages_received.load(Relaxed),
+            rejected: RejectReason::ALL
+                .iter()
+                .map(|r| (*r, self.rejected[*r as usize].load(Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+}
+
+/// A snapshot of the network's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkStats {
+    /// Gossip messages that passed validation.
+    pub messages_accepted: u64,
+    /// Orders added to the local book (gossip or sync).
+    pub orders_added: u64,
+    /// Of those, orders learned by sync.
+    pub orders_synced: u64,
+    /// Sync pages served to peers.
+    pub sync_requests_served: u64,
+    /// Sync requests to peers that failed.
+    pub sync_failures: u64,
+    /// Trade messages accepted from peers.
+    pub trade_messages_received: u64,
+    /// Refused inbound messages by reason (only non-zero counts).
+    pub rejected: BTreeMap<RejectReason, u64>,
+}
+
+impl NetworkStats {
+    /// How many inbound messages were refused for `reason`.
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected.get(&reason).copied().unwrap_or(0)
+    }
+}

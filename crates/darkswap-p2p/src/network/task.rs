@@ -1,0 +1,348 @@
+//! The network task: owns the swarm, runs commands, turns swarm events into [`NetworkEvent`]s.
+//!
+//! Backpressure: events wait in a bounded queue; while it is full the task stops polling the swarm
+//! (so the network slows down instead of dropping anything) but keeps serving commands.
+
+use super::{
+    behaviour::Behaviour, command::Command, stats::Counters, NetworkBuilder, NetworkEvent, Shared,
+};
+use crate::{
+    error::{Error, PublishError, TradeSendError},
+    protocol::{envelope, validate, Message, ORDERBOOK_TOPIC},
+    runtime::{self, now_unix},
+    trade::{TradeSessions, TradeState},
+};
+use darkswap_support::types::{Order, OrderCancel, PeerId, TradeMessage};
+use futures::{
+    channel::{mpsc, oneshot},
+    FutureExt, Sink, StreamExt,
+};
+use libp2p::{
+    gossipsub::{self, IdentTopic, TopicHash},
+    identity::Keypair,
+    multiaddr::Protocol,
+    request_response::OutboundRequestId,
+    swarm::{dial_opts::DialOpts, ConnectionId},
+    core::transport::ListenerId,
+    Multiaddr, Swarm,
+};
+use std::{
+    collections::{HashMap, VecDeque},
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+/// How often orders expire, trades are pruned and the DHT refreshed.
+const TICK: Duration = Duration::from_secs(1);
+/// Swarm events handled per wake-up before yielding to other tasks.
+const POLL_BUDGET: usize = 256;
+/// Kademlia refresh period once we know some peers.
+const KAD_REFRESH_SECS: u64 = 300;
+
+pub(crate) struct Task {
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) keypair: Keypair,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<NetworkEvent>,
+    pub(super) pending_events: VecDeque<NetworkEvent>,
+    event_cap: usize,
+    pub(super) shared: Arc<Shared>,
+    pub(super) trades: TradeSessions,
+    pub(super) topics: HashMap<TopicHash, String>,
+    pub(super) pending_listen: HashMap<ListenerId, oneshot::Sender<Result<Multiaddr, Error>>>,
+    pub(super) pending_dial: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, Error>>>,
+    pub(super) pending_trades: HashMap<OutboundRequestId, PendingTrade>,
+    pub(super) sync_pages: HashMap<PeerId, u32>,
+    pub(super) reservations: HashMap<PeerId, u64>,
+    pub(super) next_reservation: u64,
+    tick: futures_timer::Delay,
+    last_kad_refresh: u64,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+pub(super) struct PendingTrade {
+    pub(super) peer: PeerId,
+    pub(super) message: TradeMessage,
+    pub(super) reply: oneshot::Sender<Result<TradeState, Error>>,
+}
+
+impl Task {
+    pub(super) fn new(
+        mut swarm: Swarm<Behaviour>,
+        keypair: Keypair,
+        builder: &NetworkBuilder,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<NetworkEvent>,
+        shared: Arc<Shared>,
+    ) -> Result<Self, Error> {
+        let local = *swarm.local_peer_id();
+        #[cfg(not(target_arch = "wasm32"))]
+        swarm.behaviour_mut().kad.set_mode(Some(libp2p::kad::Mode::Server));
+        let mut task = Task {
+            swarm,
+            keypair,
+            commands,
+            events,
+            pending_events: VecDeque::new(),
+            event_cap: builder.event_buffer,
+            shared,
+            trades: TradeSessions::new(local, builder.max_trades),
+            topics: HashMap::new(),
+            pending_listen: HashMap::new(),
+            pending_dial: HashMap::new(),
+            pending_trades: HashMap::new(),
+            sync_pages: HashMap::new(),
+            reservations: HashMap::new(),
+            next_reservation: 1,
+            tick: runtime::interval(TICK),
+            last_kad_refresh: 0,
+            shutdown: None,
+        };
+        for topic in &builder.config.topics {
+            task.subscribe(topic);
+        }
+        for addr in &builder.listen {
+            task.swarm.listen_on(addr.clone()).map_err(|e| Error::Listen(format!("{addr}: {e}")))?;
+        }
+        for addr in &builder.config.bootstrap_peers {
+            task.add_known_peer(addr);
+            if let Err(e) = task.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "bootstrap dial failed");
+            }
+        }
+        for addr in &builder.config.relay_peers {
+            task.add_known_peer(addr);
+            let circuit = addr.clone().with(Protocol::P2pCircuit);
+            if let Err(e) = task.swarm.listen_on(circuit) {
+                tracing::warn!(%addr, error = %e, "relay reservation failed to start");
+            }
+        }
+        Ok(task)
+    }
+
+    fn add_known_peer(&mut self, addr: &Multiaddr) {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+            self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        futures::future::poll_fn(|cx| self.poll(cx)).await;
+        if let Some(reply) = self.shutdown.take() {
+            let _ = reply.send(());
+        }
+        tracing::debug!("network task stopped");
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        for _ in 0..POLL_BUDGET {
+            self.flush_events(cx);
+            match self.commands.poll_next_unpin(cx) {
+                Poll::Ready(Some(cmd)) => {
+                    self.on_command(cmd);
+                    if self.shutdown.is_some() {
+                        return Poll::Ready(());
+                    }
+                    continue;
+                }
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => {}
+            }
+            if self.tick.poll_unpin(cx).is_ready() {
+                self.tick.reset(TICK);
+                self.on_tick();
+                continue;
+            }
+            if self.pending_events.len() >= self.event_cap {
+                // Backpressure: flush_events registered a wake-up for when the app reads.
+                return Poll::Pending;
+            }
+            match self.swarm.poll_next_unpin(cx) {
+                Poll::Ready(Some(event)) => self.on_swarm_event(event),
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    fn flush_events(&mut self, cx: &mut Context<'_>) {
+        while !self.pending_events.is_empty() {
+            match Pin::new(&mut self.events).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {
+                    let ev = self.pending_events.pop_front().expect("checked non-empty");
+                    if Pin::new(&mut self.events).start_send(ev).is_err() {
+                        self.pending_events.clear();
+                    }
+                }
+                // The application dropped its receiver: nobody will read events again.
+                Poll::Ready(Err(_)) => self.pending_events.clear(),
+                Poll::Pending => return,
+            }
+        }
+    }
+
+    pub(super) fn emit(&mut self, event: NetworkEvent) {
+        if !self.events.is_closed() {
+            self.pending_events.push_back(event);
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = now_unix();
+        if let Ok(mut book) = self.shared.book.lock() {
+            let expired = book.expire(now);
+            if !expired.is_empty() {
+                tracing::debug!(count = expired.len(), "orders expired");
+            }
+        }
+        self.trades.prune(now);
+        self.publish_trades();
+        let known = self.swarm.behaviour_mut().kad.kbuckets().map(|b| b.num_entries()).sum::<usize>();
+        if known > 0 && now.saturating_sub(self.last_kad_refresh) >= KAD_REFRESH_SECS {
+            self.last_kad_refresh = now;
+            let _ = self.swarm.behaviour_mut().kad.bootstrap();
+        }
+    }
+
+    pub(super) fn publish_trades(&mut self) {
+        if let Ok(mut t) = self.shared.trades.lock() {
+            *t = self.trades.sessions().cloned().collect();
+        }
+    }
+
+    fn subscribe(&mut self, topic: &str) {
+        let t = IdentTopic::new(topic);
+        match self.swarm.behaviour_mut().gossipsub.subscribe(&t) {
+            Ok(_) => {
+                self.topics.insert(t.hash(), topic.to_string());
+            }
+            Err(e) => tracing::warn!(topic, error = %e, "subscribe failed"),
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Listen { addr, reply } => match self.swarm.listen_on(addr.clone()) {
+                Ok(id) => {
+                    self.pending_listen.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(Error::Listen(format!("{addr}: {e}"))));
+                }
+            },
+            Command::Dial { addr, reply } => {
+                self.add_known_peer(&addr);
+                let opts = DialOpts::from(addr.clone());
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.pending_dial.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(Error::Dial(format!("{addr}: {e}"))));
+                    }
+                }
+            }
+            Command::Subscribe { topic } => self.subscribe(&topic),
+            Command::Unsubscribe { topic } => {
+                let t = IdentTopic::new(&topic);
+                self.swarm.behaviour_mut().gossipsub.unsubscribe(&t);
+                self.topics.remove(&t.hash());
+            }
+            Command::Publish { topic, message, reply } => {
+                let _ = reply.send(self.publish(&topic, message));
+            }
+            Command::PublishOrder { draft, reply } => {
+                let order = Order::from_draft(*self.swarm.local_peer_id(), &draft, now_unix(), rand::random());
+                let result = self.publish(ORDERBOOK_TOPIC, Message::OrderAnnounce(order.clone()));
+                let _ = reply.send(result.map(|()| order));
+            }
+            Command::CancelOrder { id, reply } => {
+                let local = *self.swarm.local_peer_id();
+                let order = self.shared.book.lock().ok().and_then(|b| b.get(&id).cloned());
+                let result = match order {
+                    Some(o) if o.maker == local => {
+                        let cancel = OrderCancel { order_id: id, maker: local, expiry: o.expiry };
+                        self.publish(ORDERBOOK_TOPIC, Message::OrderCancel(cancel))
+                    }
+                    _ => Err(PublishError::UnknownOrder.into()),
+                };
+                let _ = reply.send(result);
+            }
+            Command::SendTrade { peer, message, reply } => self.send_trade(peer, message, reply),
+            Command::ConnectedPeers { reply } => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::TopicPeers { topic, reply } => {
+                let hash = IdentTopic::new(topic).hash();
+                let peers = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .map(|(p, _)| *p)
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::MeshPeers { topic, reply } => {
+                let hash = IdentTopic::new(topic).hash();
+                let _ = reply.send(self.swarm.behaviour().gossipsub.mesh_peers(&hash).copied().collect());
+            }
+            Command::Shutdown { reply } => {
+                let listeners: Vec<_> = self.pending_listen.drain().map(|(id, _)| id).collect();
+                for id in listeners {
+                    self.swarm.remove_listener(id);
+                }
+                let peers: Vec<_> = self.swarm.connected_peers().copied().collect();
+                for peer in peers {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
+                self.shutdown = Some(reply);
+            }
+        }
+    }
+
+    /// Signs, checks and publishes `message`, applying it to the local book first.
+    fn publish(&mut self, topic: &str, message: Message) -> Result<(), Error> {
+        let hash = IdentTopic::new(topic).hash();
+        if !self.topics.contains_key(&hash) {
+            return Err(PublishError::NotSubscribed(topic.to_string()).into());
+        }
+        let bytes = envelope::seal(&self.keypair, topic, &message).map_err(PublishError::from)?;
+        let env = envelope::Envelope { author: *self.swarm.local_peer_id(), message };
+        validate::check_envelope(topic, &env, now_unix()).map_err(PublishError::Invalid)?;
+        let bytes: Arc<[u8]> = Arc::from(bytes);
+        self.apply_to_book(&env, &bytes).map_err(|_| PublishError::Invalid(crate::protocol::RejectReason::BookFull))?;
+        match self.swarm.behaviour_mut().gossipsub.publish(hash, bytes.to_vec()) {
+            Ok(_) => Ok(()),
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                tracing::debug!(topic, "published with no peers yet; the book serves it by sync");
+                Ok(())
+            }
+            Err(gossipsub::PublishError::Duplicate) => Ok(()),
+            Err(e) => Err(PublishError::Gossip(e.to_string()).into()),
+        }
+    }
+
+    fn send_trade(&mut self, peer: PeerId, message: TradeMessage, reply: oneshot::Sender<Result<TradeState, Error>>) {
+        let check = match self.shared.book.lock() {
+            Ok(book) => self.trades.check_outbound(peer, &message, &book),
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = check {
+            let _ = reply.send(Err(TradeSendError::Refused(e).into()));
+            return;
+        }
+        let id = self.swarm.behaviour_mut().trade.send_request(&peer, message.clone());
+        self.pending_trades.insert(id, PendingTrade { peer, message, reply });
+    }
+}
+
+pub(super) fn counters(shared: &Shared) -> &Counters {
+    &shared.stats
+}

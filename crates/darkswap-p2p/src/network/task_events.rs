@@ -1,0 +1,347 @@
+//! How the network task reacts to swarm events: connections, gossip validation, sync and trade.
+
+use super::{
+    behaviour::BehaviourEvent,
+    task::{counters, PendingTrade, Task},
+    NetworkEvent,
+};
+use crate::{
+    error::{Error, TradeSendError},
+    network::stats::Counters,
+    order_book::Insert,
+    protocol::{
+        envelope::{self, Envelope},
+        limits, validate, Message, RejectReason, SyncRequest, SyncResponse, TradeAck, ORDERBOOK_TOPIC, TRADE_TOPIC,
+    },
+    runtime::now_unix,
+};
+use darkswap_support::types::{PeerId, TradeMessage};
+use libp2p::{
+    core::ConnectedPoint,
+    gossipsub::{self, MessageAcceptance},
+    identify, kad,
+    multiaddr::Protocol,
+    relay, request_response,
+    swarm::SwarmEvent,
+    Multiaddr,
+};
+use std::sync::Arc;
+
+/// The relay in a `/…/p2p/<relay>/p2p-circuit/…` address.
+fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
+    let mut last_peer = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::P2p(peer) => last_peer = Some(peer),
+            Protocol::P2pCircuit => return last_peer,
+            _ => {}
+        }
+    }
+    None
+}
+
+impl Task {
+    pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { listener_id, address } => {
+                tracing::info!(%address, "listening");
+                if let Ok(mut a) = self.shared.listen_addrs.lock() {
+                    if !a.contains(&address) {
+                        a.push(address.clone());
+                    }
+                }
+                if let Some(reply) = self.pending_listen.remove(&listener_id) {
+                    let _ = reply.send(Ok(address));
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                if let Ok(mut a) = self.shared.listen_addrs.lock() {
+                    a.retain(|x| x != &address);
+                }
+            }
+            SwarmEvent::ListenerClosed { listener_id, reason, addresses } => {
+                if let Ok(mut a) = self.shared.listen_addrs.lock() {
+                    a.retain(|x| !addresses.contains(x));
+                }
+                if let Some(reply) = self.pending_listen.remove(&listener_id) {
+                    let why = match reason {
+                        Ok(()) => "listener closed".to_string(),
+                        Err(e) => e.to_string(),
+                    };
+                    let _ = reply.send(Err(Error::Listen(why)));
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                tracing::warn!(error = %error, "listener error");
+                if let Some(reply) = self.pending_listen.remove(&listener_id) {
+                    let _ = reply.send(Err(Error::Listen(error.to_string())));
+                }
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+                if let Some(reply) = self.pending_dial.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
+                }
+                let (addr, local) = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => (address.clone(), None),
+                    ConnectedPoint::Listener { send_back_addr, local_addr } => {
+                        (send_back_addr.clone(), Some(local_addr.clone()))
+                    }
+                };
+                if num_established.get() == 1 {
+                    tracing::info!(peer = %peer_id, %addr, "peer connected");
+                    self.emit(NetworkEvent::PeerConnected(peer_id));
+                    self.request_sync(peer_id, None);
+                }
+                if let Some(relay) = relay_of(&addr).or_else(|| local.as_ref().and_then(relay_of)) {
+                    self.emit(NetworkEvent::ConnectedThroughRelay { relay_peer_id: relay, dst_peer_id: peer_id });
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established, cause, .. } => {
+                if num_established == 0 {
+                    tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
+                    self.sync_pages.remove(&peer_id);
+                    self.emit(NetworkEvent::PeerDisconnected(peer_id));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+                tracing::debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
+                if let Some(reply) = self.pending_dial.remove(&connection_id) {
+                    let _ = reply.send(Err(Error::Dial(error.to_string())));
+                }
+            }
+            SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
+                self.on_gossip(propagation_source, message_id, message)
+            }
+            BehaviourEvent::Sync(ev) => self.on_sync(ev),
+            BehaviourEvent::Trade(ev) => self.on_trade(ev),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let kad_proto = libp2p::StreamProtocol::new(super::KAD_PROTOCOL);
+                if info.protocols.contains(&kad_proto) {
+                    for addr in info.listen_addrs.into_iter().take(16) {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                    }
+                }
+            }
+            BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal,
+                ..
+            }) => {
+                if !renewal || !self.reservations.contains_key(&relay_peer_id) {
+                    let id = self.next_reservation;
+                    self.next_reservation += 1;
+                    self.reservations.insert(relay_peer_id, id);
+                    tracing::info!(relay = %relay_peer_id, reservation = id, "relay reservation accepted");
+                    self.emit(NetworkEvent::RelayReserved { relay_peer_id, reservation_id: id });
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
+                tracing::trace!(%peer, "kademlia routing updated");
+            }
+            _ => {}
+        }
+    }
+
+    /// Validates a gossip message once (gossipsub has already dropped duplicates) and tells
+    /// gossipsub whether to forward it.
+    fn on_gossip(&mut self, source: PeerId, id: gossipsub::MessageId, msg: gossipsub::Message) {
+        let Some(topic) = self.topics.get(&msg.topic).cloned() else {
+            self.report(&id, &source, MessageAcceptance::Ignore);
+            return;
+        };
+        let now = now_unix();
+        let checked = envelope::open(&topic, &msg.data)
+            .and_then(|env| validate::check_envelope(&topic, &env, now).map(|()| env));
+        let env = match checked {
+            Ok(env) => env,
+            Err(reason) => {
+                tracing::warn!(peer = %source, %topic, %reason, "rejected gossip message");
+                counters(&self.shared).reject(reason);
+                self.report(&id, &source, MessageAcceptance::Reject);
+                return;
+            }
+        };
+        match self.apply_to_book(&env, &Arc::from(msg.data)) {
+            Ok(true) => {
+                self.report(&id, &source, MessageAcceptance::Accept);
+                Counters::bump(&self.shared.stats.messages_accepted);
+                tracing::debug!(peer = %source, %topic, kind = env.message.kind(), "message accepted");
+                self.emit(NetworkEvent::MessageReceived { peer_id: source, topic, message: env.message });
+            }
+            Ok(false) => self.report(&id, &source, MessageAcceptance::Ignore),
+            Err(reason) => {
+                counters(&self.shared).reject(reason);
+                self.report(&id, &source, MessageAcceptance::Ignore);
+            }
+        }
+    }
+
+    fn report(&mut self, id: &gossipsub::MessageId, source: &PeerId, acceptance: MessageAcceptance) {
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(id, source, acceptance);
+    }
+
+    /// Applies a validated message to the local book. `Ok(true)` when it is news worth forwarding
+    /// and reporting.
+    pub(super) fn apply_to_book(&mut self, env: &Envelope, bytes: &Arc<[u8]>) -> Result<bool, RejectReason> {
+        let Ok(mut book) = self.shared.book.lock() else {
+            return Ok(false);
+        };
+        match &env.message {
+            Message::OrderAnnounce(order) => match book.insert(order.clone(), bytes.clone()) {
+                Ok(Insert::Added) => {
+                    Counters::bump(&self.shared.stats.orders_added);
+                    Ok(true)
+                }
+                Ok(Insert::Duplicate | Insert::Withdrawn) => Ok(false),
+                Err(e) => {
+                    tracing::debug!(error = %e, "order not added");
+                    Err(RejectReason::BookFull)
+                }
+            },
+            Message::OrderCancel(c) => {
+                book.withdraw(c.order_id, c.maker, c.expiry);
+                Ok(true)
+            }
+            Message::TradeSettled(s) => {
+                book.withdraw(s.order_id, s.maker, s.expiry);
+                Ok(true)
+            }
+            Message::Trade(_) => Ok(false),
+        }
+    }
+
+    pub(super) fn request_sync(&mut self, peer: PeerId, after: Option<darkswap_support::types::OrderId>) {
+        let pages = self.sync_pages.entry(peer).or_default();
+        if *pages >= limits::SYNC_MAX_PAGES {
+            tracing::warn!(%peer, "sync page limit reached");
+            return;
+        }
+        *pages += 1;
+        let req = SyncRequest { after, limit: limits::SYNC_PAGE_MAX };
+        self.swarm.behaviour_mut().sync.send_request(&peer, req);
+    }
+
+    fn on_sync(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
+        use request_response::{Event, Message as RrMessage};
+        match ev {
+            Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
+                let page = match self.shared.book.lock() {
+                    Ok(book) => book.page(request.after, request.limit, now_unix()),
+                    Err(_) => (Vec::new(), None),
+                };
+                Counters::bump(&self.shared.stats.sync_requests_served);
+                let response = SyncResponse { envelopes: page.0, next: page.1 };
+                if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+                    tracing::debug!(%peer, "sync response not sent: stream closed");
+                }
+            }
+            Event::Message { peer, message: RrMessage::Response { response, .. }, .. } => {
+                self.on_sync_page(peer, response)
+            }
+            Event::OutboundFailure { peer, error, .. } => {
+                // Peers that do not speak the protocol (plain relays, other apps) are expected.
+                if !matches!(error, request_response::OutboundFailure::UnsupportedProtocols) {
+                    Counters::bump(&self.shared.stats.sync_failures);
+                    tracing::debug!(%peer, %error, "sync request failed");
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => tracing::debug!(%peer, %error, "sync inbound failed"),
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_sync_page(&mut self, peer: PeerId, page: SyncResponse) {
+        let now = now_unix();
+        for bytes in page.envelopes.into_iter().take(limits::SYNC_PAGE_MAX as usize) {
+            let checked = envelope::open(ORDERBOOK_TOPIC, &bytes).and_then(|env| {
+                match env.message {
+                    Message::OrderAnnounce(_) => validate::check_envelope(ORDERBOOK_TOPIC, &env, now).map(|()| env),
+                    _ => Err(RejectReason::WrongTopic),
+                }
+            });
+            match checked {
+                Ok(env) => {
+                    if let Ok(true) = self.apply_to_book(&env, &Arc::from(bytes)) {
+                        Counters::bump(&self.shared.stats.orders_synced);
+                        self.emit(NetworkEvent::MessageReceived {
+                            peer_id: peer,
+                            topic: ORDERBOOK_TOPIC.to_string(),
+                            message: env.message,
+                        });
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(%peer, %reason, "rejected order from sync");
+                    counters(&self.shared).reject(reason);
+                }
+            }
+        }
+        if let Some(next) = page.next {
+            self.request_sync(peer, Some(next));
+        }
+    }
+
+    fn on_trade(&mut self, ev: request_response::Event<TradeMessage, TradeAck>) {
+        use request_response::{Event, Message as RrMessage};
+        match ev {
+            Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
+                let result = match self.shared.book.lock() {
+                    Ok(book) => self.trades.on_inbound(peer, &request, &book, now_unix()),
+                    Err(_) => Err(crate::trade::TradeError::UnknownOrder),
+                };
+                let ack = match result {
+                    Ok(state) => {
+                        tracing::info!(%peer, trade = %request.trade_id, step = request.body.kind(), ?state, "trade message");
+                        Counters::bump(&self.shared.stats.trade_messages_received);
+                        self.publish_trades();
+                        self.emit(NetworkEvent::MessageReceived {
+                            peer_id: peer,
+                            topic: TRADE_TOPIC.to_string(),
+                            message: Message::Trade(request),
+                        });
+                        TradeAck::Delivered
+                    }
+                    Err(e) => {
+                        tracing::warn!(%peer, trade = %request.trade_id, error = %e, "refused trade message");
+                        counters(&self.shared).reject(RejectReason::TradeRefused);
+                        TradeAck::Refused(e)
+                    }
+                };
+                let _ = self.swarm.behaviour_mut().trade.send_response(channel, ack);
+            }
+            Event::Message { message: RrMessage::Response { request_id, response }, .. } => {
+                let Some(PendingTrade { peer, message, reply }) = self.pending_trades.remove(&request_id) else {
+                    return;
+                };
+                let result = match response {
+                    TradeAck::Delivered => {
+                        let committed = match self.shared.book.lock() {
+                            Ok(book) => self.trades.commit_outbound(peer, &message, &book, now_unix()),
+                            Err(_) => Err(crate::trade::TradeError::UnknownOrder),
+                        };
+                        self.publish_trades();
+                        committed.map_err(|e| TradeSendError::Refused(e).into())
+                    }
+                    TradeAck::Refused(e) => Err(TradeSendError::RefusedByPeer(e).into()),
+                };
+                let _ = reply.send(result);
+            }
+            Event::OutboundFailure { request_id, error, .. } => {
+                if let Some(p) = self.pending_trades.remove(&request_id) {
+                    let _ = p.reply.send(Err(TradeSendError::Delivery(error.to_string()).into()));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::warn!(%peer, %error, "trade inbound failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+}

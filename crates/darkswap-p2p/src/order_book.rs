@@ -1,0 +1,236 @@
+//! Each node's local view of the live order book: orders added from gossip or sync, removed when
+//! cancelled, settled or expired. Bounded in total and per maker.
+
+use crate::protocol::limits::SYNC_PAGE_MAX;
+use darkswap_support::types::{Order, OrderId, PeerId};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
+
+/// Caps on the order book.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderBookLimits {
+    /// Most live orders held.
+    pub max_orders: usize,
+    /// Most live orders held from one maker.
+    pub max_orders_per_maker: usize,
+}
+
+impl Default for OrderBookLimits {
+    fn default() -> Self {
+        Self { max_orders: 100_000, max_orders_per_maker: 1_000 }
+    }
+}
+
+/// Why an order was not added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BookError {
+    /// The book holds `max_orders` already.
+    #[error("order book is full")]
+    Full,
+    /// The maker holds `max_orders_per_maker` already.
+    #[error("maker is over its order quota")]
+    MakerQuota,
+}
+
+/// What happened to an order offered to the book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insert {
+    /// It is new and now live.
+    Added,
+    /// It is already live.
+    Duplicate,
+    /// It was cancelled or settled before; it stays out.
+    Withdrawn,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    order: Order,
+    /// The maker's signed gossip envelope, served to peers that sync.
+    envelope: Arc<[u8]>,
+}
+
+/// The local order book.
+#[derive(Debug, Default)]
+pub struct OrderBook {
+    limits: OrderBookLimits,
+    orders: BTreeMap<OrderId, Entry>,
+    per_maker: HashMap<PeerId, usize>,
+    /// Withdrawn order ids (cancelled or settled) with the maker and the time to forget them.
+    withdrawn: HashMap<OrderId, (PeerId, u64)>,
+}
+
+impl OrderBook {
+    /// An empty book with `limits`.
+    pub fn new(limits: OrderBookLimits) -> Self {
+        Self { limits, ..Default::default() }
+    }
+
+    /// Adds a validated order with the envelope it arrived in.
+    pub fn insert(&mut self, order: Order, envelope: Arc<[u8]>) -> Result<Insert, BookError> {
+        if self.orders.contains_key(&order.id) {
+            return Ok(Insert::Duplicate);
+        }
+        if let Some((maker, _)) = self.withdrawn.get(&order.id) {
+            if *maker == order.maker {
+                return Ok(Insert::Withdrawn);
+            }
+        }
+        if self.orders.len() >= self.limits.max_orders {
+            return Err(BookError::Full);
+        }
+        let count = self.per_maker.entry(order.maker).or_default();
+        if *count >= self.limits.max_orders_per_maker {
+            return Err(BookError::MakerQuota);
+        }
+        *count += 1;
+        self.orders.insert(order.id, Entry { order, envelope });
+        Ok(Insert::Added)
+    }
+
+    /// Withdraws `id` on behalf of `maker` (cancel or settlement), remembering it until `forget_at`
+    /// so a late copy cannot bring it back. Returns the order if it was live.
+    ///
+    /// A withdrawal by anyone but the order's maker is ignored.
+    pub fn withdraw(&mut self, id: OrderId, maker: PeerId, forget_at: u64) -> Option<Order> {
+        if let Some(entry) = self.orders.get(&id) {
+            if entry.order.maker != maker {
+                return None;
+            }
+        }
+        if self.withdrawn.len() < self.limits.max_orders || self.withdrawn.contains_key(&id) {
+            self.withdrawn.insert(id, (maker, forget_at));
+        }
+        let entry = self.orders.remove(&id)?;
+        self.decrement(&maker);
+        Some(entry.order)
+    }
+
+    fn decrement(&mut self, maker: &PeerId) {
+        if let Some(c) = self.per_maker.get_mut(maker) {
+            *c -= 1;
+            if *c == 0 {
+                self.per_maker.remove(maker);
+            }
+        }
+    }
+
+    /// Drops orders expired at `now` and forgets old withdrawals; returns the expired orders.
+    pub fn expire(&mut self, now: u64) -> Vec<Order> {
+        let gone: Vec<OrderId> =
+            self.orders.iter().filter(|(_, e)| e.order.is_expired(now)).map(|(id, _)| *id).collect();
+        let mut out = Vec::with_capacity(gone.len());
+        for id in gone {
+            if let Some(e) = self.orders.remove(&id) {
+                self.decrement(&e.order.maker);
+                out.push(e.order);
+            }
+        }
+        self.withdrawn.retain(|_, (_, forget_at)| *forget_at > now);
+        out
+    }
+
+    /// The live order with `id`.
+    pub fn get(&self, id: &OrderId) -> Option<&Order> {
+        self.orders.get(id).map(|e| &e.order)
+    }
+
+    /// All live orders (those not yet expired at `now`), in id order.
+    pub fn live(&self, now: u64) -> Vec<Order> {
+        self.orders.values().filter(|e| !e.order.is_expired(now)).map(|e| e.order.clone()).collect()
+    }
+
+    /// Number of orders held (expired ones linger until the next [`OrderBook::expire`]).
+    pub fn len(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Whether the book is empty.
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+    }
+
+    /// One sync page: envelopes of live orders with id > `after`, at most `limit` (capped at
+    /// [`SYNC_PAGE_MAX`]), and where the next page starts.
+    pub fn page(&self, after: Option<OrderId>, limit: u16, now: u64) -> (Vec<Vec<u8>>, Option<OrderId>) {
+        let limit = limit.clamp(1, SYNC_PAGE_MAX) as usize;
+        let range = match after {
+            Some(a) => self.orders.range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
+            None => self.orders.range(..),
+        };
+        let mut out = Vec::new();
+        let mut last = None;
+        let mut more = false;
+        for (id, e) in range {
+            if out.len() == limit {
+                more = true;
+                break;
+            }
+            last = Some(*id);
+            if !e.order.is_expired(now) {
+                out.push(e.envelope.to_vec());
+            }
+        }
+        (out, if more { last } else { None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use darkswap_support::types::{AssetId, OrderDraft, Side};
+    use std::time::Duration;
+
+    fn order(maker: PeerId, nonce: u64, ttl: u64) -> Order {
+        let d = OrderDraft {
+            base: AssetId::Btc,
+            quote: "rune:5:5".parse().unwrap(),
+            side: Side::Sell,
+            amount: 1,
+            price: 1,
+            ttl: Duration::from_secs(ttl),
+        };
+        Order::from_draft(maker, &d, 100, nonce)
+    }
+
+    #[test]
+    fn add_cancel_expire_and_quota() {
+        let m = PeerId::random();
+        let mut book = OrderBook::new(OrderBookLimits { max_orders: 3, max_orders_per_maker: 2 });
+        let env: Arc<[u8]> = Arc::from(vec![1u8]);
+        let a = order(m, 1, 10);
+        assert_eq!(book.insert(a.clone(), env.clone()), Ok(Insert::Added));
+        assert_eq!(book.insert(a.clone(), env.clone()), Ok(Insert::Duplicate));
+        assert_eq!(book.insert(order(m, 2, 100), env.clone()), Ok(Insert::Added));
+        assert_eq!(book.insert(order(m, 3, 100), env.clone()), Err(BookError::MakerQuota));
+        assert_eq!(book.insert(order(PeerId::random(), 4, 100), env.clone()), Ok(Insert::Added));
+        assert_eq!(book.insert(order(PeerId::random(), 5, 100), env.clone()), Err(BookError::Full));
+        // Only the maker can withdraw; a late copy stays out.
+        assert!(book.withdraw(a.id, PeerId::random(), 200).is_none());
+        assert_eq!(book.withdraw(a.id, m, 200).map(|o| o.id), Some(a.id));
+        assert_eq!(book.insert(a.clone(), env.clone()), Ok(Insert::Withdrawn));
+        assert_eq!(book.expire(250).len(), 2);
+        assert_eq!(book.len(), 0);
+    }
+
+    #[test]
+    fn pages_cover_everything_once() {
+        let mut book = OrderBook::new(OrderBookLimits::default());
+        for n in 0..10 {
+            book.insert(order(PeerId::random(), n, 100), Arc::from(vec![n as u8])).unwrap();
+        }
+        let (mut seen, mut after) = (Vec::new(), None);
+        loop {
+            let (page, next) = book.page(after, 3, 100);
+            seen.extend(page);
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, (0..10u8).map(|n| vec![n]).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,30 @@
+//! Size and count caps for everything that crosses the wire. Each one bounds memory a remote peer
+//! can make us spend.
+
+use std::time::Duration;
+
+/// Largest gossip envelope the validator accepts (an order is ~200 bytes).
+pub const MAX_GOSSIP_MESSAGE: usize = 8 * 1024;
+/// Gossipsub frame cap; above [`MAX_GOSSIP_MESSAGE`] so oversized envelopes reach the validator and
+/// get a typed rejection instead of a silent frame error.
+pub const GOSSIP_TRANSMIT_MAX: usize = 64 * 1024;
+/// Largest PSBT carried in a trade message.
+pub const MAX_PSBT: usize = 256 * 1024;
+/// Largest reason text in `Reject` / `Cancel`.
+pub const MAX_REASON: usize = 256;
+/// Largest encoded trade message.
+pub const MAX_TRADE_MESSAGE: usize = MAX_PSBT + 1024;
+/// Largest encoded trade acknowledgement.
+pub const MAX_TRADE_ACK: usize = 1024;
+/// Largest encoded sync request.
+pub const MAX_SYNC_REQUEST: usize = 64;
+/// Most orders in one sync page.
+pub const SYNC_PAGE_MAX: u16 = 256;
+/// Largest encoded sync response.
+pub const MAX_SYNC_RESPONSE: usize = SYNC_PAGE_MAX as usize * (MAX_GOSSIP_MESSAGE + 8) + 64;
+/// Most sync pages fetched from one peer per connection (bounds a peer that never says "last").
+pub const SYNC_MAX_PAGES: u32 = 1024;
+/// Longest order lifetime accepted.
+pub const MAX_ORDER_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How far in the future an order's creation time may be (clock skew allowance).
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);

@@ -1,0 +1,124 @@
+//! A raw libp2p peer sends malformed and dishonest gossip. Each message is rejected with a typed
+//! reason, never forwarded or reported to the application, and honest nodes keep delivering.
+
+use crate::common::*;
+use darkswap_p2p::{
+    libp2p::{
+        futures::StreamExt,
+        gossipsub::{self, IdentTopic},
+        identity::Keypair,
+        noise, swarm::SwarmEvent, tcp, yamux, Multiaddr, SwarmBuilder,
+    },
+    network::NetworkEvent,
+    protocol::{envelope, limits, Message, RejectReason, ORDERBOOK_TOPIC},
+    runtime::now_unix,
+};
+use darkswap_support::types::{Order, PeerId};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// Starts a bare gossipsub peer that dials `target`, waits for it to join the order-book topic,
+/// then publishes each payload in turn.
+fn raw_peer(key: Keypair, target: Multiaddr, target_id: PeerId, payloads: Vec<Vec<u8>>) -> tokio::task::JoinHandle<()> {
+    let config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(200))
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .message_id_fn(|m| gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20]))
+        .max_transmit_size(limits::GOSSIP_TRANSMIT_MAX)
+        .build()
+        .unwrap();
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_| gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(gossipsub::MessageAuthenticity::Anonymous, config).unwrap())
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let topic = IdentTopic::new(ORDERBOOK_TOPIC);
+    swarm.behaviour_mut().subscribe(&topic).unwrap();
+    swarm.dial(target).unwrap();
+    tokio::spawn(async move {
+        let mut payloads = Some(payloads);
+        loop {
+            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) = swarm.select_next_some().await {
+                if peer_id == target_id {
+                    for p in payloads.take().unwrap_or_default() {
+                        swarm.behaviour_mut().publish(topic.clone(), p).expect("raw publish");
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn order_by(maker: PeerId, amount: u128, created_at: u64, ttl: u64) -> Order {
+    let mut d = draft(7, Duration::from_secs(ttl));
+    d.amount = amount;
+    Order::from_draft(maker, &d, created_at, rand::random())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_dishonest_gossip_is_rejected_with_typed_reasons() {
+    let (a, a_addr) = node().await;
+    let (a, mut a_rx) = drain(a);
+    let (b, _) = node().await;
+    let (b, mut b_rx) = drain(b);
+    b.dial(&a_addr).await.unwrap();
+    until_meshed(&a, &[b.local_peer_id()]).await;
+
+    let key = Keypair::generate_ed25519();
+    let me = key.public().to_peer_id();
+    let seal = |m: Message| envelope::seal(&key, ORDERBOOK_TOPIC, &m).unwrap();
+    let now = now_unix();
+    let mut unknown_version = seal(Message::OrderAnnounce(order_by(me, 5, now, 60)));
+    unknown_version[0] = 99;
+    let mut oversized = vec![darkswap_p2p::protocol::WIRE_VERSION];
+    oversized.resize(limits::MAX_GOSSIP_MESSAGE + 100, 0);
+    let mut bad_signature = seal(Message::OrderAnnounce(order_by(me, 6, now, 60)));
+    bad_signature[40] ^= 0xff;
+    let payloads = vec![
+        vec![0xde, 0xad, 0xbe, 0xef],                                        // undecodable
+        unknown_version,                                                      // unknown version
+        oversized,                                                            // oversized
+        seal(Message::OrderAnnounce(order_by(PeerId::random(), 5, now, 60))), // maker is not the author
+        seal(Message::OrderAnnounce(order_by(me, 0, now, 60))),               // zero amount
+        seal(Message::OrderAnnounce(order_by(me, 5, now - 7200, 60))),        // expired
+        bad_signature,                                                        // forged signature
+    ];
+    let a_id = a.local_peer_id();
+    let raw = raw_peer(key, a_addr.parse().unwrap(), a_id, payloads);
+
+    let expected = [
+        RejectReason::Undecodable,
+        RejectReason::UnknownVersion,
+        RejectReason::Oversized,
+        RejectReason::MakerNotAuthor,
+        RejectReason::ZeroAmount,
+        RejectReason::Expired,
+        RejectReason::BadSignature,
+    ];
+    until("every bad message rejected", || async {
+        let s = a.stats();
+        expected.iter().all(|r| s.rejected(*r) == 1).then_some(())
+    })
+    .await;
+
+    // The honest pair keeps delivering.
+    let order = a.publish_order(draft(1, Duration::from_secs(600))).await.unwrap();
+    let got = next_matching(&mut b_rx, |ev| match ev {
+        NetworkEvent::MessageReceived { message: Message::OrderAnnounce(o), .. } => Some(o),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got.id, order.id, "b receives the honest order and nothing before it");
+    assert!(b.stats().rejected.is_empty(), "a forwarded something invalid: {:?}", b.stats());
+    // No bad message reached a's application either.
+    while let Ok(ev) = a_rx.try_recv() {
+        assert!(!matches!(ev, NetworkEvent::MessageReceived { .. }), "bad message reached the app: {ev:?}");
+    }
+    assert_eq!(a.orders().len(), 1);
+    raw.abort();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

@@ -1,0 +1,51 @@
+//! The README's Basic Example (examples/simple_node.rs) runs to completion against a real node.
+
+use crate::common::*;
+use darkswap_p2p::network::NetworkEvent;
+use std::{process::Stdio, time::Duration};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+fn example_binary() -> std::path::PathBuf {
+    // tests live in target/<profile>/deps; cargo builds examples into target/<profile>/examples.
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    dir.join("examples").join(format!("simple_node{}", std::env::consts::EXE_SUFFIX))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_basic_example_runs_to_completion() {
+    let bin = example_binary();
+    assert!(bin.exists(), "{} is built by `cargo test`", bin.display());
+    let (net, addr) = node().await;
+    let (net, mut rx) = drain(net);
+    let mut child = tokio::process::Command::new(&bin)
+        .args(["--dial", &addr, "--exit-after-messages", "1"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let peer = next_matching(&mut rx, |ev| match ev {
+        NetworkEvent::PeerConnected(p) => Some(p),
+        _ => None,
+    })
+    .await;
+    until_meshed(&net, &[peer]).await;
+    let order = net.publish_order(draft(3, Duration::from_secs(600))).await.unwrap();
+
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut out = Vec::new();
+    let status = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            out.push(line);
+        }
+        child.wait().await.unwrap()
+    })
+    .await
+    .expect("example exits");
+    assert!(status.success(), "example failed: {out:?}");
+    let text = out.join("\n");
+    assert!(text.contains(&format!("Local peer ID: {peer}")), "{text}");
+    assert!(text.contains(&format!("Peer connected: {}", net.local_peer_id())), "{text}");
+    assert!(text.contains("Message received from") && text.contains(&format!("{:?}", order.id)), "{text}");
+    net.shutdown().await.unwrap();
+}

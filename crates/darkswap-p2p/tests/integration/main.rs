@@ -1,0 +1,9 @@
+//! Integration tests: real nodes over real sockets on loopback, in one test binary so the libp2p
+//! link happens once.
+
+mod bad_input;
+mod basic_example;
+mod common;
+mod gossip;
+mod sync;
+mod trade;

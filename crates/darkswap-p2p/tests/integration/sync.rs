@@ -1,0 +1,70 @@
+//! A node that joins late receives every live order by sync, and no expired one.
+
+use crate::common::*;
+use darkswap_p2p::{network::NetworkEvent, protocol::Message};
+use std::{collections::HashSet, time::Duration};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiner_gets_all_live_orders() {
+    let (a, a_addr) = node().await;
+    let (a, _a_rx) = drain(a);
+    let (b, _) = node().await;
+    let (b, _b_rx) = drain(b);
+    b.dial(&a_addr).await.unwrap();
+    until_meshed(&a, &[b.local_peer_id()]).await;
+
+    let mut live = HashSet::new();
+    for n in 0..20 {
+        let maker = if n % 2 == 0 { &a } else { &b };
+        live.insert(maker.publish_order(draft(n, Duration::from_secs(3600))).await.unwrap().id);
+    }
+    let mut short = HashSet::new();
+    for n in 100..103 {
+        short.insert(a.publish_order(draft(n, Duration::from_secs(1))).await.unwrap().id);
+    }
+    // Both books converge on the 20 live orders once the short-lived ones expire.
+    for h in [&a, &b] {
+        until("books to hold exactly the live orders", || async {
+            let ids: HashSet<_> = h.orders().iter().map(|o| o.id).collect();
+            (ids == live).then_some(())
+        })
+        .await;
+    }
+
+    let (c, _) = node().await;
+    let (c, mut c_rx) = drain(c);
+    c.dial(&a_addr).await.unwrap();
+    let mut got = HashSet::new();
+    while got.len() < live.len() {
+        let id = next_matching(&mut c_rx, |ev| match ev {
+            NetworkEvent::MessageReceived { message: Message::OrderAnnounce(o), .. } => Some(o.id),
+            _ => None,
+        })
+        .await;
+        assert!(!short.contains(&id), "expired order {id} was synced");
+        assert!(got.insert(id), "order {id} delivered twice");
+    }
+    assert_eq!(got, live);
+    let ids: HashSet<_> = c.orders().iter().map(|o| o.id).collect();
+    assert_eq!(ids, live);
+    assert!(c.stats().orders_synced >= 20);
+    for h in [&a, &b, &c] {
+        h.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_pages_through_a_large_book() {
+    let (a, a_addr) = node().await;
+    let (a, _a_rx) = drain(a);
+    // More than two sync pages (256 orders per page).
+    for n in 0..600 {
+        a.publish_order(draft(n, Duration::from_secs(3600))).await.unwrap();
+    }
+    let (c, _) = node().await;
+    let (c, _c_rx) = drain(c);
+    c.dial(&a_addr).await.unwrap();
+    until("600 orders synced", || async { (c.orders().len() == 600).then_some(()) }).await;
+    a.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+}
