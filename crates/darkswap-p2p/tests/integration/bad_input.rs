@@ -78,7 +78,7 @@ async fn malformed_and_dishonest_gossip_is_rejected_with_typed_reasons() {
     let mut bad_signature = seal(Message::OrderAnnounce(order_by(me, 6, now, 60)));
     bad_signature[40] ^= 0xff;
     let payloads = vec![
-        vec![0xde, 0xad, 0xbe, 0xef],                                        // undecodable
+        vec![darkswap_p2p::protocol::WIRE_VERSION, 0xde, 0xad, 0xbe, 0xef],  // undecodable
         unknown_version,                                                      // unknown version
         oversized,                                                            // oversized
         seal(Message::OrderAnnounce(order_by(PeerId::random(), 5, now, 60))), // maker is not the author
