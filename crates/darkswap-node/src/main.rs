@@ -1,1 +1,220 @@
-fn main(){}
+//! `darkswap-node`: run a DarkSwap node, a local demo network, or talk to a running node.
+
+use clap::{Args, Parser, Subcommand};
+use darkswap_node::{api, client, demo, DEFAULT_API_ADDR, DEFAULT_P2P_PORT};
+use darkswap_p2p::{
+    libp2p::Multiaddr,
+    network::{Network, NetworkConfig, NetworkEvent},
+    protocol::Message,
+};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+#[derive(Parser, Debug)]
+#[command(name = "darkswap-node", version, about = "DarkSwap P2P node", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a node (the default when no subcommand is given).
+    Run(RunArgs),
+    /// Start a small local network in this process, show gossip, sync and a trade, then exit.
+    Demo {
+        /// Nodes in the line (at least 3).
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Orders each of the first two nodes posts.
+        #[arg(long, default_value_t = 3)]
+        orders: usize,
+    },
+    /// Post an order through a running node.
+    Post {
+        /// buy or sell (the base asset).
+        #[arg(long)]
+        side: String,
+        /// Base asset: btc, rune:<block>:<tx> or alkane:<block>:<tx>.
+        #[arg(long)]
+        base: String,
+        /// Quote asset.
+        #[arg(long, default_value = "btc")]
+        quote: String,
+        /// Amount of base, in base units.
+        #[arg(long)]
+        amount: String,
+        /// Price: quote base units per 10^8 base units.
+        #[arg(long)]
+        price: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Show the order book of a running node.
+    Orders {
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Cancel one of a running node's own orders.
+    Cancel {
+        /// Hex order id.
+        id: String,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// Show a running node's peer id, addresses, peers and counters.
+    Status {
+        #[command(flatten)]
+        api: ApiArg,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+struct ApiArg {
+    /// The node's control API.
+    #[arg(long = "api", env = "DARKSWAP_API", default_value = "http://127.0.0.1:9091")]
+    url: String,
+}
+
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    /// Addresses to listen on (default: TCP and QUIC on port 9000, all interfaces).
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    listen: Vec<Multiaddr>,
+    /// Peers to join: multiaddrs ending in /p2p/<peer id>.
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    bootstrap: Vec<Multiaddr>,
+    /// Relays to reserve a slot on: multiaddrs ending in /p2p/<peer id>.
+    #[arg(long = "relay-peer", value_name = "MULTIADDR")]
+    relay_peers: Vec<Multiaddr>,
+    /// Identity key file, created on first run (default: a new random identity each run).
+    #[arg(long = "identity", value_name = "FILE", env = "DARKSWAP_IDENTITY")]
+    identity: Option<PathBuf>,
+    /// Gossip topics (default: darkswap/orderbook/v1 and darkswap/trade/v1).
+    #[arg(long = "topic", value_name = "TOPIC")]
+    topics: Vec<String>,
+    /// Control API address (loopback unless you mean it); port 0 picks a free one.
+    #[arg(long = "api", value_name = "ADDR", default_value = DEFAULT_API_ADDR)]
+    api: String,
+    /// Seconds allowed for a connection to be established.
+    #[arg(long, default_value_t = 30)]
+    connection_timeout: u64,
+}
+
+async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = NetworkConfig {
+        bootstrap_peers: args.bootstrap,
+        relay_peers: args.relay_peers,
+        connection_timeout: Duration::from_secs(args.connection_timeout),
+        ..NetworkConfig::default()
+    };
+    if !args.topics.is_empty() {
+        config.topics = args.topics;
+    }
+    let mut builder = Network::builder(config);
+    if let Some(path) = args.identity {
+        builder = builder.identity_file(path);
+    }
+    let mut network = builder.build().await?;
+    let listen = if args.listen.is_empty() {
+        vec![
+            format!("/ip4/0.0.0.0/tcp/{DEFAULT_P2P_PORT}").parse()?,
+            format!("/ip4/0.0.0.0/udp/{DEFAULT_P2P_PORT}/quic-v1").parse()?,
+        ]
+    } else {
+        args.listen
+    };
+    let peer_id = network.local_peer_id();
+    println!("peer id: {peer_id}");
+    for addr in listen {
+        let bound = network.listen_on_addr(addr).await?;
+        println!("listening: {bound}/p2p/{peer_id}");
+    }
+    let listener = tokio::net::TcpListener::bind(&args.api).await?;
+    println!("api: http://{}", listener.local_addr()?);
+    let router = api::router(network.handle());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "control API stopped");
+        }
+    });
+    loop {
+        let event = tokio::select! {
+            e = network.next_event() => e,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        match event {
+            None => break,
+            Some(NetworkEvent::MessageReceived { peer_id, topic, message }) => match &message {
+                Message::OrderAnnounce(o) => tracing::info!(
+                    from = %peer_id, id = %o.id, maker = %o.maker, side = %o.side, base = %o.base,
+                    quote = %o.quote, amount = %o.amount, price = %o.price, "order"
+                ),
+                other => tracing::info!(from = %peer_id, %topic, kind = other.kind(), "message"),
+            },
+            Some(other) => tracing::info!(event = ?other, "network"),
+        }
+    }
+    println!("shutting down");
+    network.shutdown().await?;
+    Ok(())
+}
+
+fn print_orders(orders: &[api::OrderView]) {
+    println!("{:<32}  {:<4}  {:>14}  {:<18}  {:>14}  {:<18}  maker", "id", "side", "amount", "base", "price", "quote");
+    for o in orders {
+        println!(
+            "{:<32}  {:<4}  {:>14}  {:<18}  {:>14}  {:<18}  {}",
+            o.id, o.side, o.amount, o.base, o.price, o.quote, o.maker
+        );
+    }
+    println!("{} live order(s)", orders.len());
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Run(cli.run));
+    // The demo prints its own story; a node logs what it sees.
+    init_tracing(if matches!(command, Command::Run(_)) { "info,libp2p=warn" } else { "warn" });
+    let result: Result<(), Box<dyn std::error::Error>> = match command {
+        Command::Run(args) => runtime().map_err(Into::into).and_then(|rt| rt.block_on(run_node(args))),
+        Command::Demo { nodes, orders } => runtime().map_err(Into::into).and_then(|rt| {
+            let summary = rt.block_on(demo::run(nodes, orders))?;
+            println!("{summary}");
+            Ok(())
+        }),
+        Command::Post { side, base, quote, amount, price, ttl, api } => {
+            let req = api::PostOrder { side, base, quote, amount, price, ttl_secs: ttl };
+            match req.to_draft() {
+                Err(e) => Err(e.into()),
+                Ok(_) => client::post(&api.url, &req).map(|o| print_orders(&[o])).map_err(Into::into),
+            }
+        }
+        Command::Orders { api } => client::orders(&api.url).map(|o| print_orders(&o)).map_err(Into::into),
+        Command::Cancel { id, api } => client::cancel(&api.url, &id).map(|()| println!("cancelled {id}")).map_err(Into::into),
+        Command::Status { api } => client::status(&api.url)
+            .map(|s| println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default()))
+            .map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

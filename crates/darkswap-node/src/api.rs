@@ -1,0 +1,178 @@
+//! The node's local control API (HTTP + JSON, loopback by default): read the book, post and
+//! cancel orders, see peers. `darkswap-node orders|post|cancel|status` are its command-line client.
+//!
+//! | method | path            | body / answer                                   |
+//! |--------|-----------------|-------------------------------------------------|
+//! | GET    | /status         | [`Status`]                                       |
+//! | GET    | /orders         | `[OrderView]`, live orders in id order           |
+//! | POST   | /orders         | [`PostOrder`] → [`OrderView`] (the posted order)  |
+//! | DELETE | /orders/{id}    | 204 when cancelled, 404 when not ours / unknown  |
+//!
+//! Amounts and prices are decimal strings, since they may exceed what JSON numbers hold exactly.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{delete, get},
+    Json, Router,
+};
+use darkswap_p2p::{
+    error::PublishError,
+    network::{NetworkHandle, NetworkStats},
+    Error,
+};
+use darkswap_support::types::{AssetId, Order, OrderDraft, OrderId, Side};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, time::Duration};
+
+/// An order as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OrderView {
+    /// Hex order id.
+    pub id: String,
+    /// Maker peer id.
+    pub maker: String,
+    /// Base asset (`btc`, `rune:B:T`, `alkane:B:T`).
+    pub base: String,
+    /// Quote asset.
+    pub quote: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Base units, decimal.
+    pub amount: String,
+    /// Quote units per 10^8 base units, decimal.
+    pub price: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds.
+    pub expiry: u64,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        OrderView {
+            id: o.id.to_string(),
+            maker: o.maker.to_string(),
+            base: o.base.to_string(),
+            quote: o.quote.to_string(),
+            side: o.side.to_string(),
+            amount: o.amount.to_string(),
+            price: o.price.to_string(),
+            created_at: o.created_at,
+            expiry: o.expiry,
+        }
+    }
+}
+
+/// Body of `POST /orders`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PostOrder {
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Base asset.
+    pub base: String,
+    /// Quote asset.
+    pub quote: String,
+    /// Base units, decimal.
+    pub amount: String,
+    /// Quote units per 10^8 base units, decimal.
+    pub price: String,
+    /// Lifetime in seconds.
+    pub ttl_secs: u64,
+}
+
+impl PostOrder {
+    /// Parses the request into a draft, or says which field is wrong.
+    pub fn to_draft(&self) -> Result<OrderDraft, String> {
+        let side: Side = self.side.parse()?;
+        let base: AssetId = self.base.parse().map_err(|e| format!("base: {e}"))?;
+        let quote: AssetId = self.quote.parse().map_err(|e| format!("quote: {e}"))?;
+        let amount = self.amount.parse().map_err(|_| format!("amount {:?} is not an integer", self.amount))?;
+        let price = self.price.parse().map_err(|_| format!("price {:?} is not an integer", self.price))?;
+        Ok(OrderDraft { base, quote, side, amount, price, ttl: Duration::from_secs(self.ttl_secs) })
+    }
+}
+
+/// Answer of `GET /status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's peer id.
+    pub peer_id: String,
+    /// Addresses it listens on.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers.
+    pub peers: Vec<String>,
+    /// Live orders in the local book.
+    pub orders: usize,
+    /// Rejected inbound messages by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Accepted gossip messages.
+    pub messages_accepted: u64,
+}
+
+/// An API error: a status code and a message.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong.
+    pub error: String,
+}
+
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Json(ApiError { error: self.1 })).into_response()
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::Publish(PublishError::UnknownOrder) => StatusCode::NOT_FOUND,
+            Error::Publish(PublishError::Invalid(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Failure(code, e.to_string())
+    }
+}
+
+/// The control API's routes over `network`.
+pub fn router(network: NetworkHandle) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/orders", get(list_orders).post(post_order))
+        .route("/orders/{id}", delete(cancel_order))
+        .with_state(network)
+}
+
+async fn status(State(net): State<NetworkHandle>) -> Result<Json<Status>, Failure> {
+    let peers = net.connected_peers().await?;
+    let stats: NetworkStats = net.stats();
+    Ok(Json(Status {
+        peer_id: net.local_peer_id().to_string(),
+        listen_addrs: net.listen_addrs().iter().map(|a| a.to_string()).collect(),
+        peers: peers.iter().map(|p| p.to_string()).collect(),
+        orders: net.orders().len(),
+        rejected: stats.rejected.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+        messages_accepted: stats.messages_accepted,
+    }))
+}
+
+async fn list_orders(State(net): State<NetworkHandle>) -> Json<Vec<OrderView>> {
+    Json(net.orders().iter().map(OrderView::from).collect())
+}
+
+async fn post_order(State(net): State<NetworkHandle>, Json(body): Json<PostOrder>) -> Result<Json<OrderView>, Failure> {
+    let draft = body.to_draft().map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    let order = net.publish_order(draft).await?;
+    tracing::info!(id = %order.id, "order posted through the API");
+    Ok(Json(OrderView::from(&order)))
+}
+
+async fn cancel_order(State(net): State<NetworkHandle>, Path(id): Path<String>) -> Result<StatusCode, Failure> {
+    let id: OrderId = id.parse().map_err(|_| Failure(StatusCode::BAD_REQUEST, format!("bad order id {id:?}")))?;
+    net.cancel_order(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,13 @@
+//! The `darkswap-node` binary's pieces: the local control API, its command-line client and the
+//! in-process demo network.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod client;
+pub mod demo;
+
+/// Default libp2p port (TCP, and UDP for QUIC).
+pub const DEFAULT_P2P_PORT: u16 = 9000;
+/// Default control-API address (loopback only: it can post orders as this node).
+pub const DEFAULT_API_ADDR: &str = "127.0.0.1:9091";

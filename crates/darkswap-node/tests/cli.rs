@@ -1,0 +1,107 @@
+//! The binary as a person uses it: run nodes, post an order and read the book from the command
+//! line, and the demo.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_darkswap-node");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A running `darkswap-node`, killed on drop.
+struct Node {
+    child: Child,
+    api: String,
+    p2p: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(extra: &[&str]) -> Node {
+    let mut child = Command::new(BIN)
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut api, mut p2p) = (None, None);
+    while api.is_none() || p2p.is_none() {
+        let line = rx.recv_timeout(WAIT).expect("node prints its addresses");
+        if let Some(a) = line.strip_prefix("api: ") {
+            api = Some(a.to_string());
+        }
+        if let Some(a) = line.strip_prefix("listening: ") {
+            p2p = Some(a.to_string());
+        }
+    }
+    Node { child, api: api.unwrap(), p2p: p2p.unwrap() }
+}
+
+fn cli(args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN).args(args).output().expect("cli runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn post_an_order_and_read_the_book_from_the_command_line() {
+    let a = start(&[]);
+    let b = start(&["--bootstrap", &a.p2p]);
+    // b joins a; an order posted on b reaches a's book.
+    until("b connects to a", || cli(&["status", "--api", &b.api]).1.contains(a.p2p.rsplit('/').next().unwrap()));
+    let (ok, out) = cli(&[
+        "post", "--api", &b.api, "--side", "sell", "--base", "rune:840000:1", "--quote", "btc", "--amount", "5000",
+        "--price", "2500", "--ttl", "600",
+    ]);
+    assert!(ok, "{out}");
+    let id = out.lines().nth(1).and_then(|l| l.split_whitespace().next()).expect("order id").to_string();
+    assert_eq!(id.len(), 32, "{out}");
+    until("a's book shows the order", || {
+        let (ok, out) = cli(&["orders", "--api", &a.api]);
+        ok && out.contains(&id) && out.contains("rune:840000:1") && out.contains("1 live order(s)")
+    });
+    // Bad input is a clear error, not a crash.
+    let (ok, out) = cli(&["post", "--api", &b.api, "--side", "sideways", "--base", "btc", "--amount", "1", "--price", "1"]);
+    assert!(!ok && out.contains("unknown side"), "{out}");
+    let (ok, out) = cli(&["cancel", "--api", &a.api, &id]);
+    assert!(!ok && out.contains("no live order of ours"), "only the maker cancels: {out}");
+    // The maker cancels; both books empty.
+    let (ok, out) = cli(&["cancel", "--api", &b.api, &id]);
+    assert!(ok, "{out}");
+    until("the cancel reaches a", || cli(&["orders", "--api", &a.api]).1.contains("0 live order(s)"));
+    let (ok, out) = cli(&["orders", "--api", "http://127.0.0.1:1"]);
+    assert!(!ok && out.contains("cannot reach the node"), "{out}");
+}
+
+#[test]
+fn demo_runs_and_exits_zero() {
+    let (ok, out) = cli(&["demo"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("demo summary") && out.contains("books after settlement: [5, 5, 5, 5, 5]"), "{out}");
+}
