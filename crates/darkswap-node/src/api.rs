@@ -80,6 +80,9 @@ pub struct PostOrder {
     pub price: String,
     /// Lifetime in seconds.
     pub ttl_secs: u64,
+    /// Optional settlement terms for the wallets, hex-encoded.
+    #[serde(default)]
+    pub terms_hex: Option<String>,
 }
 
 impl PostOrder {
@@ -90,7 +93,11 @@ impl PostOrder {
         let quote: AssetId = self.quote.parse().map_err(|e| format!("quote: {e}"))?;
         let amount = self.amount.parse().map_err(|_| format!("amount {:?} is not an integer", self.amount))?;
         let price = self.price.parse().map_err(|_| format!("price {:?} is not an integer", self.price))?;
-        Ok(OrderDraft { base, quote, side, amount, price, ttl: Duration::from_secs(self.ttl_secs) })
+        let terms = match &self.terms_hex {
+            Some(h) => hex::decode(h).map_err(|_| format!("terms_hex {h:?} is not hex"))?,
+            None => Vec::new(),
+        };
+        Ok(OrderDraft { base, quote, side, amount, price, ttl: Duration::from_secs(self.ttl_secs), terms })
     }
 }
 

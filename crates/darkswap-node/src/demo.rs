@@ -150,6 +150,7 @@ pub async fn run(nodes: usize, orders: usize) -> Result<Summary, DemoError> {
                 amount: 10_000 * (k as u128 + 1),
                 price: 2_500 + k as u128,
                 ttl: Duration::from_secs(3600),
+                terms: Vec::new(),
             };
             let o = handles[maker].publish_order(draft).await?;
             println!("node{maker}: posted {} {} {} {} @ {}", o.id, o.side, o.amount, o.base, o.price);

@@ -198,7 +198,7 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Post { side, base, quote, amount, price, ttl, api } => {
-            let req = api::PostOrder { side, base, quote, amount, price, ttl_secs: ttl };
+            let req = api::PostOrder { side, base, quote, amount, price, ttl_secs: ttl, terms_hex: None };
             match req.to_draft() {
                 Err(e) => Err(e.into()),
                 Ok(_) => client::post(&api.url, &req).map(|o| print_orders(&[o])).map_err(Into::into),

@@ -22,6 +22,7 @@
 //!         amount: 10_000,
 //!         price: 1_500,
 //!         ttl: Duration::from_secs(3600),
+//!         terms: Vec::new(),
 //!     })
 //!     .await?;
 //! println!("posted {}", order.id);

@@ -154,7 +154,7 @@ impl OrderBook {
 
     /// One sync page: envelopes of live orders with id > `after`, at most `limit` (capped at
     /// [`SYNC_PAGE_MAX`]), and where the next page starts.
-    pub fn page(&self, after: Option<OrderId>, limit: u16, now: u64) -> (Vec<Vec<u8>>, Option<OrderId>) {
+    pub fn page(&self, after: Option<OrderId>, limit: u16, now: u64) -> (Vec<serde_bytes::ByteBuf>, Option<OrderId>) {
         let limit = limit.clamp(1, SYNC_PAGE_MAX) as usize;
         let range = match after {
             Some(a) => self.orders.range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
@@ -170,7 +170,7 @@ impl OrderBook {
             }
             last = Some(*id);
             if !e.order.is_expired(now) {
-                out.push(e.envelope.to_vec());
+                out.push(serde_bytes::ByteBuf::from(e.envelope.to_vec()));
             }
         }
         (out, if more { last } else { None })
@@ -191,6 +191,7 @@ mod tests {
             amount: 1,
             price: 1,
             ttl: Duration::from_secs(ttl),
+            terms: Vec::new(),
         };
         Order::from_draft(maker, &d, 100, nonce)
     }
@@ -230,6 +231,7 @@ mod tests {
                 None => break,
             }
         }
+        let mut seen: Vec<Vec<u8>> = seen.into_iter().map(|b| b.into_vec()).collect();
         seen.sort();
         assert_eq!(seen, (0..10u8).map(|n| vec![n]).collect::<Vec<_>>());
     }

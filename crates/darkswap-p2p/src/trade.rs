@@ -242,6 +242,7 @@ mod tests {
             amount: 100,
             price: 3,
             ttl: Duration::from_secs(600),
+            terms: Vec::new(),
         };
         let order = Order::from_draft(maker, &d, 10, 1);
         let mut book = OrderBook::default();

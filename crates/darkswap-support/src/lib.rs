@@ -14,6 +14,7 @@
 //!     amount: 1_000,
 //!     price: 2_500,
 //!     ttl: Duration::from_secs(600),
+//!     terms: Vec::new(),
 //! };
 //! assert_eq!(draft.base.to_string(), "rune:840000:1");
 //! ```
@@ -27,7 +28,7 @@ pub mod trade;
 /// Every shared type in one place, as the seed imports them (`darkswap_support::types::PeerId`).
 pub mod types {
     pub use crate::asset::{AlkaneId, AssetId, ParseAssetError, RuneId};
-    pub use crate::order::{Order, OrderCancel, OrderDraft, OrderId, Side, TradeSettled, PRICE_SCALE};
+    pub use crate::order::{Order, OrderCancel, OrderDraft, OrderId, Side, TradeSettled, MAX_TERMS, PRICE_SCALE};
     pub use crate::trade::{TradeBody, TradeId, TradeMessage, Txid};
     pub use libp2p_identity::PeerId;
 }

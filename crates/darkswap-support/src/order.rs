@@ -84,7 +84,13 @@ pub struct OrderDraft {
     pub price: u128,
     /// How long the order stays live.
     pub ttl: Duration,
+    /// Opaque settlement terms for the wallets (e.g. the outpoints or addresses the maker offers);
+    /// signed with the order, at most `MAX_TERMS` bytes.
+    pub terms: Vec<u8>,
 }
+
+/// Largest `terms` blob an order may carry.
+pub const MAX_TERMS: usize = 2048;
 
 /// A signed-by-its-maker offer to trade, as it travels the network.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +115,9 @@ pub struct Order {
     pub expiry: u64,
     /// Maker-chosen random value so two otherwise equal orders get different ids.
     pub nonce: u64,
+    /// Opaque settlement terms for the wallets; at most [`MAX_TERMS`] bytes.
+    #[serde(with = "serde_bytes")]
+    pub terms: Vec<u8>,
 }
 
 impl Order {
@@ -125,6 +134,7 @@ impl Order {
             created_at: now_unix,
             expiry: now_unix.saturating_add(draft.ttl.as_secs().max(1)),
             nonce,
+            terms: draft.terms.clone(),
         };
         order.id = order.compute_id();
         order
@@ -185,6 +195,7 @@ mod tests {
             amount: 5,
             price: 7,
             ttl: Duration::from_secs(60),
+            terms: Vec::new(),
         }
     }
 

@@ -58,11 +58,13 @@ pub enum TradeBody {
     /// Taker to maker: a PSBT funding the trade, for the maker to sign.
     PsbtOffer {
         /// The PSBT bytes, opaque to the network.
+        #[serde(with = "serde_bytes")]
         psbt: Vec<u8>,
     },
     /// Maker to taker: the PSBT with the maker's signatures.
     PsbtSigned {
         /// The PSBT bytes, opaque to the network.
+        #[serde(with = "serde_bytes")]
         psbt: Vec<u8>,
     },
     /// Taker to maker: the transaction was broadcast.

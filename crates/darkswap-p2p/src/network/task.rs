@@ -27,7 +27,7 @@ use libp2p::{
     Multiaddr, Swarm,
 };
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -55,6 +55,9 @@ pub(crate) struct Task {
     pub(super) pending_dial: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, Error>>>,
     pub(super) pending_trades: HashMap<OutboundRequestId, PendingTrade>,
     pub(super) sync_pages: HashMap<PeerId, u32>,
+    /// Peers we are syncing from now, and how many full syncs completed.
+    pub(super) syncs_running: HashSet<PeerId>,
+    pub(super) syncs_done: usize,
     pub(super) reservations: HashMap<PeerId, u64>,
     pub(super) next_reservation: u64,
     tick: futures_timer::Delay,
@@ -70,7 +73,7 @@ pub(super) struct PendingTrade {
 
 impl Task {
     pub(super) fn new(
-        mut swarm: Swarm<Behaviour>,
+        swarm: Swarm<Behaviour>,
         keypair: Keypair,
         builder: &NetworkBuilder,
         commands: mpsc::Receiver<Command>,
@@ -78,8 +81,13 @@ impl Task {
         shared: Arc<Shared>,
     ) -> Result<Self, Error> {
         let local = *swarm.local_peer_id();
+        // Native nodes listen and answer DHT queries; browsers cannot accept inbound connections.
         #[cfg(not(target_arch = "wasm32"))]
-        swarm.behaviour_mut().kad.set_mode(Some(libp2p::kad::Mode::Server));
+        let swarm = {
+            let mut swarm = swarm;
+            swarm.behaviour_mut().kad.set_mode(Some(libp2p::kad::Mode::Server));
+            swarm
+        };
         let mut task = Task {
             swarm,
             keypair,
@@ -94,6 +102,8 @@ impl Task {
             pending_dial: HashMap::new(),
             pending_trades: HashMap::new(),
             sync_pages: HashMap::new(),
+            syncs_running: HashSet::new(),
+            syncs_done: 0,
             reservations: HashMap::new(),
             next_reservation: 1,
             tick: runtime::interval(TICK),

@@ -27,6 +27,9 @@ use libp2p::{
 };
 use std::sync::Arc;
 
+/// Peers a joining node syncs its book from.
+const SYNC_PEERS: usize = 2;
+
 /// The relay in a `/…/p2p/<relay>/p2p-circuit/…` address.
 fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
     let mut last_peer = None;
@@ -90,7 +93,14 @@ impl Task {
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, %addr, "peer connected");
                     self.emit(NetworkEvent::PeerConnected(peer_id));
-                    self.request_sync(peer_id, None);
+                    // Sync when joining (the first few peers) and after being cut off from
+                    // everyone; otherwise gossip keeps the book current and a full sync with every
+                    // newly discovered peer would only repeat it.
+                    let isolated = self.swarm.connected_peers().count() <= 1;
+                    if isolated || self.syncs_done + self.syncs_running.len() < SYNC_PEERS {
+                        self.syncs_running.insert(peer_id);
+                        self.request_sync(peer_id, None);
+                    }
                 }
                 if let Some(relay) = relay_of(&addr).or_else(|| local.as_ref().and_then(relay_of)) {
                     self.emit(NetworkEvent::ConnectedThroughRelay { relay_peer_id: relay, dst_peer_id: peer_id });
@@ -100,6 +110,7 @@ impl Task {
                 if num_established == 0 {
                     tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
                     self.sync_pages.remove(&peer_id);
+                    self.syncs_running.remove(&peer_id);
                     self.emit(NetworkEvent::PeerDisconnected(peer_id));
                 }
             }
@@ -247,6 +258,7 @@ impl Task {
             }
             Event::OutboundFailure { peer, error, .. } => {
                 // Peers that do not speak the protocol (plain relays, other apps) are expected.
+                self.syncs_running.remove(&peer);
                 if !matches!(error, request_response::OutboundFailure::UnsupportedProtocols) {
                     Counters::bump(&self.shared.stats.sync_failures);
                     tracing::debug!(%peer, %error, "sync request failed");
@@ -260,6 +272,11 @@ impl Task {
     fn on_sync_page(&mut self, peer: PeerId, page: SyncResponse) {
         let now = now_unix();
         for bytes in page.envelopes.into_iter().take(limits::SYNC_PAGE_MAX as usize) {
+            let known = envelope::claimed_order_id(&bytes)
+                .is_some_and(|id| self.shared.book.lock().is_ok_and(|b| b.get(&id).is_some()));
+            if known {
+                continue;
+            }
             let checked = envelope::open(ORDERBOOK_TOPIC, &bytes).and_then(|env| {
                 match env.message {
                     Message::OrderAnnounce(_) => validate::check_envelope(ORDERBOOK_TOPIC, &env, now).map(|()| env),
@@ -268,7 +285,7 @@ impl Task {
             });
             match checked {
                 Ok(env) => {
-                    if let Ok(true) = self.apply_to_book(&env, &Arc::from(bytes)) {
+                    if let Ok(true) = self.apply_to_book(&env, &Arc::from(bytes.into_vec())) {
                         Counters::bump(&self.shared.stats.orders_synced);
                         self.emit(NetworkEvent::MessageReceived {
                             peer_id: peer,
@@ -283,8 +300,13 @@ impl Task {
                 }
             }
         }
-        if let Some(next) = page.next {
-            self.request_sync(peer, Some(next));
+        match page.next {
+            Some(next) => self.request_sync(peer, Some(next)),
+            None => {
+                if self.syncs_running.remove(&peer) {
+                    self.syncs_done += 1;
+                }
+            }
         }
     }
 

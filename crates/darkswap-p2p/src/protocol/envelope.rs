@@ -94,6 +94,17 @@ pub fn open(topic: &str, bytes: &[u8]) -> Result<Envelope, RejectReason> {
     Ok(Envelope { author: PeerId::from_public_key(&PublicKey::from(key)), message })
 }
 
+/// The order id an envelope claims to announce, read without checking the signature.
+///
+/// Only for skipping orders already held (sync pages repeat what a node knows); never trust it
+/// for anything else.
+pub fn claimed_order_id(bytes: &[u8]) -> Option<darkswap_support::types::OrderId> {
+    match postcard::from_bytes::<Message>(bytes.get(HEADER..)?) {
+        Ok(Message::OrderAnnounce(order)) => Some(order.id),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,7 +74,7 @@ pub struct SyncRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncResponse {
     /// The makers' original signed gossip envelopes.
-    pub envelopes: Vec<Vec<u8>>,
+    pub envelopes: Vec<serde_bytes::ByteBuf>,
     /// Where the next page starts, or `None` when this was the last.
     pub next: Option<OrderId>,
 }

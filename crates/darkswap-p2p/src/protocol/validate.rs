@@ -101,6 +101,9 @@ pub fn check_order(order: &Order, now: u64) -> Result<(), RejectReason> {
     if order.price == 0 {
         return Err(RejectReason::ZeroPrice);
     }
+    if order.terms.len() > darkswap_support::types::MAX_TERMS {
+        return Err(RejectReason::Oversized);
+    }
     if order.base == order.quote {
         return Err(RejectReason::SameAsset);
     }
@@ -165,6 +168,7 @@ mod tests {
             amount,
             price,
             ttl: Duration::from_secs(ttl),
+            terms: Vec::new(),
         };
         Order::from_draft(maker, &draft, 1_000, 3)
     }

@@ -95,5 +95,6 @@ pub fn draft(n: u128, ttl: Duration) -> OrderDraft {
         amount: 1_000 + n,
         price: 2_500,
         ttl,
+        terms: Vec::new(),
     }
 }

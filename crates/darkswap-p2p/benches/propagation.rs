@@ -1,0 +1,327 @@
+//! Order propagation on N nodes in one process on loopback: darkswap-p2p against plain
+//! rust-libp2p gossipsub (strict signing, default message ids) on the same topology, rate and
+//! message size, in the same run.
+//!
+//! ```bash
+//! cargo bench -p darkswap-p2p --bench propagation                  # 20 nodes, 200 orders/s, 10 s
+//! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50    # the issue's goal setting
+//! cargo bench -p darkswap-p2p --bench propagation -- --only darkswap --secs 5
+//! ```
+//!
+//! Prints p50/p99/max delivery latency (publish call to `MessageReceived` on each other node),
+//! delivery ratio, achieved publish rate, and the ratio between the two stacks.
+
+use darkswap_p2p::{
+    libp2p::{
+        futures::StreamExt,
+        gossipsub::{self, IdentTopic},
+        identity::Keypair,
+        noise, swarm::SwarmEvent, tcp, yamux, Multiaddr, PeerId, SwarmBuilder,
+    },
+    network::{Network, NetworkConfig, NetworkEvent, NetworkHandle},
+    protocol::{Message, ORDERBOOK_TOPIC},
+};
+use darkswap_support::types::{AssetId, OrderDraft, Side};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::sync::mpsc;
+
+#[derive(Clone, Debug)]
+struct Opts {
+    nodes: usize,
+    rate: u64,
+    secs: u64,
+    size: usize,
+    only: Option<String>,
+}
+
+fn opts() -> Opts {
+    let mut o = Opts { nodes: 20, rate: 200, secs: 10, size: 1024, only: None };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().unwrap_or_default();
+        match a.as_str() {
+            "--nodes" => o.nodes = val().parse().expect("--nodes N"),
+            "--rate" => o.rate = val().parse().expect("--rate ORDERS_PER_SEC"),
+            "--secs" => o.secs = val().parse().expect("--secs SECONDS"),
+            "--size" => o.size = val().parse().expect("--size BYTES"),
+            "--only" => o.only = Some(val()),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    o
+}
+
+/// Neighbours of node i: a ring plus two chords, so every node has degree ~6 and the graph
+/// has a small diameter, as a gossip overlay would.
+fn edges(n: usize) -> Vec<(usize, usize)> {
+    let mut e = Vec::new();
+    for i in 0..n {
+        for step in [1, 3, 7] {
+            if step < n {
+                let j = (i + step) % n;
+                if !e.contains(&(j, i)) && !e.contains(&(i, j)) {
+                    e.push((i, j));
+                }
+            }
+        }
+    }
+    e
+}
+
+struct Report {
+    name: &'static str,
+    latencies_us: Vec<u64>,
+    expected: usize,
+    published: usize,
+    elapsed: Duration,
+}
+
+impl Report {
+    fn pct(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+    fn ratio(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.expected.max(1) as f64
+    }
+    fn rate(&self) -> f64 {
+        self.published as f64 / self.elapsed.as_secs_f64()
+    }
+    fn print(&self) {
+        println!(
+            "{:<22} p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms  delivered {:>7}/{:<7} ({:>6.2}%)  published {:>7.1} msg/s",
+            self.name,
+            self.pct(0.50),
+            self.pct(0.99),
+            self.pct(1.0),
+            self.latencies_us.len(),
+            self.expected,
+            self.ratio() * 100.0,
+            self.rate()
+        );
+    }
+}
+
+type Sent = Arc<Mutex<HashMap<Vec<u8>, Instant>>>;
+
+async fn publish_loop<F, Fut>(o: &Opts, mut publish: F) -> (usize, Duration)
+where
+    F: FnMut(usize, u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let total = o.rate * o.secs;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / o.rate as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    for k in 0..total {
+        tick.tick().await;
+        publish((k as usize * 7) % o.nodes, k).await;
+    }
+    (total as usize, start.elapsed())
+}
+
+async fn drain_deadline(o: &Opts) {
+    // Give in-flight messages time to land before counting.
+    tokio::time::sleep(Duration::from_secs(2).max(Duration::from_millis(o.secs * 100))).await;
+}
+
+async fn run_darkswap(o: &Opts) -> Report {
+    let mut handles: Vec<NetworkHandle> = Vec::new();
+    let mut addrs = Vec::new();
+    let received: Arc<Mutex<Vec<(Vec<u8>, Instant)>>> = Arc::default();
+    for _ in 0..o.nodes {
+        let mut net = Network::builder(NetworkConfig::default()).build().await.unwrap();
+        let a = net.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap();
+        addrs.push(format!("{a}/p2p/{}", net.local_peer_id()));
+        handles.push(net.handle());
+        let rx = received.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = net.next_event().await {
+                if let NetworkEvent::MessageReceived { message: Message::OrderAnnounce(order), .. } = ev {
+                    let now = Instant::now();
+                    rx.lock().unwrap().push((order.terms, now));
+                }
+            }
+        });
+    }
+    for (i, j) in edges(o.nodes) {
+        handles[i].dial(&addrs[j]).await.unwrap();
+    }
+    for h in &handles {
+        while h.mesh_peers(ORDERBOOK_TOPIC).await.unwrap().len() < 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let sent: Sent = Arc::default();
+    let (published, elapsed) = publish_loop(o, |node, k| {
+        let h = handles[node].clone();
+        let sent = sent.clone();
+        let size = o.size;
+        async move {
+            // The order's terms carry a unique tag; padding brings the signed envelope to ~size.
+            let mut terms = k.to_be_bytes().to_vec();
+            terms.resize(size.saturating_sub(230).max(8), 0xab);
+            sent.lock().unwrap().insert(terms.clone(), Instant::now());
+            let draft = OrderDraft {
+                base: AssetId::Btc,
+                quote: "rune:840000:1".parse().unwrap(),
+                side: Side::Sell,
+                amount: 1 + k as u128,
+                price: 2_500,
+                ttl: Duration::from_secs(600),
+                terms,
+            };
+            h.publish_order(draft).await.unwrap();
+        }
+    })
+    .await;
+    drain_deadline(o).await;
+    let sent = sent.lock().unwrap();
+    let mut lat: Vec<u64> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(tag, at)| sent.get(tag).map(|t0| at.duration_since(*t0).as_micros() as u64))
+        .collect();
+    lat.sort_unstable();
+    for h in &handles {
+        h.shutdown().await.unwrap();
+    }
+    Report { name: "darkswap-p2p", latencies_us: lat, expected: published * (o.nodes - 1), published, elapsed }
+}
+
+/// Plain rust-libp2p: gossipsub with strict signing and default message ids, TCP + Noise + Yamux.
+async fn run_plain(o: &Opts) -> Report {
+    let topic = IdentTopic::new(ORDERBOOK_TOPIC);
+    let received: Arc<Mutex<Vec<(Vec<u8>, Instant)>>> = Arc::default();
+    let mut cmd_txs = Vec::new();
+    let mut addrs: Vec<Multiaddr> = Vec::new();
+    let mut mesh_sizes = Vec::new();
+    for _ in 0..o.nodes {
+        let cfg = gossipsub::ConfigBuilder::default()
+            .heartbeat_interval(Duration::from_millis(700))
+            .max_transmit_size(64 * 1024)
+            .build()
+            .unwrap();
+        let key = Keypair::generate_ed25519();
+        let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
+            .with_tokio()
+            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+            .unwrap()
+            .with_behaviour(|k| {
+                gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(
+                    gossipsub::MessageAuthenticity::Signed(k.clone()),
+                    cfg,
+                )
+                .unwrap()
+            })
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+            .build();
+        swarm.behaviour_mut().subscribe(&topic).unwrap();
+        swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                break address.with(darkswap_p2p::libp2p::multiaddr::Protocol::P2p(PeerId::from(key.public())));
+            }
+        };
+        addrs.push(addr);
+        let (tx, mut rx) = mpsc::unbounded_channel::<PlainCmd>();
+        cmd_txs.push(tx);
+        let mesh = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        mesh_sizes.push(mesh.clone());
+        let recv = received.clone();
+        let t = topic.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    cmd = rx.recv() => match cmd {
+                        Some(PlainCmd::Dial(a)) => { let _ = swarm.dial(a); }
+                        Some(PlainCmd::Publish(data)) => { let _ = swarm.behaviour_mut().publish(t.clone(), data); }
+                        None => break,
+                    },
+                    ev = swarm.select_next_some() => {
+                        if let SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) = ev {
+                            let now = Instant::now();
+                            recv.lock().unwrap().push((message.data[..8].to_vec(), now));
+                        }
+                        let n = swarm.behaviour().mesh_peers(&t.hash()).count();
+                        mesh.store(n, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+    for (i, j) in edges(o.nodes) {
+        cmd_txs[i].send(PlainCmd::Dial(addrs[j].clone())).unwrap();
+    }
+    while mesh_sizes.iter().any(|m| m.load(std::sync::atomic::Ordering::Relaxed) < 3) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent: Sent = Arc::default();
+    let (published, elapsed) = publish_loop(o, |node, k| {
+        let tag = k.to_be_bytes().to_vec();
+        let mut data = tag.clone();
+        data.resize(o.size, 0xab);
+        sent.lock().unwrap().insert(tag, Instant::now());
+        let _ = cmd_txs[node].send(PlainCmd::Publish(data));
+        async {}
+    })
+    .await;
+    drain_deadline(o).await;
+    let sent = sent.lock().unwrap();
+    let mut lat: Vec<u64> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(tag, at)| sent.get(tag).map(|t0| at.duration_since(*t0).as_micros() as u64))
+        .collect();
+    lat.sort_unstable();
+    drop(cmd_txs);
+    Report { name: "plain rust-libp2p", latencies_us: lat, expected: published * (o.nodes - 1), published, elapsed }
+}
+
+enum PlainCmd {
+    Dial(Multiaddr),
+    Publish(Vec<u8>),
+}
+
+fn main() {
+    let o = opts();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    println!(
+        "order propagation: {} nodes, {} orders/s for {} s, ~{} B messages, {} cores",
+        o.nodes,
+        o.rate,
+        o.secs,
+        o.size,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let mut reports = Vec::new();
+    if o.only.as_deref().is_none_or(|s| s == "darkswap") {
+        let r = rt.block_on(run_darkswap(&o));
+        r.print();
+        reports.push(r);
+    }
+    if o.only.as_deref().is_none_or(|s| s == "plain") {
+        let r = rt.block_on(run_plain(&o));
+        r.print();
+        reports.push(r);
+    }
+    if let [d, p] = &reports[..] {
+        println!(
+            "ratio darkswap/plain:  p50 {:.2}x  p99 {:.2}x  delivery {:.3}x  (lower latency is better)",
+            d.pct(0.5) / p.pct(0.5),
+            d.pct(0.99) / p.pct(0.99),
+            d.ratio() / p.ratio()
+        );
+    }
+    rt.shutdown_timeout(Duration::from_secs(5));
+}
