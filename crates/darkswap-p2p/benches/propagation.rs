@@ -137,7 +137,8 @@ async fn run_darkswap(o: &Opts) -> Report {
     let mut addrs = Vec::new();
     let received: Arc<Mutex<Vec<(Vec<u8>, Instant)>>> = Arc::default();
     for _ in 0..o.nodes {
-        let mut net = Network::builder(NetworkConfig::default()).build().await.unwrap();
+        // Same fixed topology as the plain stack: no DHT random walks adding connections.
+        let mut net = Network::builder(NetworkConfig::default()).discovery(false).build().await.unwrap();
         let a = net.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap();
         addrs.push(format!("{a}/p2p/{}", net.local_peer_id()));
         handles.push(net.handle());
@@ -183,6 +184,11 @@ async fn run_darkswap(o: &Opts) -> Report {
     })
     .await;
     drain_deadline(o).await;
+    let mut conns = 0;
+    for h in &handles {
+        conns += h.connected_peers().await.unwrap().len();
+    }
+    println!("darkswap-p2p: {:.1} connected peers per node on average", conns as f64 / o.nodes as f64);
     let sent = sent.lock().unwrap();
     let mut lat: Vec<u64> = received
         .lock()

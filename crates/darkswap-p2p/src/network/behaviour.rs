@@ -6,7 +6,8 @@ use crate::protocol::{
 use darkswap_support::types::TradeMessage;
 use libp2p::{
     connection_limits, gossipsub, identify, identity::Keypair, kad, ping, relay, request_response,
-    swarm::NetworkBehaviour, StreamProtocol,
+    swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
+    StreamProtocol,
 };
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -30,8 +31,8 @@ pub struct Behaviour {
     pub relay_client: relay::client::Behaviour,
     /// Order-book and trade-notice gossip.
     pub gossipsub: gossipsub::Behaviour,
-    /// Peer and relay discovery.
-    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Peer and relay discovery (absent when discovery is turned off).
+    pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     /// Learns peers' addresses and protocols.
     pub identify: identify::Behaviour,
     /// Liveness and round-trip times.
@@ -57,6 +58,7 @@ fn gossipsub_config(heartbeat: Duration) -> Result<gossipsub::Config, Box<dyn st
         .validate_messages()
         .max_transmit_size(limits::GOSSIP_TRANSMIT_MAX)
         .duplicate_cache_time(Duration::from_secs(120))
+        .flood_publish(false)
         .build()
         .map_err(|e| e.to_string().into())
 }
@@ -90,6 +92,7 @@ impl Behaviour {
         relay_client: relay::client::Behaviour,
         topics: &[String],
         heartbeat: Duration,
+        discovery: bool,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = key.public().to_peer_id();
         let mut gossipsub =
@@ -99,7 +102,9 @@ impl Behaviour {
 
         let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
         kad_config.set_query_timeout(Duration::from_secs(30));
-        let kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        let kad = discovery
+            .then(|| kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config))
+            .into();
 
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())

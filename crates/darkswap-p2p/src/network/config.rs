@@ -54,6 +54,7 @@ pub struct NetworkBuilder {
     pub(crate) event_buffer: usize,
     pub(crate) max_trades: usize,
     pub(crate) heartbeat: Duration,
+    pub(crate) discovery: bool,
 }
 
 impl NetworkBuilder {
@@ -69,6 +70,7 @@ impl NetworkBuilder {
             event_buffer: 1024,
             max_trades: 1024,
             heartbeat: Duration::from_millis(700),
+            discovery: true,
         }
     }
 
@@ -119,6 +121,14 @@ impl NetworkBuilder {
     /// Gossipsub heartbeat (default 700 ms).
     pub fn gossip_heartbeat(mut self, interval: Duration) -> Self {
         self.heartbeat = interval;
+        self
+    }
+
+    /// Whether the node runs Kademlia to discover peers (default on; it walks the DHT when it
+    /// learns new peers and every 5 minutes). Off, the node only connects to peers it is told
+    /// about or that dial it, which keeps a fixed topology (benchmarks, private deployments).
+    pub fn discovery(mut self, enabled: bool) -> Self {
+        self.discovery = enabled;
         self
     }
 

@@ -14,6 +14,7 @@ fn transport_err(e: impl std::fmt::Display) -> Error {
 pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>, Error> {
     let topics = b.config.topics.clone();
     let heartbeat = b.heartbeat;
+    let discovery = b.discovery;
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -30,7 +31,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, relay| Behaviour::new(key, relay, &topics, heartbeat))
+        .with_behaviour(|key, relay| Behaviour::new(key, relay, &topics, heartbeat, discovery))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)
@@ -43,6 +44,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
     use libp2p::core::{upgrade::Version, Transport};
     let topics = b.config.topics.clone();
     let heartbeat = b.heartbeat;
+    let discovery = b.discovery;
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_wasm_bindgen()
         .with_other_transport(|key| {
@@ -57,7 +59,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, relay| Behaviour::new(key, relay, &topics, heartbeat))
+        .with_behaviour(|key, relay| Behaviour::new(key, relay, &topics, heartbeat, discovery))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)

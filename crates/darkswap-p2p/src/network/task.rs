@@ -34,12 +34,10 @@ use std::{
     time::Duration,
 };
 
-/// How often orders expire, trades are pruned and the DHT refreshed.
+/// How often orders expire and trades are pruned.
 const TICK: Duration = Duration::from_secs(1);
 /// Swarm events handled per wake-up before yielding to other tasks.
 const POLL_BUDGET: usize = 256;
-/// Kademlia refresh period once we know some peers.
-const KAD_REFRESH_SECS: u64 = 300;
 
 pub(crate) struct Task {
     pub(super) swarm: Swarm<Behaviour>,
@@ -61,7 +59,6 @@ pub(crate) struct Task {
     pub(super) reservations: HashMap<PeerId, u64>,
     pub(super) next_reservation: u64,
     tick: futures_timer::Delay,
-    last_kad_refresh: u64,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -85,7 +82,9 @@ impl Task {
         #[cfg(not(target_arch = "wasm32"))]
         let swarm = {
             let mut swarm = swarm;
-            swarm.behaviour_mut().kad.set_mode(Some(libp2p::kad::Mode::Server));
+            if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                kad.set_mode(Some(libp2p::kad::Mode::Server));
+            }
             swarm
         };
         let mut task = Task {
@@ -107,7 +106,6 @@ impl Task {
             reservations: HashMap::new(),
             next_reservation: 1,
             tick: runtime::interval(TICK),
-            last_kad_refresh: 0,
             shutdown: None,
         };
         for topic in &builder.config.topics {
@@ -134,7 +132,9 @@ impl Task {
 
     fn add_known_peer(&mut self, addr: &Multiaddr) {
         if let Some(Protocol::P2p(peer)) = addr.iter().last() {
-            self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                kad.add_address(&peer, addr.clone());
+            }
         }
     }
 
@@ -211,11 +211,6 @@ impl Task {
         }
         self.trades.prune(now);
         self.publish_trades();
-        let known = self.swarm.behaviour_mut().kad.kbuckets().map(|b| b.num_entries()).sum::<usize>();
-        if known > 0 && now.saturating_sub(self.last_kad_refresh) >= KAD_REFRESH_SECS {
-            self.last_kad_refresh = now;
-            let _ = self.swarm.behaviour_mut().kad.bootstrap();
-        }
     }
 
     pub(super) fn publish_trades(&mut self) {

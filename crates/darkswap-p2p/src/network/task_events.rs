@@ -134,9 +134,11 @@ impl Task {
             BehaviourEvent::Trade(ev) => self.on_trade(ev),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let kad_proto = libp2p::StreamProtocol::new(super::KAD_PROTOCOL);
-                if info.protocols.contains(&kad_proto) {
-                    for addr in info.listen_addrs.into_iter().take(16) {
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    if info.protocols.contains(&kad_proto) {
+                        for addr in info.listen_addrs.into_iter().take(16) {
+                            kad.add_address(&peer_id, addr);
+                        }
                     }
                 }
             }
