@@ -18,7 +18,10 @@ pub enum ClientError {
     Refused(String),
 }
 
-fn call<T: serde::de::DeserializeOwned>(url: &str, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<T, ClientError> {
+fn call<T: serde::de::DeserializeOwned>(
+    url: &str,
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<T, ClientError> {
     let mut resp = result.map_err(|e| ClientError::Unreachable { url: url.to_string(), reason: e.to_string() })?;
     let ok = resp.status().is_success();
     let body = resp.body_mut().read_to_string().map_err(|e| ClientError::Refused(e.to_string()))?;

@@ -10,9 +10,7 @@ use darkswap_p2p::{
     trade::TradeState,
     Error,
 };
-use darkswap_support::types::{
-    AssetId, OrderDraft, PeerId, RuneId, Side, TradeBody, TradeMessage, TradeSettled, Txid,
-};
+use darkswap_support::types::{AssetId, OrderDraft, PeerId, RuneId, Side, TradeBody, TradeMessage, TradeSettled, Txid};
 use std::{
     fmt,
     future::Future,
@@ -78,7 +76,8 @@ async fn until(what: &'static str, mut check: impl FnMut() -> bool) -> Result<()
 }
 
 async fn start_node(name: String) -> Result<(NetworkHandle, String), DemoError> {
-    let mut net = Network::builder(NetworkConfig::default()).gossip_heartbeat(Duration::from_millis(200)).build().await?;
+    let mut net =
+        Network::builder(NetworkConfig::default()).gossip_heartbeat(Duration::from_millis(200)).build().await?;
     let addr = net.listen_on("/ip4/127.0.0.1/tcp/0").await?;
     let full = format!("{addr}/p2p/{}", net.local_peer_id());
     println!("{name}: {full}");

@@ -205,7 +205,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Orders { api } => client::orders(&api.url).map(|o| print_orders(&o)).map_err(Into::into),
-        Command::Cancel { id, api } => client::cancel(&api.url, &id).map(|()| println!("cancelled {id}")).map_err(Into::into),
+        Command::Cancel { id, api } => {
+            client::cancel(&api.url, &id).map(|()| println!("cancelled {id}")).map_err(Into::into)
+        }
         Command::Status { api } => client::status(&api.url)
             .map(|s| println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default()))
             .map_err(Into::into),

@@ -76,8 +76,21 @@ fn post_an_order_and_read_the_book_from_the_command_line() {
     // b joins a; an order posted on b reaches a's book.
     until("b connects to a", || cli(&["status", "--api", &b.api]).1.contains(a.p2p.rsplit('/').next().unwrap()));
     let (ok, out) = cli(&[
-        "post", "--api", &b.api, "--side", "sell", "--base", "rune:840000:1", "--quote", "btc", "--amount", "5000",
-        "--price", "2500", "--ttl", "600",
+        "post",
+        "--api",
+        &b.api,
+        "--side",
+        "sell",
+        "--base",
+        "rune:840000:1",
+        "--quote",
+        "btc",
+        "--amount",
+        "5000",
+        "--price",
+        "2500",
+        "--ttl",
+        "600",
     ]);
     assert!(ok, "{out}");
     let id = out.lines().nth(1).and_then(|l| l.split_whitespace().next()).expect("order id").to_string();
@@ -87,7 +100,8 @@ fn post_an_order_and_read_the_book_from_the_command_line() {
         ok && out.contains(&id) && out.contains("rune:840000:1") && out.contains("1 live order(s)")
     });
     // Bad input is a clear error, not a crash.
-    let (ok, out) = cli(&["post", "--api", &b.api, "--side", "sideways", "--base", "btc", "--amount", "1", "--price", "1"]);
+    let (ok, out) =
+        cli(&["post", "--api", &b.api, "--side", "sideways", "--base", "btc", "--amount", "1", "--price", "1"]);
     assert!(!ok && out.contains("unknown side"), "{out}");
     let (ok, out) = cli(&["cancel", "--api", &a.api, &id]);
     assert!(!ok && out.contains("no live order of ours"), "only the maker cancels: {out}");

@@ -16,7 +16,9 @@ use darkswap_p2p::{
         futures::StreamExt,
         gossipsub::{self, IdentTopic},
         identity::Keypair,
-        noise, swarm::SwarmEvent, tcp, yamux, Multiaddr, PeerId, SwarmBuilder,
+        noise,
+        swarm::SwarmEvent,
+        tcp, yamux, Multiaddr, PeerId, SwarmBuilder,
     },
     network::{Network, NetworkConfig, NetworkEvent, NetworkHandle},
     protocol::{Message, ORDERBOOK_TOPIC},
@@ -110,6 +112,20 @@ impl Report {
 }
 
 type Sent = Arc<Mutex<HashMap<Vec<u8>, Instant>>>;
+type Received = Arc<Mutex<Vec<(Vec<u8>, Instant)>>>;
+
+/// Delivery latencies in microseconds, sorted: each receipt matched to its publish time.
+fn latencies(sent: &Sent, received: &Received) -> Vec<u64> {
+    let sent = sent.lock().unwrap();
+    let mut lat: Vec<u64> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(tag, at)| sent.get(tag).map(|t0| at.duration_since(*t0).as_micros() as u64))
+        .collect();
+    lat.sort_unstable();
+    lat
+}
 
 async fn publish_loop<F, Fut>(o: &Opts, mut publish: F) -> (usize, Duration)
 where
@@ -135,7 +151,7 @@ async fn drain_deadline(o: &Opts) {
 async fn run_darkswap(o: &Opts) -> Report {
     let mut handles: Vec<NetworkHandle> = Vec::new();
     let mut addrs = Vec::new();
-    let received: Arc<Mutex<Vec<(Vec<u8>, Instant)>>> = Arc::default();
+    let received: Received = Arc::default();
     for _ in 0..o.nodes {
         // Same fixed topology as the plain stack: no DHT random walks adding connections.
         let mut net = Network::builder(NetworkConfig::default()).discovery(false).build().await.unwrap();
@@ -189,14 +205,7 @@ async fn run_darkswap(o: &Opts) -> Report {
         conns += h.connected_peers().await.unwrap().len();
     }
     println!("darkswap-p2p: {:.1} connected peers per node on average", conns as f64 / o.nodes as f64);
-    let sent = sent.lock().unwrap();
-    let mut lat: Vec<u64> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|(tag, at)| sent.get(tag).map(|t0| at.duration_since(*t0).as_micros() as u64))
-        .collect();
-    lat.sort_unstable();
+    let lat = latencies(&sent, &received);
     for h in &handles {
         h.shutdown().await.unwrap();
     }
@@ -206,7 +215,7 @@ async fn run_darkswap(o: &Opts) -> Report {
 /// Plain rust-libp2p: gossipsub with strict signing and default message ids, TCP + Noise + Yamux.
 async fn run_plain(o: &Opts) -> Report {
     let topic = IdentTopic::new(ORDERBOOK_TOPIC);
-    let received: Arc<Mutex<Vec<(Vec<u8>, Instant)>>> = Arc::default();
+    let received: Received = Arc::default();
     let mut cmd_txs = Vec::new();
     let mut addrs: Vec<Multiaddr> = Vec::new();
     let mut mesh_sizes = Vec::new();
@@ -282,14 +291,7 @@ async fn run_plain(o: &Opts) -> Report {
     })
     .await;
     drain_deadline(o).await;
-    let sent = sent.lock().unwrap();
-    let mut lat: Vec<u64> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|(tag, at)| sent.get(tag).map(|t0| at.duration_since(*t0).as_micros() as u64))
-        .collect();
-    lat.sort_unstable();
+    let lat = latencies(&sent, &received);
     drop(cmd_txs);
     Report { name: "plain rust-libp2p", latencies_us: lat, expected: published * (o.nodes - 1), published, elapsed }
 }

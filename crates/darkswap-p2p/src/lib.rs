@@ -53,3 +53,8 @@ pub mod trade;
 
 pub use error::Error;
 pub use libp2p;
+
+/// The repository README's Rust examples, compiled as doc tests so they cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

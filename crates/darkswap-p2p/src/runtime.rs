@@ -6,10 +6,7 @@ use std::{future::Future, time::Duration};
 /// Seconds since the Unix epoch (`web_time` reads `Date.now()` in browsers, where
 /// `std::time::SystemTime` panics).
 pub fn now_unix() -> u64 {
-    web_time::SystemTime::now()
-        .duration_since(web_time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
+    web_time::SystemTime::now().duration_since(web_time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
 /// Runs the network task in the background.

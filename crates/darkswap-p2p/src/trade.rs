@@ -4,8 +4,8 @@
 //! A message that does not fit the session is refused with a [`TradeError`] and never reaches the
 //! application.
 
-use crate::protocol::limits::{MAX_PSBT, MAX_REASON};
 use crate::order_book::OrderBook;
+use crate::protocol::limits::{MAX_PSBT, MAX_REASON};
 use darkswap_support::types::{OrderId, PeerId, TradeBody, TradeId, TradeMessage};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -154,13 +154,25 @@ impl TradeSessions {
     }
 
     /// Records that `msg` was delivered to `peer`.
-    pub fn commit_outbound(&mut self, peer: PeerId, msg: &TradeMessage, book: &OrderBook, now: u64) -> Result<TradeState, TradeError> {
+    pub fn commit_outbound(
+        &mut self,
+        peer: PeerId,
+        msg: &TradeMessage,
+        book: &OrderBook,
+        now: u64,
+    ) -> Result<TradeState, TradeError> {
         let session = self.transition(peer, msg, book, true)?;
         Ok(self.store(session, now))
     }
 
     /// Checks and records `msg` received from `peer`.
-    pub fn on_inbound(&mut self, peer: PeerId, msg: &TradeMessage, book: &OrderBook, now: u64) -> Result<TradeState, TradeError> {
+    pub fn on_inbound(
+        &mut self,
+        peer: PeerId,
+        msg: &TradeMessage,
+        book: &OrderBook,
+        now: u64,
+    ) -> Result<TradeState, TradeError> {
         let session = self.transition(peer, msg, book, false)?;
         Ok(self.store(session, now))
     }
@@ -173,7 +185,13 @@ impl TradeSessions {
     }
 
     /// The session after `msg`, or why `msg` does not fit.
-    fn transition(&self, peer: PeerId, msg: &TradeMessage, book: &OrderBook, outbound: bool) -> Result<TradeSession, TradeError> {
+    fn transition(
+        &self,
+        peer: PeerId,
+        msg: &TradeMessage,
+        book: &OrderBook,
+        outbound: bool,
+    ) -> Result<TradeSession, TradeError> {
         check_sizes(&msg.body)?;
         if let TradeBody::Intent { amount } = msg.body {
             if self.sessions.contains_key(&msg.trade_id) {
@@ -207,10 +225,8 @@ impl TradeSessions {
             (false, TradeRole::Taker) => TradeRole::Maker,
             (false, TradeRole::Maker) => TradeRole::Taker,
         };
-        session.state = next_state(sender, session.state, &msg.body).ok_or_else(|| TradeError::UnexpectedStep {
-            state: session.state,
-            step: msg.body.kind().to_string(),
-        })?;
+        session.state = next_state(sender, session.state, &msg.body)
+            .ok_or_else(|| TradeError::UnexpectedStep { state: session.state, step: msg.body.kind().to_string() })?;
         Ok(session)
     }
 
@@ -222,7 +238,11 @@ impl TradeSessions {
     pub fn prune(&mut self, now: u64) {
         self.sessions.retain(|_, s| {
             let age = now.saturating_sub(s.updated_at);
-            if s.state.is_terminal() { age < FINISHED_SECS } else { age < IDLE_SECS }
+            if s.state.is_terminal() {
+                age < FINISHED_SECS
+            } else {
+                age < IDLE_SECS
+            }
         });
     }
 }

@@ -1,11 +1,11 @@
 //! The composed libp2p behaviour and each protocol's configuration.
 
-use crate::protocol::{
-    codec::FrameCodec, limits, SyncRequest, SyncResponse, TradeAck, SYNC_PROTOCOL, TRADE_PROTOCOL,
-};
+use crate::protocol::{codec::FrameCodec, limits, SyncRequest, SyncResponse, TradeAck, SYNC_PROTOCOL, TRADE_PROTOCOL};
 use darkswap_support::types::TradeMessage;
 use libp2p::{
-    connection_limits, gossipsub, identify, identity::Keypair, kad, ping, relay, request_response,
+    connection_limits, gossipsub, identify,
+    identity::Keypair,
+    kad, ping, relay, request_response,
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
     StreamProtocol,
 };
@@ -111,9 +111,8 @@ impl Behaviour {
                 .with_agent_version(format!("darkswap-p2p/{}", env!("CARGO_PKG_VERSION"))),
         );
 
-        let rr = |timeout| {
-            request_response::Config::default().with_request_timeout(timeout).with_max_concurrent_streams(64)
-        };
+        let rr =
+            |timeout| request_response::Config::default().with_request_timeout(timeout).with_max_concurrent_streams(64);
         let sync = request_response::Behaviour::with_codec(
             FrameCodec::new(limits::MAX_SYNC_REQUEST, limits::MAX_SYNC_RESPONSE),
             [(StreamProtocol::new(SYNC_PROTOCOL), request_response::ProtocolSupport::Full)],

@@ -8,6 +8,8 @@ use darkswap_support::types::PeerId;
 /// Exactly the seed's five variants, so an exhaustive `match` written against the README keeps
 /// compiling. Other outcomes are read from the handle: [`orders`](super::NetworkHandle::orders),
 /// [`stats`](super::NetworkHandle::stats), and the results of the async methods.
+// Messages stay inline (not boxed) so the seed's `match` on `message` works as written.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum NetworkEvent {
     /// The first connection to a peer was established.

@@ -128,10 +128,8 @@ impl Network {
 }
 
 fn parse_addr(addr: &str) -> Result<Multiaddr, Error> {
-    addr.parse().map_err(|e: libp2p::multiaddr::Error| Error::InvalidAddress {
-        addr: addr.to_string(),
-        reason: e.to_string(),
-    })
+    addr.parse()
+        .map_err(|e: libp2p::multiaddr::Error| Error::InvalidAddress { addr: addr.to_string(), reason: e.to_string() })
 }
 
 fn check_topic(topic: &str) -> Result<(), Error> {
@@ -227,11 +225,8 @@ impl NetworkHandle {
     /// Starts a trade on `order` for `amount` base units by sending an intent to its maker.
     pub async fn start_trade(&self, order: &Order, amount: u128) -> Result<TradeId, Error> {
         let trade_id = TradeId(rand::random());
-        let message = TradeMessage {
-            trade_id,
-            order_id: order.id,
-            body: darkswap_support::types::TradeBody::Intent { amount },
-        };
+        let message =
+            TradeMessage { trade_id, order_id: order.id, body: darkswap_support::types::TradeBody::Intent { amount } };
         self.send_trade(order.maker, message).await?;
         Ok(trade_id)
     }

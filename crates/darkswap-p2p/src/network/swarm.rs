@@ -17,11 +17,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
     let discovery = b.discovery;
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_tcp(libp2p::tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
         .with_quic()
         .with_dns()

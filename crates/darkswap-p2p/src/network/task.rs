@@ -3,9 +3,7 @@
 //! Backpressure: events wait in a bounded queue; while it is full the task stops polling the swarm
 //! (so the network slows down instead of dropping anything) but keeps serving commands.
 
-use super::{
-    behaviour::Behaviour, command::Command, stats::Counters, NetworkBuilder, NetworkEvent, Shared,
-};
+use super::{behaviour::Behaviour, command::Command, stats::Counters, NetworkBuilder, NetworkEvent, Shared};
 use crate::{
     error::{Error, PublishError, TradeSendError},
     protocol::{envelope, validate, Message, ORDERBOOK_TOPIC},
@@ -18,12 +16,12 @@ use futures::{
     FutureExt, Sink, StreamExt,
 };
 use libp2p::{
+    core::transport::ListenerId,
     gossipsub::{self, IdentTopic, TopicHash},
     identity::Keypair,
     multiaddr::Protocol,
     request_response::OutboundRequestId,
     swarm::{dial_opts::DialOpts, ConnectionId},
-    core::transport::ListenerId,
     Multiaddr, Swarm,
 };
 use std::{

@@ -19,7 +19,7 @@ use darkswap_support::types::{PeerId, TradeMessage};
 use libp2p::{
     core::ConnectedPoint,
     gossipsub::{self, MessageAcceptance},
-    identify, kad,
+    identify,
     multiaddr::Protocol,
     relay, request_response,
     swarm::SwarmEvent,
@@ -106,13 +106,11 @@ impl Task {
                     self.emit(NetworkEvent::ConnectedThroughRelay { relay_peer_id: relay, dst_peer_id: peer_id });
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established, cause, .. } => {
-                if num_established == 0 {
-                    tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
-                    self.sync_pages.remove(&peer_id);
-                    self.syncs_running.remove(&peer_id);
-                    self.emit(NetworkEvent::PeerDisconnected(peer_id));
-                }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
+                tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
+                self.sync_pages.remove(&peer_id);
+                self.syncs_running.remove(&peer_id);
+                self.emit(NetworkEvent::PeerDisconnected(peer_id));
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
                 tracing::debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
@@ -146,17 +144,12 @@ impl Task {
                 relay_peer_id,
                 renewal,
                 ..
-            }) => {
-                if !renewal || !self.reservations.contains_key(&relay_peer_id) {
-                    let id = self.next_reservation;
-                    self.next_reservation += 1;
-                    self.reservations.insert(relay_peer_id, id);
-                    tracing::info!(relay = %relay_peer_id, reservation = id, "relay reservation accepted");
-                    self.emit(NetworkEvent::RelayReserved { relay_peer_id, reservation_id: id });
-                }
-            }
-            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
-                tracing::trace!(%peer, "kademlia routing updated");
+            }) if !renewal || !self.reservations.contains_key(&relay_peer_id) => {
+                let id = self.next_reservation;
+                self.next_reservation += 1;
+                self.reservations.insert(relay_peer_id, id);
+                tracing::info!(relay = %relay_peer_id, reservation = id, "relay reservation accepted");
+                self.emit(NetworkEvent::RelayReserved { relay_peer_id, reservation_id: id });
             }
             _ => {}
         }
@@ -170,8 +163,8 @@ impl Task {
             return;
         };
         let now = now_unix();
-        let checked = envelope::open(&topic, &msg.data)
-            .and_then(|env| validate::check_envelope(&topic, &env, now).map(|()| env));
+        let checked =
+            envelope::open(&topic, &msg.data).and_then(|env| validate::check_envelope(&topic, &env, now).map(|()| env));
         let env = match checked {
             Ok(env) => env,
             Err(reason) => {
@@ -279,11 +272,9 @@ impl Task {
             if known {
                 continue;
             }
-            let checked = envelope::open(ORDERBOOK_TOPIC, &bytes).and_then(|env| {
-                match env.message {
-                    Message::OrderAnnounce(_) => validate::check_envelope(ORDERBOOK_TOPIC, &env, now).map(|()| env),
-                    _ => Err(RejectReason::WrongTopic),
-                }
+            let checked = envelope::open(ORDERBOOK_TOPIC, &bytes).and_then(|env| match env.message {
+                Message::OrderAnnounce(_) => validate::check_envelope(ORDERBOOK_TOPIC, &env, now).map(|()| env),
+                _ => Err(RejectReason::WrongTopic),
             });
             match checked {
                 Ok(env) => {

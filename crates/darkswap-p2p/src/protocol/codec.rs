@@ -29,8 +29,8 @@ pub enum FrameError {
 
 /// Encodes `value` as `version || postcard(value)`.
 pub fn encode_frame<T: Serialize>(value: &T, max: usize) -> io::Result<Vec<u8>> {
-    let out = postcard::to_extend(value, vec![WIRE_VERSION])
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let out =
+        postcard::to_extend(value, vec![WIRE_VERSION]).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     if out.len() > max {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, FrameError::Oversized(max)));
     }
@@ -44,9 +44,7 @@ pub fn decode_frame<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, 
     }
     match bytes.split_first() {
         None => Err(FrameError::Empty),
-        Some((&WIRE_VERSION, body)) => {
-            postcard::from_bytes(body).map_err(|e| FrameError::Undecodable(e.to_string()))
-        }
+        Some((&WIRE_VERSION, body)) => postcard::from_bytes(body).map_err(|e| FrameError::Undecodable(e.to_string())),
         Some((&v, _)) => Err(FrameError::UnknownVersion(v)),
     }
 }

@@ -7,7 +7,9 @@ use darkswap_p2p::{
         futures::StreamExt,
         gossipsub::{self, IdentTopic},
         identity::Keypair,
-        noise, swarm::SwarmEvent, tcp, yamux, Multiaddr, SwarmBuilder,
+        noise,
+        swarm::SwarmEvent,
+        tcp, yamux, Multiaddr, SwarmBuilder,
     },
     network::NetworkEvent,
     protocol::{envelope, limits, Message, RejectReason, ORDERBOOK_TOPIC},
@@ -31,7 +33,10 @@ fn raw_peer(key: Keypair, target: Multiaddr, target_id: PeerId, payloads: Vec<Ve
         .with_tokio()
         .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
         .unwrap()
-        .with_behaviour(|_| gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(gossipsub::MessageAuthenticity::Anonymous, config).unwrap())
+        .with_behaviour(|_| {
+            gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(gossipsub::MessageAuthenticity::Anonymous, config)
+                .unwrap()
+        })
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
@@ -41,7 +46,8 @@ fn raw_peer(key: Keypair, target: Multiaddr, target_id: PeerId, payloads: Vec<Ve
     tokio::spawn(async move {
         let mut payloads = Some(payloads);
         loop {
-            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) = swarm.select_next_some().await {
+            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) = swarm.select_next_some().await
+            {
                 if peer_id == target_id {
                     for p in payloads.take().unwrap_or_default() {
                         swarm.behaviour_mut().publish(topic.clone(), p).expect("raw publish");
@@ -78,13 +84,13 @@ async fn malformed_and_dishonest_gossip_is_rejected_with_typed_reasons() {
     let mut bad_signature = seal(Message::OrderAnnounce(order_by(me, 6, now, 60)));
     bad_signature[40] ^= 0xff;
     let payloads = vec![
-        vec![darkswap_p2p::protocol::WIRE_VERSION, 0xde, 0xad, 0xbe, 0xef],  // undecodable
-        unknown_version,                                                      // unknown version
-        oversized,                                                            // oversized
+        vec![darkswap_p2p::protocol::WIRE_VERSION, 0xde, 0xad, 0xbe, 0xef], // undecodable
+        unknown_version,                                                    // unknown version
+        oversized,                                                          // oversized
         seal(Message::OrderAnnounce(order_by(PeerId::random(), 5, now, 60))), // maker is not the author
-        seal(Message::OrderAnnounce(order_by(me, 0, now, 60))),               // zero amount
-        seal(Message::OrderAnnounce(order_by(me, 5, now - 7200, 60))),        // expired
-        bad_signature,                                                        // forged signature
+        seal(Message::OrderAnnounce(order_by(me, 0, now, 60))),             // zero amount
+        seal(Message::OrderAnnounce(order_by(me, 5, now - 7200, 60))),      // expired
+        bad_signature,                                                      // forged signature
     ];
     let a_id = a.local_peer_id();
     let raw = raw_peer(key, a_addr.parse().unwrap(), a_id, payloads);

@@ -91,7 +91,7 @@ pub fn draft(n: u128, ttl: Duration) -> OrderDraft {
     OrderDraft {
         base: "rune:840000:1".parse().unwrap(),
         quote: AssetId::Btc,
-        side: if n % 2 == 0 { Side::Buy } else { Side::Sell },
+        side: if n.is_multiple_of(2) { Side::Buy } else { Side::Sell },
         amount: 1_000 + n,
         price: 2_500,
         ttl,

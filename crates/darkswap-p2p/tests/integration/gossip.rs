@@ -4,7 +4,10 @@
 use crate::common::*;
 use darkswap_p2p::{network::NetworkEvent, protocol::Message};
 use darkswap_support::types::{OrderId, PeerId};
-use std::{collections::{HashMap, HashSet}, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_nodes_in_a_line_each_order_exactly_once() {

@@ -14,8 +14,8 @@ async fn late_joiner_gets_all_live_orders() {
     until_meshed(&a, &[b.local_peer_id()]).await;
 
     let mut live = HashSet::new();
-    for n in 0..20 {
-        let maker = if n % 2 == 0 { &a } else { &b };
+    for n in 0..20u128 {
+        let maker = if n.is_multiple_of(2) { &a } else { &b };
         live.insert(maker.publish_order(draft(n, Duration::from_secs(3600))).await.unwrap().id);
     }
     let mut short = HashSet::new();
