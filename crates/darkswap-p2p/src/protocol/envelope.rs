@@ -54,18 +54,23 @@ fn signed_bytes(topic: &str, payload: &[u8]) -> Vec<u8> {
 
 /// Encodes and signs `message` for `topic` with `keypair`.
 pub fn seal(keypair: &Keypair, topic: &str, message: &Message) -> Result<Vec<u8>, EnvelopeError> {
+    seal_payload(keypair, topic, &postcard::to_allocvec(message)?)
+}
+
+/// Signs already-encoded payload bytes for `topic`. [`seal`] is this after encoding a [`Message`];
+/// tools and tests use it to produce envelopes around payloads of their own.
+pub fn seal_payload(keypair: &Keypair, topic: &str, payload: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
     let ed = keypair.clone().try_into_ed25519().map_err(|_| EnvelopeError::UnsupportedKey)?;
-    let payload = postcard::to_allocvec(message)?;
     let len = HEADER + payload.len();
     if len > MAX_GOSSIP_MESSAGE {
         return Err(EnvelopeError::TooLarge(len));
     }
-    let signature = ed.sign(&signed_bytes(topic, &payload));
+    let signature = ed.sign(&signed_bytes(topic, payload));
     let mut out = Vec::with_capacity(len);
     out.push(WIRE_VERSION);
     out.extend_from_slice(&ed.public().to_bytes());
     out.extend_from_slice(&signature);
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(payload);
     Ok(out)
 }
 

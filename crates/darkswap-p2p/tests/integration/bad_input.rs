@@ -83,6 +83,18 @@ async fn malformed_and_dishonest_gossip_is_rejected_with_typed_reasons() {
     oversized.resize(limits::MAX_GOSSIP_MESSAGE + 100, 0);
     let mut bad_signature = seal(Message::OrderAnnounce(order_by(me, 6, now, 60)));
     bad_signature[40] ^= 0xff;
+    // Amounts are unsigned in the schema, so a negative amount cannot be expressed; what a signed
+    // encoder would write for one (two's complement, all ones) overflows the u128 field.
+    let negative = {
+        let good = postcard::to_allocvec(&Message::OrderAnnounce(order_by(me, 5, now, 60))).unwrap();
+        let order = order_by(me, 5, now, 60);
+        let amount_at =
+            postcard::to_allocvec(&(0u8, order.id, order.maker, order.base, order.quote, order.side)).unwrap().len();
+        let mut bad = good[..amount_at].to_vec();
+        bad.extend_from_slice(&[0xff; 19]); // varint longer than any u128
+        bad.extend_from_slice(&good[amount_at + 1..]);
+        envelope::seal_payload(&key, ORDERBOOK_TOPIC, &bad).unwrap()
+    };
     let payloads = vec![
         vec![darkswap_p2p::protocol::WIRE_VERSION, 0xde, 0xad, 0xbe, 0xef], // undecodable
         unknown_version,                                                    // unknown version
@@ -91,12 +103,13 @@ async fn malformed_and_dishonest_gossip_is_rejected_with_typed_reasons() {
         seal(Message::OrderAnnounce(order_by(me, 0, now, 60))),             // zero amount
         seal(Message::OrderAnnounce(order_by(me, 5, now - 7200, 60))),      // expired
         bad_signature,                                                      // forged signature
+        negative,                                                           // "negative" amount
     ];
     let a_id = a.local_peer_id();
     let raw = raw_peer(key, a_addr.parse().unwrap(), a_id, payloads);
 
+    // Undecodable twice (garbage and the overflowing amount), every other reason once.
     let expected = [
-        RejectReason::Undecodable,
         RejectReason::UnknownVersion,
         RejectReason::Oversized,
         RejectReason::MakerNotAuthor,
@@ -106,7 +119,7 @@ async fn malformed_and_dishonest_gossip_is_rejected_with_typed_reasons() {
     ];
     until("every bad message rejected", || async {
         let s = a.stats();
-        expected.iter().all(|r| s.rejected(*r) == 1).then_some(())
+        (expected.iter().all(|r| s.rejected(*r) == 1) && s.rejected(RejectReason::Undecodable) == 2).then_some(())
     })
     .await;
 

@@ -7,3 +7,4 @@ mod common;
 mod gossip;
 mod sync;
 mod trade;
+mod transports;
