@@ -143,9 +143,24 @@ where
     (total as usize, start.elapsed())
 }
 
-async fn drain_deadline(o: &Opts) {
-    // Give in-flight messages time to land before counting.
-    tokio::time::sleep(Duration::from_secs(2).max(Duration::from_millis(o.secs * 100))).await;
+/// Waits for in-flight messages: until every expected delivery arrived, or nothing new arrived
+/// for 3 s, or 60 s passed. Overloaded runs then report what was delivered late, not what was
+/// still queued when a fixed timer fired.
+async fn drain(received: &Received, expected: usize) {
+    let start = Instant::now();
+    let (mut last, mut last_change) = (0, Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = received.lock().unwrap().len();
+        if now >= expected || start.elapsed() > Duration::from_secs(60) {
+            return;
+        }
+        if now != last {
+            (last, last_change) = (now, Instant::now());
+        } else if last_change.elapsed() > Duration::from_secs(3) {
+            return;
+        }
+    }
 }
 
 async fn run_darkswap(o: &Opts) -> Report {
@@ -199,7 +214,7 @@ async fn run_darkswap(o: &Opts) -> Report {
         }
     })
     .await;
-    drain_deadline(o).await;
+    drain(&received, published * (o.nodes - 1)).await;
     let mut conns = 0;
     for h in &handles {
         conns += h.connected_peers().await.unwrap().len();
@@ -290,7 +305,7 @@ async fn run_plain(o: &Opts) -> Report {
         async {}
     })
     .await;
-    drain_deadline(o).await;
+    drain(&received, published * (o.nodes - 1)).await;
     let lat = latencies(&sent, &received);
     drop(cmd_txs);
     Report { name: "plain rust-libp2p", latencies_us: lat, expected: published * (o.nodes - 1), published, elapsed }
