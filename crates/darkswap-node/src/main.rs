@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use darkswap_node::{api, client, demo, DEFAULT_API_ADDR, DEFAULT_P2P_PORT};
 use darkswap_p2p::{
     libp2p::Multiaddr,
-    network::{Network, NetworkConfig, NetworkEvent},
+    network::{Network, NetworkConfig, NetworkEvent, RelayServerConfig},
     protocol::Message,
 };
 use std::{path::PathBuf, process::ExitCode, time::Duration};
@@ -103,6 +103,13 @@ struct RunArgs {
     /// Seconds allowed for a connection to be established.
     #[arg(long, default_value_t = 30)]
     connection_timeout: u64,
+    /// Relay mode: serve circuit relay v2 reservations and circuits (with DarkSwap's limits) and
+    /// announce this node as a relay in the DHT.
+    #[arg(long)]
+    relay: bool,
+    /// An address peers can reach this node at (needed by a relay listening on 0.0.0.0).
+    #[arg(long = "external-address", value_name = "MULTIADDR")]
+    external: Vec<Multiaddr>,
 }
 
 async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -118,6 +125,12 @@ async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Network::builder(config);
     if let Some(path) = args.identity {
         builder = builder.identity_file(path);
+    }
+    if args.relay {
+        builder = builder.relay_server(RelayServerConfig::default());
+    }
+    for addr in args.external {
+        builder = builder.external_address(addr);
     }
     let mut network = builder.build().await?;
     let listen = if args.listen.is_empty() {

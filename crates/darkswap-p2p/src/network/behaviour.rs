@@ -29,6 +29,8 @@ pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
     /// Circuit relay v2 client (reservations and relayed dials).
     pub relay_client: relay::client::Behaviour,
+    /// Circuit relay v2 server, in relay mode only.
+    pub relay_server: Toggle<relay::Behaviour>,
     /// Order-book and trade-notice gossip.
     pub gossipsub: gossipsub::Behaviour,
     /// Peer and relay discovery (absent when discovery is turned off).
@@ -93,6 +95,7 @@ impl Behaviour {
         topics: &[String],
         heartbeat: Duration,
         discovery: bool,
+        relay_server: Option<&super::RelayServerConfig>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = key.public().to_peer_id();
         let mut gossipsub =
@@ -132,9 +135,11 @@ impl Behaviour {
                 .with_max_pending_outgoing(Some(128)),
         );
 
+        let relay_server = relay_server.map(|c| relay::Behaviour::new(peer_id, c.to_libp2p())).into();
         Ok(Self {
             limits,
             relay_client,
+            relay_server,
             gossipsub,
             kad,
             identify,

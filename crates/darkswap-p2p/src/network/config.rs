@@ -55,6 +55,8 @@ pub struct NetworkBuilder {
     pub(crate) max_trades: usize,
     pub(crate) heartbeat: Duration,
     pub(crate) discovery: bool,
+    pub(crate) relay_server: Option<super::RelayServerConfig>,
+    pub(crate) external_addrs: Vec<Multiaddr>,
 }
 
 impl NetworkBuilder {
@@ -71,6 +73,8 @@ impl NetworkBuilder {
             max_trades: 1024,
             heartbeat: Duration::from_millis(700),
             discovery: true,
+            relay_server: None,
+            external_addrs: Vec::new(),
         }
     }
 
@@ -129,6 +133,21 @@ impl NetworkBuilder {
     /// about or that dial it, which keeps a fixed topology (benchmarks, private deployments).
     pub fn discovery(mut self, enabled: bool) -> Self {
         self.discovery = enabled;
+        self
+    }
+
+    /// Runs a circuit relay v2 server with these limits (relay mode), and announces the node as a
+    /// relay in the DHT. A relay only grants reservations once it has a confirmed external
+    /// address: give one with [`external_address`](Self::external_address), or listen on a
+    /// specific (not unspecified) IP, which relay mode takes as reachable.
+    pub fn relay_server(mut self, config: super::RelayServerConfig) -> Self {
+        self.relay_server = Some(config);
+        self
+    }
+
+    /// An address peers can reach this node at (public IP and port, or a port mapping).
+    pub fn external_address(mut self, addr: Multiaddr) -> Self {
+        self.external_addrs.push(addr);
         self
     }
 

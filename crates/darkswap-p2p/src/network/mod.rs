@@ -20,6 +20,7 @@ mod behaviour;
 mod command;
 mod config;
 mod event;
+mod relay;
 mod stats;
 mod swarm;
 mod task;
@@ -28,6 +29,7 @@ mod task_events;
 pub use behaviour::{Behaviour, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use config::{NetworkBuilder, NetworkConfig};
 pub use event::NetworkEvent;
+pub use relay::{RelayServerConfig, RELAY_PROVIDER_KEY};
 pub use stats::NetworkStats;
 
 use crate::{

@@ -15,6 +15,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
     let topics = b.config.topics.clone();
     let heartbeat = b.heartbeat;
     let discovery = b.discovery;
+    let relay = b.relay_server.clone();
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(libp2p::tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -27,7 +28,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, relay| Behaviour::new(key, relay, &topics, heartbeat, discovery))
+        .with_behaviour(|key, client| Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref()))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)
@@ -41,6 +42,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
     let topics = b.config.topics.clone();
     let heartbeat = b.heartbeat;
     let discovery = b.discovery;
+    let relay = b.relay_server.clone();
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_wasm_bindgen()
         .with_other_transport(|key| {
@@ -55,7 +57,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, relay| Behaviour::new(key, relay, &topics, heartbeat, discovery))
+        .with_behaviour(|key, client| Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref()))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)

@@ -34,6 +34,8 @@ use std::{
 
 /// How often orders expire and trades are pruned.
 const TICK: Duration = Duration::from_secs(1);
+/// How often a relay renews its DHT provider record.
+const RELAY_ANNOUNCE_SECS: u64 = 600;
 /// Swarm events handled per wake-up before yielding to other tasks.
 const POLL_BUDGET: usize = 256;
 
@@ -57,6 +59,9 @@ pub(crate) struct Task {
     pub(super) reservations: HashMap<PeerId, u64>,
     pub(super) next_reservation: u64,
     tick: futures_timer::Delay,
+    /// In relay mode: when the node last announced itself as a relay in the DHT.
+    pub(super) relay_mode: bool,
+    last_relay_announce: Option<u64>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -104,10 +109,15 @@ impl Task {
             reservations: HashMap::new(),
             next_reservation: 1,
             tick: runtime::interval(TICK),
+            relay_mode: builder.relay_server.is_some(),
+            last_relay_announce: None,
             shutdown: None,
         };
         for topic in &builder.config.topics {
             task.subscribe(topic);
+        }
+        for addr in &builder.external_addrs {
+            task.swarm.add_external_address(addr.clone());
         }
         for addr in &builder.listen {
             task.swarm.listen_on(addr.clone()).map_err(|e| Error::Listen(format!("{addr}: {e}")))?;
@@ -209,6 +219,23 @@ impl Task {
         }
         self.trades.prune(now);
         self.publish_trades();
+        self.announce_relay(now);
+    }
+
+    /// Relays announce themselves as providers of [`RELAY_PROVIDER_KEY`](super::RELAY_PROVIDER_KEY)
+    /// once they know DHT peers, then every 10 minutes (records on peers expire).
+    fn announce_relay(&mut self, now: u64) {
+        if !self.relay_mode || self.last_relay_announce.is_some_and(|t| now.saturating_sub(t) < RELAY_ANNOUNCE_SECS) {
+            return;
+        }
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else { return };
+        if kad.kbuckets().map(|b| b.num_entries()).sum::<usize>() == 0 {
+            return;
+        }
+        match kad.start_providing(libp2p::kad::RecordKey::new(&super::RELAY_PROVIDER_KEY)) {
+            Ok(_) => self.last_relay_announce = Some(now),
+            Err(e) => tracing::warn!(error = %e, "relay announcement failed"),
+        }
     }
 
     pub(super) fn publish_trades(&mut self) {

@@ -30,6 +30,16 @@ use std::sync::Arc;
 /// Peers a joining node syncs its book from.
 const SYNC_PEERS: usize = 2;
 
+/// Whether `addr` is a direct address on a specific IP (not 0.0.0.0 / ::, not a circuit).
+fn is_specific(addr: &Multiaddr) -> bool {
+    addr.iter().all(|p| match p {
+        Protocol::Ip4(ip) => !ip.is_unspecified(),
+        Protocol::Ip6(ip) => !ip.is_unspecified(),
+        Protocol::P2pCircuit => false,
+        _ => true,
+    })
+}
+
 /// The relay in a `/…/p2p/<relay>/p2p-circuit/…` address.
 fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
     let mut last_peer = None;
@@ -48,6 +58,11 @@ impl Task {
         match event {
             SwarmEvent::NewListenAddr { listener_id, address } => {
                 tracing::info!(%address, "listening");
+                if self.relay_mode && is_specific(&address) {
+                    // A relay bound to a specific IP is reachable there (it was configured so);
+                    // a wildcard bind needs an explicit external address.
+                    self.swarm.add_external_address(address.clone());
+                }
                 if let Ok(mut a) = self.shared.listen_addrs.lock() {
                     if !a.contains(&address) {
                         a.push(address.clone());
@@ -140,6 +155,24 @@ impl Task {
                     }
                 }
             }
+            BehaviourEvent::RelayServer(ev) => match ev {
+                relay::Event::ReservationReqAccepted { src_peer_id, renewed } => {
+                    tracing::info!(peer = %src_peer_id, renewed, "relay: reservation accepted")
+                }
+                relay::Event::ReservationReqDenied { src_peer_id, status } => {
+                    tracing::info!(peer = %src_peer_id, ?status, "relay: reservation denied")
+                }
+                relay::Event::CircuitReqAccepted { src_peer_id, dst_peer_id } => {
+                    tracing::info!(src = %src_peer_id, dst = %dst_peer_id, "relay: circuit opened")
+                }
+                relay::Event::CircuitReqDenied { src_peer_id, dst_peer_id, status } => {
+                    tracing::info!(src = %src_peer_id, dst = %dst_peer_id, ?status, "relay: circuit denied")
+                }
+                relay::Event::CircuitClosed { src_peer_id, dst_peer_id, error } => {
+                    tracing::debug!(src = %src_peer_id, dst = %dst_peer_id, ?error, "relay: circuit closed")
+                }
+                other => tracing::debug!(event = ?other, "relay"),
+            },
             BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 relay_peer_id,
                 renewal,

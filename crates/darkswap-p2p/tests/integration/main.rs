@@ -5,6 +5,7 @@ mod bad_input;
 mod basic_example;
 mod common;
 mod gossip;
+mod relay;
 mod sync;
 mod trade;
 mod transports;

@@ -1,0 +1,76 @@
+//! Loopback circuit relay: a relay-mode node and two clients that only reach each other through it.
+//! Both reserve, one dials the other through the circuit, and orders gossip over it.
+
+use crate::common::*;
+use darkswap_p2p::{
+    network::{Network, NetworkConfig, NetworkEvent, RelayServerConfig},
+    protocol::{Message, ORDERBOOK_TOPIC},
+};
+use darkswap_support::types::PeerId;
+use std::time::Duration;
+
+async fn via(rx: &mut tokio::sync::mpsc::UnboundedReceiver<NetworkEvent>) -> (PeerId, PeerId) {
+    next_matching(rx, |ev| match ev {
+        NetworkEvent::ConnectedThroughRelay { relay_peer_id, dst_peer_id } => Some((relay_peer_id, dst_peer_id)),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservation_relayed_connection_and_gossip_over_the_circuit() {
+    init_tracing();
+    // A relay only: it joins no gossip topic, so orders between the clients can only travel
+    // over the circuit.
+    let relay = Network::builder(NetworkConfig { topics: vec![], ..NetworkConfig::default() })
+        .relay_server(RelayServerConfig::default())
+        .build()
+        .await
+        .unwrap();
+    let relay_id = relay.local_peer_id();
+    let relay_addr = format!("{}/p2p/{relay_id}", relay.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap());
+    let (relay, _relay_rx) = drain(relay);
+
+    // Two clients that do not listen on any direct address (as if behind NATs).
+    let client = || async {
+        let config = NetworkConfig { relay_peers: vec![relay_addr.parse().unwrap()], ..NetworkConfig::default() };
+        let net = Network::builder(config).gossip_heartbeat(Duration::from_millis(200)).build().await.unwrap();
+        drain(net)
+    };
+    let (a, mut a_rx) = client().await;
+    let (b, mut b_rx) = client().await;
+    for rx in [&mut a_rx, &mut b_rx] {
+        let (reserved_on, id) = next_matching(rx, |ev| match ev {
+            NetworkEvent::RelayReserved { relay_peer_id, reservation_id } => Some((relay_peer_id, reservation_id)),
+            _ => None,
+        })
+        .await;
+        assert_eq!(reserved_on, relay_id);
+        assert!(id >= 1);
+    }
+
+    let circuit = format!("{relay_addr}/p2p-circuit/p2p/{}", b.local_peer_id());
+    assert_eq!(a.dial(&circuit).await.unwrap(), b.local_peer_id());
+    assert_eq!(via(&mut a_rx).await, (relay_id, b.local_peer_id()));
+    assert_eq!(via(&mut b_rx).await, (relay_id, a.local_peer_id()));
+
+    until_meshed(&a, &[b.local_peer_id()]).await;
+    let order = a.publish_order(draft(9, Duration::from_secs(600))).await.unwrap();
+    let (from, got) = next_matching(&mut b_rx, |ev| match ev {
+        NetworkEvent::MessageReceived { peer_id, message: Message::OrderAnnounce(o), .. } => Some((peer_id, o)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((from, got.id), (a.local_peer_id(), order.id));
+    assert!(relay.topic_peers(ORDERBOOK_TOPIC).await.unwrap().len() == 2, "clients joined the topic");
+    assert!(relay.orders().is_empty(), "the relay is not in the gossip mesh");
+    // A circuit to a peer with no reservation fails cleanly.
+    let nowhere = format!("{relay_addr}/p2p-circuit/p2p/{}", PeerId::random());
+    assert!(matches!(
+        tokio::time::timeout(WAIT, a.dial(&nowhere)).await.expect("no hang"),
+        Err(darkswap_p2p::Error::Dial(_))
+    ));
+    for h in [&a, &b, &relay] {
+        h.shutdown().await.unwrap();
+    }
+}
