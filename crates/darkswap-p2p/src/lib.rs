@@ -48,6 +48,7 @@ pub mod identity;
 pub mod network;
 pub mod order_book;
 pub mod protocol;
+pub mod relay_discovery;
 pub mod runtime;
 pub mod trade;
 

@@ -57,6 +57,7 @@ pub struct NetworkBuilder {
     pub(crate) discovery: bool,
     pub(crate) relay_server: Option<super::RelayServerConfig>,
     pub(crate) external_addrs: Vec<Multiaddr>,
+    pub(crate) relay_discovery: Option<crate::relay_discovery::RelayDiscoveryConfig>,
 }
 
 impl NetworkBuilder {
@@ -75,6 +76,7 @@ impl NetworkBuilder {
             discovery: true,
             relay_server: None,
             external_addrs: Vec::new(),
+            relay_discovery: None,
         }
     }
 
@@ -142,6 +144,15 @@ impl NetworkBuilder {
     /// specific (not unspecified) IP, which relay mode takes as reachable.
     pub fn relay_server(mut self, config: super::RelayServerConfig) -> Self {
         self.relay_server = Some(config);
+        self
+    }
+
+    /// How relays are discovered and ranked. Default: [`RelayDiscoveryConfig::default()`] with
+    /// the config's `relay_peers` as bootstrap relays.
+    ///
+    /// [`RelayDiscoveryConfig::default()`]: crate::relay_discovery::RelayDiscoveryConfig
+    pub fn relay_discovery(mut self, config: crate::relay_discovery::RelayDiscoveryConfig) -> Self {
+        self.relay_discovery = Some(config);
         self
     }
 

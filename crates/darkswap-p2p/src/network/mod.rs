@@ -58,6 +58,7 @@ pub(crate) struct Shared {
     pub(crate) stats: stats::Counters,
     pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
     pub(crate) trades: Mutex<Vec<TradeSession>>,
+    pub(crate) relays: crate::relay_discovery::RelayDiscoveryManager,
 }
 
 /// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.
@@ -110,6 +111,7 @@ impl Network {
             stats: stats::Counters::default(),
             listen_addrs: Mutex::new(Vec::new()),
             trades: Mutex::new(Vec::new()),
+            relays: crate::relay_discovery::RelayDiscoveryManager::new(relay_discovery_config(&builder)),
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
@@ -127,6 +129,22 @@ impl Network {
     pub fn handle(&self) -> NetworkHandle {
         self.handle.clone()
     }
+}
+
+/// The builder's relay discovery config, or the default one bootstrapped with `relay_peers`.
+fn relay_discovery_config(b: &NetworkBuilder) -> crate::relay_discovery::RelayDiscoveryConfig {
+    b.relay_discovery.clone().unwrap_or_else(|| crate::relay_discovery::RelayDiscoveryConfig {
+        bootstrap_relays: b
+            .config
+            .relay_peers
+            .iter()
+            .filter_map(|a| match a.iter().last() {
+                Some(libp2p::multiaddr::Protocol::P2p(p)) => Some((p, a.clone())),
+                _ => None,
+            })
+            .collect(),
+        ..Default::default()
+    })
 }
 
 fn parse_addr(addr: &str) -> Result<Multiaddr, Error> {
@@ -249,6 +267,12 @@ impl NetworkHandle {
         let now = runtime::now_unix();
         let book = self.shared.book.lock().ok()?;
         book.get(id).filter(|o| !o.is_expired(now)).cloned()
+    }
+
+    /// The relays this node knows and their scores, fed by the network (DHT announcements, peers
+    /// that serve the relay protocol, reservation outcomes, ping round trips).
+    pub fn relay_discovery(&self) -> crate::relay_discovery::RelayDiscoveryManager {
+        self.shared.relays.clone()
     }
 
     /// Counters: messages, rejections by reason, syncs.

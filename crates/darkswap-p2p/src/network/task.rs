@@ -59,6 +59,10 @@ pub(crate) struct Task {
     pub(super) reservations: HashMap<PeerId, u64>,
     pub(super) next_reservation: u64,
     tick: futures_timer::Delay,
+    /// Circuit listeners (reservations being made or held) and the relay and start time of each.
+    pub(super) circuit_listeners: HashMap<ListenerId, (PeerId, web_time::Instant)>,
+    last_relay_query: Option<web_time::Instant>,
+    last_relay_prune: web_time::Instant,
     /// In relay mode: when the node last announced itself as a relay in the DHT.
     pub(super) relay_mode: bool,
     last_relay_announce: Option<u64>,
@@ -109,6 +113,9 @@ impl Task {
             reservations: HashMap::new(),
             next_reservation: 1,
             tick: runtime::interval(TICK),
+            circuit_listeners: HashMap::new(),
+            last_relay_query: None,
+            last_relay_prune: web_time::Instant::now(),
             relay_mode: builder.relay_server.is_some(),
             last_relay_announce: None,
             shutdown: None,
@@ -122,19 +129,30 @@ impl Task {
         for addr in &builder.listen {
             task.swarm.listen_on(addr.clone()).map_err(|e| Error::Listen(format!("{addr}: {e}")))?;
         }
+        for addr in &builder.config.relay_peers {
+            task.add_known_peer(addr);
+            let circuit = addr.clone().with(Protocol::P2pCircuit);
+            match (task.swarm.listen_on(circuit), addr.iter().last()) {
+                (Ok(id), Some(Protocol::P2p(relay))) => {
+                    task.circuit_listeners.insert(id, (relay, web_time::Instant::now()));
+                }
+                (Ok(_), _) => tracing::warn!(%addr, "relay address has no /p2p/<peer id>"),
+                (Err(e), _) => tracing::warn!(%addr, error = %e, "relay reservation failed to start"),
+            }
+        }
+        // Relays first: their transport dials them itself, and a bootstrap dial already under way
+        // to the same peer would make the reservation's own dial fail.
+        let relays: HashSet<PeerId> = task.circuit_listeners.values().map(|(p, _)| *p).collect();
         for addr in &builder.config.bootstrap_peers {
             task.add_known_peer(addr);
+            if matches!(addr.iter().last(), Some(Protocol::P2p(p)) if relays.contains(&p)) {
+                continue;
+            }
             if let Err(e) = task.swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "bootstrap dial failed");
             }
         }
-        for addr in &builder.config.relay_peers {
-            task.add_known_peer(addr);
-            let circuit = addr.clone().with(Protocol::P2pCircuit);
-            if let Err(e) = task.swarm.listen_on(circuit) {
-                tracing::warn!(%addr, error = %e, "relay reservation failed to start");
-            }
-        }
+        task.announce_relay(0);
         Ok(task)
     }
 
@@ -220,6 +238,7 @@ impl Task {
         self.trades.prune(now);
         self.publish_trades();
         self.announce_relay(now);
+        self.discover_relays();
     }
 
     /// Relays announce themselves as providers of [`RELAY_PROVIDER_KEY`](super::RELAY_PROVIDER_KEY)
@@ -229,13 +248,35 @@ impl Task {
             return;
         }
         let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else { return };
-        if kad.kbuckets().map(|b| b.num_entries()).sum::<usize>() == 0 {
+        // The first call (at start) stores the record locally so peers asking this relay find it;
+        // later calls also push it to the closest peers.
+        if self.last_relay_announce.is_some() && kad.kbuckets().map(|b| b.num_entries()).sum::<usize>() == 0 {
             return;
         }
         match kad.start_providing(libp2p::kad::RecordKey::new(&super::RELAY_PROVIDER_KEY)) {
             Ok(_) => self.last_relay_announce = Some(now),
             Err(e) => tracing::warn!(error = %e, "relay announcement failed"),
         }
+    }
+
+    /// Asks the DHT for relays every `dht_query_interval`, and prunes stale relays every minute.
+    fn discover_relays(&mut self) {
+        let config = self.shared.relays.config();
+        if self.last_relay_prune.elapsed() >= Duration::from_secs(60) {
+            self.last_relay_prune = web_time::Instant::now();
+            self.shared.relays.prune_relays();
+        }
+        if !config.enable_dht_discovery
+            || self.last_relay_query.is_some_and(|t| t.elapsed() < config.dht_query_interval)
+        {
+            return;
+        }
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else { return };
+        if kad.kbuckets().map(|b| b.num_entries()).sum::<usize>() == 0 {
+            return;
+        }
+        kad.get_providers(libp2p::kad::RecordKey::new(&super::RELAY_PROVIDER_KEY));
+        self.last_relay_query = Some(web_time::Instant::now());
     }
 
     pub(super) fn publish_trades(&mut self) {

@@ -13,15 +13,16 @@ use crate::{
         envelope::{self, Envelope},
         limits, validate, Message, RejectReason, SyncRequest, SyncResponse, TradeAck, ORDERBOOK_TOPIC, TRADE_TOPIC,
     },
+    relay_discovery::RelaySource,
     runtime::now_unix,
 };
 use darkswap_support::types::{PeerId, TradeMessage};
 use libp2p::{
     core::ConnectedPoint,
     gossipsub::{self, MessageAcceptance},
-    identify,
+    identify, kad,
     multiaddr::Protocol,
-    relay, request_response,
+    ping, relay, request_response,
     swarm::SwarmEvent,
     Multiaddr,
 };
@@ -78,6 +79,13 @@ impl Task {
                 }
             }
             SwarmEvent::ListenerClosed { listener_id, reason, addresses } => {
+                if let Some((relay, _)) = self.circuit_listeners.remove(&listener_id) {
+                    tracing::warn!(%relay, ?reason, "relay reservation ended");
+                    if reason.is_err() {
+                        self.shared.relays.record_failure(&relay);
+                    }
+                    self.reservations.remove(&relay);
+                }
                 if let Ok(mut a) = self.shared.listen_addrs.lock() {
                     a.retain(|x| !addresses.contains(x));
                 }
@@ -146,6 +154,10 @@ impl Task {
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
             BehaviourEvent::Trade(ev) => self.on_trade(ev),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+                    let addrs = info.listen_addrs.iter().filter(|a| is_specific(a)).take(8).cloned().collect();
+                    self.shared.relays.add_relay_from(peer_id, addrs, RelaySource::Peer);
+                }
                 let kad_proto = libp2p::StreamProtocol::new(super::KAD_PROTOCOL);
                 if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                     if info.protocols.contains(&kad_proto) {
@@ -153,6 +165,16 @@ impl Task {
                             kad.add_address(&peer_id, addr);
                         }
                     }
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
+                ..
+            }) => self.on_relay_providers(providers),
+            BehaviourEvent::Ping(ping::Event { peer, result, .. }) if self.shared.relays.is_relay(&peer) => {
+                match result {
+                    Ok(rtt) => self.shared.relays.record_success(&peer, rtt.as_millis() as u64),
+                    Err(_) => self.shared.relays.record_failure(&peer),
                 }
             }
             BehaviourEvent::RelayServer(ev) => match ev {
@@ -180,11 +202,33 @@ impl Task {
             }) if !renewal || !self.reservations.contains_key(&relay_peer_id) => {
                 let id = self.next_reservation;
                 self.next_reservation += 1;
+                let started = self.circuit_listeners.values().find(|(r, _)| *r == relay_peer_id).map(|(_, t)| *t);
+                let setup_ms = started.map_or(0, |t| t.elapsed().as_millis() as u64);
+                self.shared.relays.record_success(&relay_peer_id, setup_ms);
                 self.reservations.insert(relay_peer_id, id);
                 tracing::info!(relay = %relay_peer_id, reservation = id, "relay reservation accepted");
                 self.emit(NetworkEvent::RelayReserved { relay_peer_id, reservation_id: id });
             }
             _ => {}
+        }
+    }
+
+    /// Relays announced in the DHT: remember them with the addresses Kademlia knows.
+    fn on_relay_providers(&mut self, providers: std::collections::HashSet<PeerId>) {
+        let local = *self.swarm.local_peer_id();
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else { return };
+        for peer in providers.into_iter().filter(|p| *p != local).take(64) {
+            let addrs: Vec<Multiaddr> = kad
+                .kbucket(peer)
+                .and_then(|bucket| {
+                    bucket
+                        .iter()
+                        .find(|e| *e.node.key.preimage() == peer)
+                        .map(|e| e.node.value.iter().cloned().collect())
+                })
+                .unwrap_or_default();
+            tracing::debug!(%peer, addrs = addrs.len(), "relay found in the DHT");
+            self.shared.relays.add_relay_from(peer, addrs, RelaySource::Dht);
         }
     }
 

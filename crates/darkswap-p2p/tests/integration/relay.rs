@@ -74,3 +74,52 @@ async fn reservation_relayed_connection_and_gossip_over_the_circuit() {
         h.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_are_discovered_and_scored_by_the_network() {
+    use darkswap_p2p::relay_discovery::{RelayDiscoveryConfig, RelaySource};
+    init_tracing();
+    let relay = Network::builder(NetworkConfig { topics: vec![], ..NetworkConfig::default() })
+        .relay_server(RelayServerConfig::default())
+        .build()
+        .await
+        .unwrap();
+    let relay_id = relay.local_peer_id();
+    let relay_addr = format!("{}/p2p/{relay_id}", relay.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap());
+    let (relay, _relay_rx) = drain(relay);
+
+    // A client that reserves on the relay: the reservation's setup time scores it.
+    let config = NetworkConfig {
+        relay_peers: vec![relay_addr.parse().unwrap()],
+        bootstrap_peers: vec![relay_addr.parse().unwrap()],
+        ..NetworkConfig::default()
+    };
+    let client = Network::new(config).await.unwrap();
+    let client_addr =
+        format!("{}/p2p/{}", client.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap(), client.local_peer_id());
+    let (client, mut client_rx) = drain(client);
+    next_matching(&mut client_rx, |ev| matches!(ev, NetworkEvent::RelayReserved { .. }).then_some(())).await;
+    let info = client.relay_discovery().relay(&relay_id).expect("bootstrap relay known");
+    assert_eq!(info.source, RelaySource::Bootstrap);
+    assert!(info.successes >= 1 && info.latency_ms.is_some(), "{info:?}");
+    assert!(info.score() > 50.0);
+
+    // A newcomer that only knows the client finds the relay through the DHT.
+    let newcomer = Network::builder(NetworkConfig {
+        bootstrap_peers: vec![client_addr.parse().unwrap()],
+        ..NetworkConfig::default()
+    })
+    .relay_discovery(RelayDiscoveryConfig { dht_query_interval: Duration::from_secs(1), ..Default::default() })
+    .build()
+    .await
+    .unwrap();
+    let (newcomer, _newcomer_rx) = drain(newcomer);
+    let found =
+        until("the newcomer discovers the relay", || async { newcomer.relay_discovery().relay(&relay_id) }).await;
+    assert!(matches!(found.source, RelaySource::Dht | RelaySource::Peer), "{found:?}");
+    assert!(!found.addrs.is_empty(), "{found:?}");
+    assert_eq!(newcomer.relay_discovery().get_best_relays(3)[0].peer_id, relay_id);
+    for h in [&newcomer, &client, &relay] {
+        h.shutdown().await.unwrap();
+    }
+}
