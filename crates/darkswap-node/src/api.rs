@@ -7,6 +7,8 @@
 //! | GET    | /orders         | `[OrderView]`, live orders in id order           |
 //! | POST   | /orders         | [`PostOrder`] → [`OrderView`] (the posted order)  |
 //! | DELETE | /orders/{id}    | 204 when cancelled, 404 when not ours / unknown  |
+//! | POST   | /dial           | [`DialRequest`] → [`DialResponse`] once connected |
+//! | GET    | /connections    | `[ConnectionView]`, direct and relayed            |
 //!
 //! Amounts and prices are decimal strings, since they may exceed what JSON numbers hold exactly.
 
@@ -14,12 +16,12 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{delete, get},
+    routing::{delete, get, post},
     Json, Router,
 };
 use darkswap_p2p::{
     error::PublishError,
-    network::{NetworkHandle, NetworkStats},
+    network::{NetworkHandle, NetworkStats, Reachability},
     Error,
 };
 use darkswap_support::types::{AssetId, Order, OrderDraft, OrderId, Side};
@@ -116,6 +118,36 @@ pub struct Status {
     pub rejected: BTreeMap<String, u64>,
     /// Accepted gossip messages.
     pub messages_accepted: u64,
+    /// AutoNAT's view: `unknown`, `private` or `public <addr>`.
+    pub reachability: String,
+}
+
+/// Body of `POST /dial`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DialRequest {
+    /// Multiaddr to dial (ending in `/p2p/<peer id>`; through a relay:
+    /// `…/p2p/<relay>/p2p-circuit/p2p/<peer>`).
+    pub addr: String,
+}
+
+/// Answer of `POST /dial`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DialResponse {
+    /// The peer now connected.
+    pub peer_id: String,
+}
+
+/// One connection, as `GET /connections` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConnectionView {
+    /// Remote peer id.
+    pub peer_id: String,
+    /// Remote address.
+    pub addr: String,
+    /// Over a relay circuit.
+    pub relayed: bool,
+    /// Dialed by this node.
+    pub outbound: bool,
 }
 
 /// An API error: a status code and a message.
@@ -151,6 +183,8 @@ pub fn router(network: NetworkHandle) -> Router {
         .route("/status", get(status))
         .route("/orders", get(list_orders).post(post_order))
         .route("/orders/{id}", delete(cancel_order))
+        .route("/dial", post(dial))
+        .route("/connections", get(connections))
         .with_state(network)
 }
 
@@ -164,7 +198,35 @@ async fn status(State(net): State<NetworkHandle>) -> Result<Json<Status>, Failur
         orders: net.orders().len(),
         rejected: stats.rejected.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
         messages_accepted: stats.messages_accepted,
+        reachability: match net.reachability() {
+            Reachability::Unknown => "unknown".into(),
+            Reachability::Private => "private".into(),
+            Reachability::Public(addr) => format!("public {addr}"),
+        },
     }))
+}
+
+async fn dial(State(net): State<NetworkHandle>, Json(body): Json<DialRequest>) -> Result<Json<DialResponse>, Failure> {
+    let peer = net.dial(&body.addr).await.map_err(|e| match e {
+        Error::InvalidAddress { .. } => Failure(StatusCode::BAD_REQUEST, e.to_string()),
+        e => Failure(StatusCode::BAD_GATEWAY, e.to_string()),
+    })?;
+    Ok(Json(DialResponse { peer_id: peer.to_string() }))
+}
+
+async fn connections(State(net): State<NetworkHandle>) -> Json<Vec<ConnectionView>> {
+    let mut list: Vec<ConnectionView> = net
+        .connections()
+        .into_iter()
+        .map(|c| ConnectionView {
+            peer_id: c.peer_id.to_string(),
+            addr: c.remote_addr.to_string(),
+            relayed: c.relayed,
+            outbound: c.outbound,
+        })
+        .collect();
+    list.sort_by(|a, b| (&a.peer_id, &a.addr).cmp(&(&b.peer_id, &b.addr)));
+    Json(list)
 }
 
 async fn list_orders(State(net): State<NetworkHandle>) -> Json<Vec<OrderView>> {

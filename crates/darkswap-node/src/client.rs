@@ -1,6 +1,6 @@
 //! Command-line client for a running node's control API.
 
-use crate::api::{ApiError, OrderView, PostOrder, Status};
+use crate::api::{ApiError, ConnectionView, DialRequest, DialResponse, OrderView, PostOrder, Status};
 
 /// Why a client command failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,5 +57,17 @@ pub fn cancel(api: &str, id: &str) -> Result<(), ClientError> {
 /// `GET /status`.
 pub fn status(api: &str) -> Result<Status, ClientError> {
     let url = format!("{api}/status");
+    call(&url, agent().get(&url).call())
+}
+
+/// `POST /dial`.
+pub fn dial(api: &str, addr: &str) -> Result<DialResponse, ClientError> {
+    let url = format!("{api}/dial");
+    call(&url, agent().post(&url).send_json(DialRequest { addr: addr.to_string() }))
+}
+
+/// `GET /connections`.
+pub fn connections(api: &str) -> Result<Vec<ConnectionView>, ClientError> {
+    let url = format!("{api}/connections");
     call(&url, agent().get(&url).call())
 }

@@ -66,6 +66,18 @@ enum Command {
         #[command(flatten)]
         api: ApiArg,
     },
+    /// Make a running node dial a peer (directly, or through a relay with a /p2p-circuit address).
+    Dial {
+        /// The multiaddr, ending in /p2p/<peer id>.
+        addr: String,
+        #[command(flatten)]
+        api: ApiArg,
+    },
+    /// List a running node's connections, direct and relayed.
+    Connections {
+        #[command(flatten)]
+        api: ApiArg,
+    },
     /// Show a running node's peer id, addresses, peers and counters.
     Status {
         #[command(flatten)]
@@ -221,6 +233,19 @@ fn main() -> ExitCode {
         Command::Cancel { id, api } => {
             client::cancel(&api.url, &id).map(|()| println!("cancelled {id}")).map_err(Into::into)
         }
+        Command::Dial { addr, api } => {
+            client::dial(&api.url, &addr).map(|r| println!("connected to {}", r.peer_id)).map_err(Into::into)
+        }
+        Command::Connections { api } => client::connections(&api.url)
+            .map(|list| {
+                for c in &list {
+                    let kind = if c.relayed { "relayed" } else { "direct" };
+                    let dir = if c.outbound { "out" } else { "in" };
+                    println!("{}  {kind:<7}  {dir:<3}  {}", c.peer_id, c.addr);
+                }
+                println!("{} connection(s)", list.len());
+            })
+            .map_err(Into::into),
         Command::Status { api } => client::status(&api.url)
             .map(|s| println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default()))
             .map_err(Into::into),

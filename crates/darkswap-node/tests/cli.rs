@@ -119,3 +119,18 @@ fn demo_runs_and_exits_zero() {
     assert!(ok, "{out}");
     assert!(out.contains("demo summary") && out.contains("books after settlement: [5, 5, 5, 5, 5]"), "{out}");
 }
+
+#[test]
+fn relay_mode_and_dialing_through_it_from_the_command_line() {
+    let relay = start(&["--relay"]);
+    let behind = start(&["--relay-peer", &relay.p2p]);
+    let other = start(&[]);
+    let behind_id = behind.p2p.rsplit('/').next().unwrap().to_string();
+    let circuit = format!("{}/p2p-circuit/p2p/{behind_id}", relay.p2p);
+    // The reservation may take a moment; dialing through the relay works once it holds.
+    until("a dial through the relay", || cli(&["dial", "--api", &other.api, &circuit]).0);
+    let (ok, out) = cli(&["connections", "--api", &other.api]);
+    assert!(ok && out.contains(&behind_id) && out.contains("relayed"), "{out}");
+    let (ok, out) = cli(&["dial", "--api", &other.api, "/ip4/127.0.0.1/tcp/notaport"]);
+    assert!(!ok && out.contains("invalid multiaddr"), "{out}");
+}

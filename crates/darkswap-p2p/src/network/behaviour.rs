@@ -3,7 +3,7 @@
 use crate::protocol::{codec::FrameCodec, limits, SyncRequest, SyncResponse, TradeAck, SYNC_PROTOCOL, TRADE_PROTOCOL};
 use darkswap_support::types::TradeMessage;
 use libp2p::{
-    connection_limits, gossipsub, identify,
+    autonat, connection_limits, dcutr, gossipsub, identify,
     identity::Keypair,
     kad, ping, relay, request_response,
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
@@ -31,6 +31,10 @@ pub struct Behaviour {
     pub relay_client: relay::client::Behaviour,
     /// Circuit relay v2 server, in relay mode only.
     pub relay_server: Toggle<relay::Behaviour>,
+    /// Hole punching: upgrades relayed connections to direct ones where the NATs allow.
+    pub dcutr: dcutr::Behaviour,
+    /// Reachability probes (and confirmation of external addresses).
+    pub autonat: autonat::Behaviour,
     /// Order-book and trade-notice gossip.
     pub gossipsub: gossipsub::Behaviour,
     /// Peer and relay discovery (absent when discovery is turned off).
@@ -96,6 +100,7 @@ impl Behaviour {
         heartbeat: Duration,
         discovery: bool,
         relay_server: Option<&super::RelayServerConfig>,
+        autonat_global_only: bool,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = key.public().to_peer_id();
         let mut gossipsub =
@@ -136,10 +141,16 @@ impl Behaviour {
         );
 
         let relay_server = relay_server.map(|c| relay::Behaviour::new(peer_id, c.to_libp2p())).into();
+        let autonat = autonat::Behaviour::new(
+            peer_id,
+            autonat::Config { only_global_ips: autonat_global_only, ..Default::default() },
+        );
         Ok(Self {
             limits,
             relay_client,
             relay_server,
+            dcutr: dcutr::Behaviour::new(peer_id),
+            autonat,
             gossipsub,
             kad,
             identify,

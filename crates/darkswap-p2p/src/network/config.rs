@@ -58,6 +58,7 @@ pub struct NetworkBuilder {
     pub(crate) relay_server: Option<super::RelayServerConfig>,
     pub(crate) external_addrs: Vec<Multiaddr>,
     pub(crate) relay_discovery: Option<crate::relay_discovery::RelayDiscoveryConfig>,
+    pub(crate) autonat_global_only: bool,
 }
 
 impl NetworkBuilder {
@@ -77,6 +78,7 @@ impl NetworkBuilder {
             relay_server: None,
             external_addrs: Vec::new(),
             relay_discovery: None,
+            autonat_global_only: true,
         }
     }
 
@@ -153,6 +155,13 @@ impl NetworkBuilder {
     /// [`RelayDiscoveryConfig::default()`]: crate::relay_discovery::RelayDiscoveryConfig
     pub fn relay_discovery(mut self, config: crate::relay_discovery::RelayDiscoveryConfig) -> Self {
         self.relay_discovery = Some(config);
+        self
+    }
+
+    /// Whether AutoNAT only probes and serves global IP addresses (default on). Turn it off on
+    /// private networks and in tests, where every address is private.
+    pub fn autonat_global_only(mut self, global_only: bool) -> Self {
+        self.autonat_global_only = global_only;
         self
     }
 

@@ -20,6 +20,7 @@ mod behaviour;
 mod command;
 mod config;
 mod event;
+mod notice;
 mod relay;
 mod stats;
 mod swarm;
@@ -29,6 +30,7 @@ mod task_events;
 pub use behaviour::{Behaviour, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use config::{NetworkBuilder, NetworkConfig};
 pub use event::NetworkEvent;
+pub use notice::{ConnectionInfo, NetworkNotice, Reachability};
 pub use relay::{RelayServerConfig, RELAY_PROVIDER_KEY};
 pub use stats::NetworkStats;
 
@@ -48,6 +50,8 @@ use futures::{
 use libp2p::{identity::Keypair, Multiaddr};
 use std::sync::{Arc, Mutex};
 
+/// Notices kept for the application; beyond this the newest are dropped (and counted).
+const NOTICE_QUEUE: usize = 64;
 /// Commands waiting for the task; past this, async calls wait and `subscribe` returns `Busy`.
 const COMMAND_QUEUE: usize = 256;
 
@@ -59,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
     pub(crate) trades: Mutex<Vec<TradeSession>>,
     pub(crate) relays: crate::relay_discovery::RelayDiscoveryManager,
+    pub(crate) connections: Mutex<std::collections::HashMap<libp2p::swarm::ConnectionId, ConnectionInfo>>,
+    pub(crate) reachability: Mutex<Reachability>,
 }
 
 /// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.
@@ -69,6 +75,7 @@ pub(crate) struct Shared {
 pub struct Network {
     handle: NetworkHandle,
     events: mpsc::Receiver<NetworkEvent>,
+    notices: mpsc::Receiver<NetworkNotice>,
 }
 
 /// A cloneable handle for commanding a [`Network`].
@@ -112,17 +119,30 @@ impl Network {
             listen_addrs: Mutex::new(Vec::new()),
             trades: Mutex::new(Vec::new()),
             relays: crate::relay_discovery::RelayDiscoveryManager::new(relay_discovery_config(&builder)),
+            connections: Mutex::new(Default::default()),
+            reachability: Mutex::new(Reachability::Unknown),
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
-        let task = task::Task::new(swarm, keypair, &builder, cmd_rx, ev_tx, shared.clone())?;
+        let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
+        let task = task::Task::new(swarm, keypair, &builder, cmd_rx, (ev_tx, notice_tx), shared.clone())?;
         runtime::spawn(task.run());
-        Ok(Network { handle: NetworkHandle { local_peer_id, commands: cmd_tx, shared }, events: ev_rx })
+        Ok(Network {
+            handle: NetworkHandle { local_peer_id, commands: cmd_tx, shared },
+            events: ev_rx,
+            notices: notice_rx,
+        })
     }
 
     /// The next event, or `None` once the network has stopped.
     pub async fn next_event(&mut self) -> Option<NetworkEvent> {
         self.events.next().await
+    }
+
+    /// The next status report (hole punching, reachability, relay reservations), or `None` once
+    /// the network has stopped. Independent of [`next_event`](Self::next_event).
+    pub async fn next_notice(&mut self) -> Option<NetworkNotice> {
+        self.notices.next().await
     }
 
     /// A cloneable handle to this network.
@@ -273,6 +293,16 @@ impl NetworkHandle {
     /// that serve the relay protocol, reservation outcomes, ping round trips).
     pub fn relay_discovery(&self) -> crate::relay_discovery::RelayDiscoveryManager {
         self.shared.relays.clone()
+    }
+
+    /// Open connections, direct and relayed.
+    pub fn connections(&self) -> Vec<ConnectionInfo> {
+        self.shared.connections.lock().map(|c| c.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// This node's reachability as AutoNAT last measured it.
+    pub fn reachability(&self) -> Reachability {
+        self.shared.reachability.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// Counters: messages, rejections by reason, syncs.

@@ -14,6 +14,7 @@ pub(crate) struct Counters {
     pub(crate) sync_requests_served: AtomicU64,
     pub(crate) sync_failures: AtomicU64,
     pub(crate) trade_messages_received: AtomicU64,
+    pub(crate) notices_dropped: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],
 }
 
@@ -34,6 +35,7 @@ impl Counters {
             sync_requests_served: self.sync_requests_served.load(Relaxed),
             sync_failures: self.sync_failures.load(Relaxed),
             trade_messages_received: self.trade_messages_received.load(Relaxed),
+            notices_dropped: self.notices_dropped.load(Relaxed),
             rejected: RejectReason::ALL
                 .iter()
                 .map(|r| (*r, self.rejected[*r as usize].load(Relaxed)))
@@ -58,6 +60,8 @@ pub struct NetworkStats {
     pub sync_failures: u64,
     /// Trade messages accepted from peers.
     pub trade_messages_received: u64,
+    /// Notices dropped because the application did not read them.
+    pub notices_dropped: u64,
     /// Refused inbound messages by reason (only non-zero counts).
     pub rejected: BTreeMap<RejectReason, u64>,
 }

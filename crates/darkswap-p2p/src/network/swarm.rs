@@ -16,6 +16,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
     let heartbeat = b.heartbeat;
     let discovery = b.discovery;
     let relay = b.relay_server.clone();
+    let global_only = b.autonat_global_only;
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(libp2p::tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -28,7 +29,9 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, client| Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref()))
+        .with_behaviour(|key, client| {
+            Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref(), global_only)
+        })
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)
@@ -43,6 +46,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
     let heartbeat = b.heartbeat;
     let discovery = b.discovery;
     let relay = b.relay_server.clone();
+    let global_only = b.autonat_global_only;
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_wasm_bindgen()
         .with_other_transport(|key| {
@@ -57,7 +61,9 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, client| Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref()))
+        .with_behaviour(|key, client| {
+            Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref(), global_only)
+        })
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)

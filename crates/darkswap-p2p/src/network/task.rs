@@ -44,6 +44,7 @@ pub(crate) struct Task {
     pub(super) keypair: Keypair,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetworkEvent>,
+    notices: mpsc::Sender<super::NetworkNotice>,
     pub(super) pending_events: VecDeque<NetworkEvent>,
     event_cap: usize,
     pub(super) shared: Arc<Shared>,
@@ -81,7 +82,7 @@ impl Task {
         keypair: Keypair,
         builder: &NetworkBuilder,
         commands: mpsc::Receiver<Command>,
-        events: mpsc::Sender<NetworkEvent>,
+        (events, notices): (mpsc::Sender<NetworkEvent>, mpsc::Sender<super::NetworkNotice>),
         shared: Arc<Shared>,
     ) -> Result<Self, Error> {
         let local = *swarm.local_peer_id();
@@ -99,6 +100,7 @@ impl Task {
             keypair,
             commands,
             events,
+            notices,
             pending_events: VecDeque::new(),
             event_cap: builder.event_buffer,
             shared,
@@ -224,6 +226,15 @@ impl Task {
     pub(super) fn emit(&mut self, event: NetworkEvent) {
         if !self.events.is_closed() {
             self.pending_events.push_back(event);
+        }
+    }
+
+    pub(super) fn notice(&mut self, notice: super::NetworkNotice) {
+        tracing::debug!(?notice, "notice");
+        if let Err(e) = self.notices.try_send(notice) {
+            if e.is_full() {
+                Counters::bump(&self.shared.stats.notices_dropped);
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 
 use super::{
     behaviour::BehaviourEvent,
+    notice::{ConnectionInfo, NetworkNotice, Reachability},
     task::{counters, PendingTrade, Task},
     NetworkEvent,
 };
@@ -18,7 +19,9 @@ use crate::{
 };
 use darkswap_support::types::{PeerId, TradeMessage};
 use libp2p::{
+    autonat,
     core::ConnectedPoint,
+    dcutr,
     gossipsub::{self, MessageAcceptance},
     identify, kad,
     multiaddr::Protocol,
@@ -85,6 +88,7 @@ impl Task {
                         self.shared.relays.record_failure(&relay);
                     }
                     self.reservations.remove(&relay);
+                    self.notice(NetworkNotice::RelayReservationLost { relay_peer_id: relay });
                 }
                 if let Ok(mut a) = self.shared.listen_addrs.lock() {
                     a.retain(|x| !addresses.contains(x));
@@ -113,6 +117,15 @@ impl Task {
                         (send_back_addr.clone(), Some(local_addr.clone()))
                     }
                 };
+                let info = ConnectionInfo {
+                    peer_id,
+                    remote_addr: addr.clone(),
+                    relayed: endpoint.is_relayed(),
+                    outbound: endpoint.is_dialer(),
+                };
+                if let Ok(mut c) = self.shared.connections.lock() {
+                    c.insert(connection_id, info);
+                }
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, %addr, "peer connected");
                     self.emit(NetworkEvent::PeerConnected(peer_id));
@@ -129,7 +142,13 @@ impl Task {
                     self.emit(NetworkEvent::ConnectedThroughRelay { relay_peer_id: relay, dst_peer_id: peer_id });
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
+            SwarmEvent::ConnectionClosed { connection_id, peer_id, num_established, cause, .. } => {
+                if let Ok(mut c) = self.shared.connections.lock() {
+                    c.remove(&connection_id);
+                }
+                if num_established > 0 {
+                    return;
+                }
                 tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
                 self.sync_pages.remove(&peer_id);
                 self.syncs_running.remove(&peer_id);
@@ -176,6 +195,31 @@ impl Task {
                     Ok(rtt) => self.shared.relays.record_success(&peer, rtt.as_millis() as u64),
                     Err(_) => self.shared.relays.record_failure(&peer),
                 }
+            }
+            BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result }) => match result {
+                Ok(_) => {
+                    tracing::info!(peer = %remote_peer_id, "hole punched: direct connection");
+                    self.notice(NetworkNotice::DirectConnectionUpgraded { peer_id: remote_peer_id });
+                }
+                Err(e) => {
+                    tracing::info!(peer = %remote_peer_id, error = %e, "hole punching failed; staying relayed");
+                    self.notice(NetworkNotice::DirectConnectionUpgradeFailed {
+                        peer_id: remote_peer_id,
+                        error: e.to_string(),
+                    });
+                }
+            },
+            BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
+                let r = match new {
+                    autonat::NatStatus::Public(addr) => Reachability::Public(addr),
+                    autonat::NatStatus::Private => Reachability::Private,
+                    autonat::NatStatus::Unknown => Reachability::Unknown,
+                };
+                tracing::info!(reachability = ?r, "reachability changed");
+                if let Ok(mut cur) = self.shared.reachability.lock() {
+                    *cur = r.clone();
+                }
+                self.notice(NetworkNotice::ReachabilityChanged(r));
             }
             BehaviourEvent::RelayServer(ev) => match ev {
                 relay::Event::ReservationReqAccepted { src_peer_id, renewed } => {
