@@ -59,6 +59,7 @@ pub struct NetworkBuilder {
     pub(crate) external_addrs: Vec<Multiaddr>,
     pub(crate) relay_discovery: Option<crate::relay_discovery::RelayDiscoveryConfig>,
     pub(crate) autonat_global_only: bool,
+    pub(crate) min_relay_reservations: Option<usize>,
 }
 
 impl NetworkBuilder {
@@ -79,6 +80,7 @@ impl NetworkBuilder {
             external_addrs: Vec::new(),
             relay_discovery: None,
             autonat_global_only: true,
+            min_relay_reservations: None,
         }
     }
 
@@ -162,6 +164,15 @@ impl NetworkBuilder {
     /// private networks and in tests, where every address is private.
     pub fn autonat_global_only(mut self, global_only: bool) -> Self {
         self.autonat_global_only = global_only;
+        self
+    }
+
+    /// Keep at least `n` relay reservations: when one is lost (the relay died or refused to
+    /// renew), reserve on the best-scoring other relay known to
+    /// [`relay_discovery`](super::NetworkHandle::relay_discovery) within a second or two.
+    /// Default: 1 when `relay_peers` is not empty, else 0.
+    pub fn min_relay_reservations(mut self, n: usize) -> Self {
+        self.min_relay_reservations = Some(n);
         self
     }
 

@@ -34,6 +34,8 @@ use std::{
 
 /// How often orders expire and trades are pruned.
 const TICK: Duration = Duration::from_secs(1);
+/// How long a relay that lost or refused a reservation is skipped.
+pub(super) const RELAY_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a relay renews its DHT provider record.
 const RELAY_ANNOUNCE_SECS: u64 = 600;
 /// Swarm events handled per wake-up before yielding to other tasks.
@@ -57,12 +59,17 @@ pub(crate) struct Task {
     /// Peers we are syncing from now, and how many full syncs completed.
     pub(super) syncs_running: HashSet<PeerId>,
     pub(super) syncs_done: usize,
+    /// Peers whose last connection closed, and when (bounded).
+    pub(super) lost_peers: HashMap<PeerId, web_time::Instant>,
     pub(super) reservations: HashMap<PeerId, u64>,
     pub(super) next_reservation: u64,
     tick: futures_timer::Delay,
     /// Circuit listeners (reservations being made or held) and the relay and start time of each.
     pub(super) circuit_listeners: HashMap<ListenerId, (PeerId, web_time::Instant)>,
     last_relay_query: Option<web_time::Instant>,
+    /// Reservations to keep, and relays that failed recently (not retried until the instant).
+    min_reservations: usize,
+    pub(super) relay_backoff: HashMap<PeerId, web_time::Instant>,
     last_relay_prune: web_time::Instant,
     /// In relay mode: when the node last announced itself as a relay in the DHT.
     pub(super) relay_mode: bool,
@@ -112,11 +119,16 @@ impl Task {
             sync_pages: HashMap::new(),
             syncs_running: HashSet::new(),
             syncs_done: 0,
+            lost_peers: HashMap::new(),
             reservations: HashMap::new(),
             next_reservation: 1,
             tick: runtime::interval(TICK),
             circuit_listeners: HashMap::new(),
             last_relay_query: None,
+            min_reservations: builder
+                .min_relay_reservations
+                .unwrap_or(usize::from(!builder.config.relay_peers.is_empty())),
+            relay_backoff: HashMap::new(),
             last_relay_prune: web_time::Instant::now(),
             relay_mode: builder.relay_server.is_some(),
             last_relay_announce: None,
@@ -250,6 +262,7 @@ impl Task {
         self.publish_trades();
         self.announce_relay(now);
         self.discover_relays();
+        self.maintain_reservations();
     }
 
     /// Relays announce themselves as providers of [`RELAY_PROVIDER_KEY`](super::RELAY_PROVIDER_KEY)
@@ -267,6 +280,46 @@ impl Task {
         match kad.start_providing(libp2p::kad::RecordKey::new(&super::RELAY_PROVIDER_KEY)) {
             Ok(_) => self.last_relay_announce = Some(now),
             Err(e) => tracing::warn!(error = %e, "relay announcement failed"),
+        }
+    }
+
+    /// Tops reservations up to the minimum from the best-scoring relays not in use or backing off.
+    fn maintain_reservations(&mut self) {
+        let now = web_time::Instant::now();
+        self.relay_backoff.retain(|_, until| *until > now);
+        if self.circuit_listeners.len() >= self.min_reservations {
+            return;
+        }
+        let local = *self.swarm.local_peer_id();
+        let in_use: HashSet<PeerId> = self.circuit_listeners.values().map(|(p, _)| *p).collect();
+        let candidates = self.shared.relays.get_best_relays(32);
+        let wanted = self.min_reservations - self.circuit_listeners.len();
+        let picked: Vec<_> = candidates
+            .into_iter()
+            .filter(|r| {
+                r.peer_id != local && !in_use.contains(&r.peer_id) && !self.relay_backoff.contains_key(&r.peer_id)
+            })
+            .take(wanted)
+            .collect();
+        for relay in picked {
+            let Some(addr) = relay.addrs.first() else { continue };
+            let addr = match addr.iter().last() {
+                Some(Protocol::P2p(_)) => addr.clone(),
+                _ => addr.clone().with(Protocol::P2p(relay.peer_id)),
+            };
+            if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                kad.add_address(&relay.peer_id, addr.clone());
+            }
+            match self.swarm.listen_on(addr.clone().with(Protocol::P2pCircuit)) {
+                Ok(id) => {
+                    tracing::info!(relay = %relay.peer_id, score = relay.score(), "reserving on relay");
+                    self.circuit_listeners.insert(id, (relay.peer_id, now));
+                }
+                Err(e) => {
+                    tracing::warn!(relay = %relay.peer_id, error = %e, "cannot reserve on relay");
+                    self.relay_backoff.insert(relay.peer_id, now + RELAY_BACKOFF);
+                }
+            }
         }
     }
 

@@ -33,6 +33,8 @@ use std::sync::Arc;
 
 /// Peers a joining node syncs its book from.
 const SYNC_PEERS: usize = 2;
+/// Disconnected peers remembered (so a returning one triggers a sync).
+const LOST_PEERS_MAX: usize = 1024;
 
 /// Whether `addr` is a direct address on a specific IP (not 0.0.0.0 / ::, not a circuit).
 fn is_specific(addr: &Multiaddr) -> bool {
@@ -84,9 +86,8 @@ impl Task {
             SwarmEvent::ListenerClosed { listener_id, reason, addresses } => {
                 if let Some((relay, _)) = self.circuit_listeners.remove(&listener_id) {
                     tracing::warn!(%relay, ?reason, "relay reservation ended");
-                    if reason.is_err() {
-                        self.shared.relays.record_failure(&relay);
-                    }
+                    self.shared.relays.record_failure(&relay);
+                    self.relay_backoff.insert(relay, web_time::Instant::now() + super::task::RELAY_BACKOFF);
                     self.reservations.remove(&relay);
                     self.notice(NetworkNotice::RelayReservationLost { relay_peer_id: relay });
                 }
@@ -129,11 +130,18 @@ impl Task {
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, %addr, "peer connected");
                     self.emit(NetworkEvent::PeerConnected(peer_id));
-                    // Sync when joining (the first few peers) and after being cut off from
-                    // everyone; otherwise gossip keeps the book current and a full sync with every
-                    // newly discovered peer would only repeat it.
-                    let isolated = self.swarm.connected_peers().count() <= 1;
-                    if isolated || self.syncs_done + self.syncs_running.len() < SYNC_PEERS {
+                    // Sync when joining (the first few peers), after being cut off from every
+                    // gossip peer, and when a peer we lost comes back (we may have missed what it
+                    // published meanwhile). Otherwise gossip keeps the book current and a full
+                    // sync with every newly discovered peer would only repeat it.
+                    let isolated = !self
+                        .swarm
+                        .behaviour()
+                        .gossipsub
+                        .all_peers()
+                        .any(|(p, topics)| *p != peer_id && !topics.is_empty());
+                    let returning = self.lost_peers.remove(&peer_id).is_some();
+                    if isolated || returning || self.syncs_done + self.syncs_running.len() < SYNC_PEERS {
                         self.syncs_running.insert(peer_id);
                         self.request_sync(peer_id, None);
                     }
@@ -150,6 +158,13 @@ impl Task {
                     return;
                 }
                 tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
+                if self.lost_peers.len() >= LOST_PEERS_MAX {
+                    // Forget the longest-lost peer.
+                    if let Some(oldest) = self.lost_peers.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p) {
+                        self.lost_peers.remove(&oldest);
+                    }
+                }
+                self.lost_peers.insert(peer_id, web_time::Instant::now());
                 self.sync_pages.remove(&peer_id);
                 self.syncs_running.remove(&peer_id);
                 self.emit(NetworkEvent::PeerDisconnected(peer_id));

@@ -123,3 +123,83 @@ async fn relays_are_discovered_and_scored_by_the_network() {
         h.shutdown().await.unwrap();
     }
 }
+
+/// A relay-only node (in no gossip topic) listening on loopback; returns it and its address.
+async fn relay_node(
+) -> (darkswap_p2p::network::NetworkHandle, String, tokio::sync::mpsc::UnboundedReceiver<NetworkEvent>) {
+    let relay = Network::builder(NetworkConfig { topics: vec![], ..NetworkConfig::default() })
+        .relay_server(RelayServerConfig::default())
+        .build()
+        .await
+        .unwrap();
+    let addr = format!("{}/p2p/{}", relay.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap(), relay.local_peer_id());
+    let (h, rx) = drain(relay);
+    (h, addr, rx)
+}
+
+async fn reserved_on(rx: &mut tokio::sync::mpsc::UnboundedReceiver<NetworkEvent>) -> PeerId {
+    next_matching(rx, |ev| match ev {
+        NetworkEvent::RelayReserved { relay_peer_id, .. } => Some(relay_peer_id),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_to_the_next_relay_and_sync_catches_up() {
+    use darkswap_p2p::relay_discovery::RelayDiscoveryConfig;
+    init_tracing();
+    let (r1, r1_addr, _r1_rx) = relay_node().await;
+    let (r2, r2_addr, _r2_rx) = relay_node().await;
+    let entry = |a: &str| {
+        let addr: darkswap_p2p::libp2p::Multiaddr = a.parse().unwrap();
+        let id = a.rsplit('/').next().unwrap().parse::<PeerId>().unwrap();
+        (id, addr)
+    };
+    // N, reachable only through relays: reserves on R1, knows R2 as a fallback.
+    let n = Network::builder(NetworkConfig { relay_peers: vec![r1_addr.parse().unwrap()], ..NetworkConfig::default() })
+        .relay_discovery(RelayDiscoveryConfig {
+            bootstrap_relays: vec![entry(&r1_addr), entry(&r2_addr)],
+            ..Default::default()
+        })
+        .gossip_heartbeat(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap();
+    let (n, mut n_rx) = drain(n);
+    // X, another relay-only peer, on R2.
+    let x = Network::builder(NetworkConfig { relay_peers: vec![r2_addr.parse().unwrap()], ..NetworkConfig::default() })
+        .gossip_heartbeat(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap();
+    let (x, mut x_rx) = drain(x);
+    assert_eq!(reserved_on(&mut n_rx).await, r1.local_peer_id());
+    assert_eq!(reserved_on(&mut x_rx).await, r2.local_peer_id());
+    x.dial(&format!("{r1_addr}/p2p-circuit/p2p/{}", n.local_peer_id())).await.unwrap();
+    until_meshed(&x, &[n.local_peer_id()]).await;
+    let before = x.publish_order(draft(1, Duration::from_secs(600))).await.unwrap();
+    until("n has the first order", || async { n.order(&before.id) }).await;
+
+    // R1 dies. N reserves on R2 within 5 s.
+    let killed = std::time::Instant::now();
+    r1.shutdown().await.unwrap();
+    let during = [
+        x.publish_order(draft(2, Duration::from_secs(600))).await.unwrap(),
+        x.publish_order(draft(3, Duration::from_secs(600))).await.unwrap(),
+    ];
+    let relay =
+        tokio::time::timeout(Duration::from_secs(5), reserved_on(&mut n_rx)).await.expect("re-reserved within 5 s");
+    println!("re-reserved on the next relay {:?} after the first one died", killed.elapsed());
+    assert_eq!(relay, r2.local_peer_id());
+
+    // X reaches N again through R2; the orders published during the switch arrive by sync.
+    x.dial(&format!("{r2_addr}/p2p-circuit/p2p/{}", n.local_peer_id())).await.unwrap();
+    for o in &during {
+        until("orders published during the switch reach n", || async { n.order(&o.id) }).await;
+    }
+    assert!(n.stats().orders_synced >= 2, "{:?}", n.stats());
+    for h in [&n, &x, &r2] {
+        h.shutdown().await.unwrap();
+    }
+}
