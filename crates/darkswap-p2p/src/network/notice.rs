@@ -39,6 +39,13 @@ pub enum NetworkNotice {
         /// The relay.
         relay_peer_id: PeerId,
     },
+    /// A relay refused a reservation, or could not be reached to make one.
+    RelayReservationFailed {
+        /// The relay.
+        relay_peer_id: PeerId,
+        /// Why (the relay's refusal, e.g. its limits, or the connection error).
+        error: String,
+    },
 }
 
 /// One open connection, as [`NetworkHandle::connections`](super::NetworkHandle::connections)

@@ -36,6 +36,18 @@ const SYNC_PEERS: usize = 2;
 /// Disconnected peers remembered (so a returning one triggers a sync).
 const LOST_PEERS_MAX: usize = 1024;
 
+/// An error with its sources, so the root cause (e.g. the relay's refusal) is visible.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// Whether `addr` is a direct address on a specific IP (not 0.0.0.0 / ::, not a circuit).
 fn is_specific(addr: &Multiaddr) -> bool {
     addr.iter().all(|p| match p {
@@ -88,8 +100,17 @@ impl Task {
                     tracing::warn!(%relay, ?reason, "relay reservation ended");
                     self.shared.relays.record_failure(&relay);
                     self.relay_backoff.insert(relay, web_time::Instant::now() + super::task::RELAY_BACKOFF);
-                    self.reservations.remove(&relay);
-                    self.notice(NetworkNotice::RelayReservationLost { relay_peer_id: relay });
+                    let notice = match (self.reservations.remove(&relay), &reason) {
+                        (Some(_), _) => NetworkNotice::RelayReservationLost { relay_peer_id: relay },
+                        (None, Err(e)) => {
+                            NetworkNotice::RelayReservationFailed { relay_peer_id: relay, error: error_chain(e) }
+                        }
+                        (None, Ok(())) => NetworkNotice::RelayReservationFailed {
+                            relay_peer_id: relay,
+                            error: "the relay closed the reservation".into(),
+                        },
+                    };
+                    self.notice(notice);
                 }
                 if let Ok(mut a) = self.shared.listen_addrs.lock() {
                     a.retain(|x| !addresses.contains(x));

@@ -203,3 +203,56 @@ async fn failover_to_the_next_relay_and_sync_catches_up() {
         h.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservations_beyond_limits_and_dead_relays_fail_cleanly() {
+    use darkswap_p2p::network::NetworkNotice;
+    init_tracing();
+    // A relay with room for one reservation.
+    let relay = Network::builder(NetworkConfig { topics: vec![], ..NetworkConfig::default() })
+        .relay_server(RelayServerConfig { max_reservations: 1, ..RelayServerConfig::default() })
+        .build()
+        .await
+        .unwrap();
+    let relay_id = relay.local_peer_id();
+    let relay_addr = format!("{}/p2p/{relay_id}", relay.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap());
+    let (relay, _relay_rx) = drain(relay);
+    let config = || NetworkConfig { relay_peers: vec![relay_addr.parse().unwrap()], ..NetworkConfig::default() };
+
+    let first = Network::new(config()).await.unwrap();
+    let (first, mut first_rx) = drain(first);
+    assert_eq!(reserved_on(&mut first_rx).await, relay_id);
+
+    let mut second = Network::new(config()).await.unwrap();
+    let notice = tokio::time::timeout(WAIT, async {
+        loop {
+            match second.next_notice().await.expect("running") {
+                n @ NetworkNotice::RelayReservationFailed { .. } => return n,
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("the refusal is reported");
+    let NetworkNotice::RelayReservationFailed { relay_peer_id, error } = notice else { unreachable!() };
+    assert_eq!(relay_peer_id, relay_id);
+    assert!(!error.is_empty());
+    let second_id = second.local_peer_id();
+    let (second, _second_rx) = drain(second);
+    // The relay keeps serving the first reservation: a circuit to `first` works, to `second`
+    // (no reservation) fails with a dial error.
+    let third = Network::new(NetworkConfig::default()).await.unwrap();
+    third.dial(&format!("{relay_addr}/p2p-circuit/p2p/{}", first.local_peer_id())).await.unwrap();
+    let err = third.dial(&format!("{relay_addr}/p2p-circuit/p2p/{second_id}")).await.unwrap_err();
+    assert!(matches!(err, darkswap_p2p::Error::Dial(_)), "{err}");
+
+    // The relay disappears: dialing through it fails promptly, nothing hangs.
+    relay.shutdown().await.unwrap();
+    let fourth = Network::new(NetworkConfig::default()).await.unwrap();
+    let dead = format!("{relay_addr}/p2p-circuit/p2p/{}", first.local_peer_id());
+    let result = tokio::time::timeout(WAIT, fourth.dial(&dead)).await.expect("no hang");
+    assert!(matches!(result, Err(darkswap_p2p::Error::Dial(_))), "{result:?}");
+    for h in [first, second, third.handle(), fourth.handle()] {
+        let _ = h.shutdown().await;
+    }
+}
