@@ -132,11 +132,16 @@ impl Behaviour {
             rr(Duration::from_secs(30)),
         );
 
+        // A relay holds a connection per reservation, so it gets room for all of them.
+        let (established, pending) = match relay_server {
+            Some(c) => ((c.max_reservations + c.max_circuits + 1024) as u32, 512),
+            None => (1024, 128),
+        };
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
                 .with_max_established_per_peer(Some(4))
-                .with_max_established(Some(1024))
-                .with_max_pending_incoming(Some(128))
+                .with_max_established(Some(established))
+                .with_max_pending_incoming(Some(pending))
                 .with_max_pending_outgoing(Some(128)),
         );
 
