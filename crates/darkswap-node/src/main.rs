@@ -122,6 +122,10 @@ struct RunArgs {
     /// An address peers can reach this node at (needed by a relay listening on 0.0.0.0).
     #[arg(long = "external-address", value_name = "MULTIADDR")]
     external: Vec<Multiaddr>,
+    /// Let AutoNAT probe and serve private addresses too (private networks, labs); by default it
+    /// only considers global IPs.
+    #[arg(long)]
+    autonat_any_ip: bool,
 }
 
 async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -143,6 +147,9 @@ async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     for addr in args.external {
         builder = builder.external_address(addr);
+    }
+    if args.autonat_any_ip {
+        builder = builder.autonat_global_only(false);
     }
     let mut network = builder.build().await?;
     let listen = if args.listen.is_empty() {

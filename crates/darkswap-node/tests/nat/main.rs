@@ -31,6 +31,7 @@ fn hole_punching_through_cone_nats_and_relay_fallback_through_a_symmetric_nat() 
             "/ip4/0.0.0.0/tcp/9000",
             "--api",
             "127.0.0.1:9091",
+            "--autonat-any-ip",
         ],
     );
     let relay_at = |i: usize| format!("/ip4/198.18.{i}.1/udp/9000/quic-v1/p2p/{}", relay.peer_id);
@@ -50,6 +51,7 @@ fn hole_punching_through_cone_nats_and_relay_fallback_through_a_symmetric_nat() 
                     &r,
                     "--api",
                     "127.0.0.1:9091",
+                    "--autonat-any-ip",
                 ],
             )
         })
@@ -86,4 +88,15 @@ fn hole_punching_through_cone_nats_and_relay_fallback_through_a_symmetric_nat() 
     until("c's order reaches a over the circuit", WAIT, || a.cli(&["orders"]).1.contains(&id));
     let conns = c.connections_to(&a.peer_id);
     assert!(conns.iter().all(|(relayed, _)| *relayed), "still only relayed: {conns:?}");
+
+    // AutoNAT: peers dialing back tell the relay it is public; no NATed host believes it is.
+    let reach = |n: &lab::LabNode| {
+        let (ok, out) = n.cli(&["status"]);
+        assert!(ok, "{out}");
+        out.lines().find(|l| l.contains("\"reachability\"")).unwrap_or_default().to_string()
+    };
+    until("the relay learns it is public", Duration::from_secs(60), || reach(&relay).contains("public /ip4/198.18."));
+    for n in [a, b, c] {
+        assert!(!reach(n).contains("public"), "a NATed host is not publicly reachable: {}", reach(n));
+    }
 }
