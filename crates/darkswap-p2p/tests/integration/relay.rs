@@ -22,14 +22,8 @@ async fn reservation_relayed_connection_and_gossip_over_the_circuit() {
     init_tracing();
     // A relay only: it joins no gossip topic, so orders between the clients can only travel
     // over the circuit.
-    let relay = Network::builder(NetworkConfig { topics: vec![], ..NetworkConfig::default() })
-        .relay_server(RelayServerConfig::default())
-        .build()
-        .await
-        .unwrap();
+    let (relay, relay_addr, _relay_rx) = relay_node().await;
     let relay_id = relay.local_peer_id();
-    let relay_addr = format!("{}/p2p/{relay_id}", relay.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap());
-    let (relay, _relay_rx) = drain(relay);
 
     // Two clients that do not listen on any direct address (as if behind NATs).
     let client = || async {
@@ -79,14 +73,8 @@ async fn reservation_relayed_connection_and_gossip_over_the_circuit() {
 async fn relays_are_discovered_and_scored_by_the_network() {
     use darkswap_p2p::relay_discovery::{RelayDiscoveryConfig, RelaySource};
     init_tracing();
-    let relay = Network::builder(NetworkConfig { topics: vec![], ..NetworkConfig::default() })
-        .relay_server(RelayServerConfig::default())
-        .build()
-        .await
-        .unwrap();
+    let (relay, relay_addr, _relay_rx) = relay_node().await;
     let relay_id = relay.local_peer_id();
-    let relay_addr = format!("{}/p2p/{relay_id}", relay.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap());
-    let (relay, _relay_rx) = drain(relay);
 
     // A client that reserves on the relay: the reservation's setup time scores it.
     let config = NetworkConfig {
