@@ -10,6 +10,15 @@ use darkswap_support::types::{OrderId, PeerId, TradeBody, TradeId, TradeMessage}
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
+/// The receiving node's answer to a [`TradeMessage`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TradeAck {
+    /// Accepted and handed to the application.
+    Delivered,
+    /// Refused; the message never reached the application.
+    Refused(TradeError),
+}
+
 /// Which side of a trade a node is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradeRole {

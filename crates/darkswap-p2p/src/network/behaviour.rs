@@ -1,6 +1,9 @@
 //! The composed libp2p behaviour and each protocol's configuration.
 
-use crate::protocol::{codec::FrameCodec, limits, SyncRequest, SyncResponse, TradeAck, SYNC_PROTOCOL, TRADE_PROTOCOL};
+use crate::{
+    protocol::{codec::FrameCodec, limits, SyncRequest, SyncResponse, SYNC_PROTOCOL, TRADE_PROTOCOL},
+    trade::TradeAck,
+};
 use darkswap_support::types::TradeMessage;
 use libp2p::{
     autonat, connection_limits, dcutr, gossipsub, identify,

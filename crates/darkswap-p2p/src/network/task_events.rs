@@ -12,10 +12,11 @@ use crate::{
     order_book::Insert,
     protocol::{
         envelope::{self, Envelope},
-        limits, validate, Message, RejectReason, SyncRequest, SyncResponse, TradeAck, ORDERBOOK_TOPIC, TRADE_TOPIC,
+        limits, validate, Message, RejectReason, SyncRequest, SyncResponse, ORDERBOOK_TOPIC, TRADE_TOPIC,
     },
     relay_discovery::RelaySource,
     runtime::now_unix,
+    trade::TradeAck,
 };
 use darkswap_support::types::{PeerId, TradeMessage};
 use libp2p::{

@@ -13,7 +13,7 @@
 //! signature of every duplicate copy before deduplicating, while the validator verifies each unique
 //! message once (measured: signature checks on duplicates cost a third of the CPU at 50 nodes).
 
-use super::{limits::MAX_GOSSIP_MESSAGE, validate::RejectReason, Message, WIRE_VERSION};
+use super::{limits::MAX_GOSSIP_MESSAGE, reject::RejectReason, Message, WIRE_VERSION};
 use libp2p::identity::{ed25519, Keypair, PeerId, PublicKey};
 
 const DOMAIN: &[u8] = b"darkswap/gossip/v1";

@@ -6,7 +6,7 @@
 //! - Order-book sync ([`SYNC_PROTOCOL`]): a newcomer pages through a peer's live orders; each entry is
 //!   the maker's original signed envelope, so a syncing peer cannot forge orders.
 //! - Trade negotiation ([`TRADE_PROTOCOL`]): [`TradeMessage`]s addressed to one peer, each answered
-//!   by a [`TradeAck`].
+//!   by a [`TradeAck`](crate::trade::TradeAck).
 //!
 //! Every encoding starts with a version byte ([`WIRE_VERSION`]) and is capped in size (see
 //! [`limits`]); the body is [postcard](https://docs.rs/postcard), whose schema is the Rust types.
@@ -14,6 +14,7 @@
 pub mod codec;
 pub mod envelope;
 pub mod limits;
+mod reject;
 pub mod validate;
 
 use darkswap_support::types::{Order, OrderCancel, OrderId, TradeMessage, TradeSettled};
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use darkswap_support::types::{TradeBody, TradeId};
 pub use envelope::{Envelope, EnvelopeError};
-pub use validate::RejectReason;
+pub use reject::RejectReason;
 
 /// Gossip topic for order announcements and cancellations.
 pub const ORDERBOOK_TOPIC: &str = "darkswap/orderbook/v1";
@@ -77,13 +78,4 @@ pub struct SyncResponse {
     pub envelopes: Vec<serde_bytes::ByteBuf>,
     /// Where the next page starts, or `None` when this was the last.
     pub next: Option<OrderId>,
-}
-
-/// The receiving node's answer to a [`TradeMessage`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TradeAck {
-    /// Accepted and handed to the application.
-    Delivered,
-    /// Refused; the message never reached the application.
-    Refused(crate::trade::TradeError),
 }
