@@ -49,3 +49,19 @@ async fn seed_basic_example_runs_to_completion() {
     assert!(text.contains("Message received from") && text.contains(&format!("{:?}", order.id)), "{text}");
     net.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_connection_example_runs_standalone() {
+    let bin = example_binary().with_file_name(format!("relay_connection_example{}", std::env::consts::EXE_SUFFIX));
+    let out = tokio::time::timeout(WAIT * 3, tokio::process::Command::new(&bin).kill_on_drop(true).output())
+        .await
+        .expect("the example finishes")
+        .expect("the example runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for step in
+        ["reached alice through relay 1", "received order", "failed over to relay 2", "caught up by sync", "done"]
+    {
+        assert!(text.contains(step), "missing {step:?} in:\n{text}");
+    }
+}
