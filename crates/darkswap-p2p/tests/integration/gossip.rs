@@ -76,3 +76,39 @@ async fn five_nodes_in_a_line_each_order_exactly_once() {
         h.shutdown().await.unwrap();
     }
 }
+
+/// An application that stops reading events loses nothing: the node stops reading the network
+/// (backpressure) until the application catches up, and every order arrives exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_application_loses_no_events() {
+    const ORDERS: usize = 600;
+    let (a, a_addr) = node().await;
+    let (a, _a_rx) = drain(a);
+    init_tracing();
+    let mut b = darkswap_p2p::network::Network::builder(darkswap_p2p::network::NetworkConfig::default())
+        .gossip_heartbeat(Duration::from_millis(200))
+        .event_buffer(16)
+        .build()
+        .await
+        .unwrap();
+    b.dial(&a_addr).await.unwrap();
+    // Read only until the mesh forms, then stop reading while A publishes far more than the
+    // event buffer holds.
+    let b_id = b.local_peer_id();
+    until_meshed(&a, &[b_id]).await;
+    let mut published = HashSet::new();
+    for n in 0..ORDERS {
+        published.insert(a.publish_order(draft(n as u128, Duration::from_secs(600))).await.unwrap().id);
+    }
+    let mut seen = HashSet::new();
+    while seen.len() < ORDERS {
+        let ev = tokio::time::timeout(WAIT, b.next_event()).await.expect("events keep coming").expect("running");
+        if let NetworkEvent::MessageReceived { message: Message::OrderAnnounce(o), .. } = ev {
+            assert!(seen.insert(o.id), "order {} twice", o.id);
+        }
+    }
+    assert_eq!(seen, published);
+    assert_eq!(b.orders().len(), ORDERS);
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
