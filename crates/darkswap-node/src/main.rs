@@ -162,9 +162,16 @@ async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     };
     let peer_id = network.local_peer_id();
     println!("peer id: {peer_id}");
+    let mut printed = Vec::new();
     for addr in listen {
-        let bound = network.listen_on_addr(addr).await?;
-        println!("listening: {bound}/p2p/{peer_id}");
+        network.listen_on_addr(addr).await?;
+        // A wildcard address binds on every interface; print each address bound so far.
+        for bound in network.listen_addrs() {
+            if !printed.contains(&bound) {
+                println!("listening: {bound}/p2p/{peer_id}");
+                printed.push(bound);
+            }
+        }
     }
     let listener = tokio::net::TcpListener::bind(&args.api).await?;
     println!("api: http://{}", listener.local_addr()?);
@@ -221,7 +228,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Run(cli.run));
     // The demo prints its own story; a node logs what it sees.
-    init_tracing(if matches!(command, Command::Run(_)) { "info,libp2p=warn" } else { "warn" });
+    // (Connections torn down together at the demo's end make yamux warn about broken pipes.)
+    init_tracing(if matches!(command, Command::Run(_)) { "info,libp2p=warn" } else { "warn,yamux=error" });
     let result: Result<(), Box<dyn std::error::Error>> = match command {
         Command::Run(args) => runtime().map_err(Into::into).and_then(|rt| rt.block_on(run_node(args))),
         Command::Demo { nodes, orders } => runtime().map_err(Into::into).and_then(|rt| {
