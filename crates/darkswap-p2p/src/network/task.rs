@@ -452,7 +452,7 @@ impl Task {
         let env = envelope::Envelope { author: *self.swarm.local_peer_id(), message };
         validate::check_envelope(topic, &env, now_unix()).map_err(PublishError::Invalid)?;
         let bytes: Arc<[u8]> = Arc::from(bytes);
-        self.apply_to_book(&env, &bytes).map_err(|_| PublishError::Invalid(crate::protocol::RejectReason::BookFull))?;
+        self.apply_to_book(&env, &bytes).map_err(PublishError::Book)?;
         match self.swarm.behaviour_mut().gossipsub.publish(hash, bytes.to_vec()) {
             Ok(_) => Ok(()),
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {

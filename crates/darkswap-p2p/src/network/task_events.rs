@@ -9,7 +9,7 @@ use super::{
 use crate::{
     error::{Error, TradeSendError},
     network::stats::Counters,
-    order_book::Insert,
+    order_book::{BookError, Insert},
     protocol::{
         envelope::{self, Envelope},
         limits, validate, Message, RejectReason, SyncRequest, SyncResponse, ORDERBOOK_TOPIC, TRADE_TOPIC,
@@ -340,8 +340,9 @@ impl Task {
                 self.emit(NetworkEvent::MessageReceived { peer_id: source, topic, message: env.message });
             }
             Ok(false) => self.report(&id, &source, MessageAcceptance::Ignore),
-            Err(reason) => {
-                counters(&self.shared).reject(reason);
+            Err(e) => {
+                tracing::debug!(peer = %source, error = %e, "order not added");
+                counters(&self.shared).reject(RejectReason::BookFull);
                 self.report(&id, &source, MessageAcceptance::Ignore);
             }
         }
@@ -353,7 +354,7 @@ impl Task {
 
     /// Applies a validated message to the local book. `Ok(true)` when it is news worth forwarding
     /// and reporting.
-    pub(super) fn apply_to_book(&mut self, env: &Envelope, bytes: &Arc<[u8]>) -> Result<bool, RejectReason> {
+    pub(super) fn apply_to_book(&mut self, env: &Envelope, bytes: &Arc<[u8]>) -> Result<bool, BookError> {
         let Ok(mut book) = self.shared.book.lock() else {
             return Ok(false);
         };
@@ -364,10 +365,7 @@ impl Task {
                     Ok(true)
                 }
                 Ok(Insert::Duplicate | Insert::Withdrawn) => Ok(false),
-                Err(e) => {
-                    tracing::debug!(error = %e, "order not added");
-                    Err(RejectReason::BookFull)
-                }
+                Err(e) => Err(e),
             },
             Message::OrderCancel(c) => {
                 book.withdraw(c.order_id, c.maker, c.expiry);
@@ -435,8 +433,8 @@ impl Task {
                 _ => Err(RejectReason::WrongTopic),
             });
             match checked {
-                Ok(env) => {
-                    if let Ok(true) = self.apply_to_book(&env, &Arc::from(bytes.into_vec())) {
+                Ok(env) => match self.apply_to_book(&env, &Arc::from(bytes.into_vec())) {
+                    Ok(true) => {
                         Counters::bump(&self.shared.stats.orders_synced);
                         self.emit(NetworkEvent::MessageReceived {
                             peer_id: peer,
@@ -444,7 +442,12 @@ impl Task {
                             message: env.message,
                         });
                     }
-                }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "synced order not added");
+                        counters(&self.shared).reject(RejectReason::BookFull);
+                    }
+                },
                 Err(reason) => {
                     tracing::warn!(%peer, %reason, "rejected order from sync");
                     counters(&self.shared).reject(reason);

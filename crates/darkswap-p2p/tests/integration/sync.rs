@@ -68,3 +68,25 @@ async fn sync_pages_through_a_large_book() {
     a.shutdown().await.unwrap();
     c.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posting_beyond_the_makers_quota_is_a_typed_error() {
+    use darkswap_p2p::{
+        error::PublishError,
+        network::{Network, NetworkConfig},
+        order_book::{BookError, OrderBookLimits},
+        Error,
+    };
+    let net = Network::builder(NetworkConfig::default())
+        .order_book_limits(OrderBookLimits { max_orders: 100, max_orders_per_maker: 2 })
+        .build()
+        .await
+        .unwrap();
+    for n in 0..2 {
+        net.publish_order(draft(n, Duration::from_secs(60))).await.unwrap();
+    }
+    let err = net.publish_order(draft(2, Duration::from_secs(60))).await.unwrap_err();
+    assert!(matches!(err, Error::Publish(PublishError::Book(BookError::MakerQuota))), "{err}");
+    assert_eq!(net.orders().len(), 2);
+    net.shutdown().await.unwrap();
+}
