@@ -1,9 +1,11 @@
 //! Integration tests: real nodes over real sockets on loopback, in one test binary so the libp2p
 //! link happens once.
 
+mod auth_table;
 mod bad_input;
 mod basic_example;
 mod common;
+mod encryption_table;
 mod gossip;
 mod relay;
 mod sync;
