@@ -40,6 +40,35 @@ pub enum Error {
     /// Sending a trade message failed.
     #[error(transparent)]
     Trade(#[from] TradeSendError),
+    /// The authentication configuration cannot work.
+    #[error(transparent)]
+    AuthConfig(#[from] crate::auth::AuthConfigError),
+    /// The encryption configuration cannot work.
+    #[error(transparent)]
+    EncryptionConfig(#[from] crate::encryption::EncryptionConfigError),
+    /// Authenticating to a peer, or verifying one, failed.
+    #[error(transparent)]
+    Auth(#[from] AuthRequestError),
+}
+
+/// Why authenticating to a peer (or making it prove itself) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthRequestError {
+    /// The peer refused.
+    #[error("refused by peer: {0}")]
+    Refused(crate::auth::AuthRefusal),
+    /// The peer's answer did not verify here.
+    #[error("peer's proof refused: {0}")]
+    Proof(#[from] crate::auth::ChallengeError),
+    /// This node could not answer the peer's challenge.
+    #[error("cannot answer the peer's challenge: {0}")]
+    Answer(crate::auth::ChallengeError),
+    /// The peer answered out of protocol.
+    #[error("unexpected answer from peer")]
+    Unexpected,
+    /// The peer could not be reached, or the stream failed.
+    #[error("delivery failed: {0}")]
+    Delivery(String),
 }
 
 /// Why a gossip publication failed.
@@ -77,4 +106,7 @@ pub enum TradeSendError {
     /// The peer could not be reached or the stream failed.
     #[error("delivery failed: {0}")]
     Delivery(String),
+    /// The end-to-end session could not be set up, or the peer refused the sealed message.
+    #[error("end-to-end encryption: {0}")]
+    Sealing(String),
 }

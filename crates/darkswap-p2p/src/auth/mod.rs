@@ -44,9 +44,11 @@
 //! ```
 
 mod manager;
+pub mod protocol;
 mod wire;
 
 pub use manager::{peer_public_key, AuthConfigError, AuthGrant, AuthManager, ChallengeError, TokenError};
+pub use protocol::{handle_request, AuthRefusal, AuthRequest, AuthResponse, AUTH_PROTOCOL};
 pub use wire::{
     challenge_transcript, decode, encode, token_transcript, AuthToken, Challenge, ChallengeResponse, DecodeError,
     Proof, AUTH_VERSION, MAX_AUTH_MESSAGE_BYTES, MAX_TOKEN_BYTES,

@@ -82,7 +82,8 @@ impl Header {
         if envelope.len() < HEADER_LEN + TAG_LEN {
             return Err(EnvelopeError::Truncated(envelope.len()));
         }
-        let algorithm = EncryptionAlgorithm::from_id(envelope[1]).ok_or(EnvelopeError::UnknownAlgorithm(envelope[1]))?;
+        let algorithm =
+            EncryptionAlgorithm::from_id(envelope[1]).ok_or(EnvelopeError::UnknownAlgorithm(envelope[1]))?;
         let epoch = u32::from_be_bytes(envelope[2..6].try_into().expect("4 bytes"));
         let counter = u64::from_be_bytes(envelope[6..14].try_into().expect("8 bytes"));
         Ok(Self { algorithm, epoch, counter })

@@ -186,7 +186,8 @@ impl EncryptionManager {
             return Err(EncryptError::TooLarge);
         }
         let mut state = self.state();
-        let session = state.peers.get_mut(peer).and_then(|p| p.session.as_mut()).ok_or(EncryptError::NoSession(*peer))?;
+        let session =
+            state.peers.get_mut(peer).and_then(|p| p.session.as_mut()).ok_or(EncryptError::NoSession(*peer))?;
         if session.sending.chain.since.elapsed() >= self.config.key_rotation_interval {
             session.sending.rotate();
         }
@@ -197,7 +198,8 @@ impl EncryptionManager {
     pub fn decrypt(&self, peer: &PeerId, ciphertext: &[u8]) -> Result<Vec<u8>, DecryptError> {
         let header = Header::parse(ciphertext)?;
         let mut state = self.state();
-        let session = state.peers.get_mut(peer).and_then(|p| p.session.as_mut()).ok_or(DecryptError::NoSession(*peer))?;
+        let session =
+            state.peers.get_mut(peer).and_then(|p| p.session.as_mut()).ok_or(DecryptError::NoSession(*peer))?;
         session.receiving.open(&header, ciphertext, self.grace)
     }
 

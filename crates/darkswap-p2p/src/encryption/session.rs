@@ -192,7 +192,12 @@ impl Receiving {
         Self { current: RecvEpoch::new(chain), previous: None }
     }
 
-    pub(super) fn open(&mut self, header: &Header, envelope: &[u8], grace: std::time::Duration) -> Result<Vec<u8>, DecryptError> {
+    pub(super) fn open(
+        &mut self,
+        header: &Header,
+        envelope: &[u8],
+        grace: std::time::Duration,
+    ) -> Result<Vec<u8>, DecryptError> {
         let now = Instant::now();
         if self.previous.as_ref().is_some_and(|(_, until)| *until <= now) {
             self.previous = None;

@@ -1,12 +1,16 @@
 //! The composed libp2p behaviour and each protocol's configuration.
 
 use crate::{
-    protocol::{codec::FrameCodec, limits, SyncRequest, SyncResponse, SYNC_PROTOCOL, TRADE_PROTOCOL},
-    trade::TradeAck,
+    auth::{AuthRequest, AuthResponse},
+    protocol::{
+        codec::FrameCodec,
+        limits,
+        sealed::{TradeReply, TradeRequest},
+        SyncRequest, SyncResponse, SYNC_PROTOCOL, TRADE_PROTOCOL,
+    },
 };
-use darkswap_support::types::TradeMessage;
 use libp2p::{
-    autonat, connection_limits, dcutr, gossipsub, identify,
+    allow_block_list, autonat, connection_limits, dcutr, gossipsub, identify,
     identity::Keypair,
     kad, ping, relay, request_response,
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
@@ -23,7 +27,9 @@ pub const KAD_PROTOCOL: &str = "/darkswap/kad/1.0.0";
 /// Request-response behaviour for order-book sync.
 pub type SyncBehaviour = request_response::Behaviour<FrameCodec<SyncRequest, SyncResponse>>;
 /// Request-response behaviour for trade negotiation.
-pub type TradeBehaviour = request_response::Behaviour<FrameCodec<TradeMessage, TradeAck>>;
+pub type TradeBehaviour = request_response::Behaviour<FrameCodec<TradeRequest, TradeReply>>;
+/// Request-response behaviour for authentication.
+pub type AuthBehaviour = request_response::Behaviour<FrameCodec<AuthRequest, AuthResponse>>;
 
 /// Everything a DarkSwap node speaks.
 #[derive(NetworkBehaviour)]
@@ -48,8 +54,12 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Order-book sync for newcomers.
     pub sync: SyncBehaviour,
-    /// Trade negotiation.
+    /// Trade negotiation (end-to-end encrypted).
     pub trade: TradeBehaviour,
+    /// Authentication challenges and tokens.
+    pub auth: AuthBehaviour,
+    /// Banned peers: their connections are refused and closed.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
 }
 
 /// Content-addressed gossip message id: the first 20 bytes of SHA-256 over the data.
@@ -104,6 +114,7 @@ impl Behaviour {
         discovery: bool,
         relay_server: Option<&super::RelayServerConfig>,
         autonat_global_only: bool,
+        auth: &std::sync::Arc<crate::auth::AuthManager>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let peer_id = key.public().to_peer_id();
         let mut gossipsub =
@@ -130,10 +141,20 @@ impl Behaviour {
             rr(Duration::from_secs(30)),
         );
         let trade = request_response::Behaviour::with_codec(
-            FrameCodec::new(limits::MAX_TRADE_MESSAGE, limits::MAX_TRADE_ACK),
+            FrameCodec::new(limits::MAX_TRADE_REQUEST, limits::MAX_TRADE_REPLY),
             [(StreamProtocol::new(TRADE_PROTOCOL), request_response::ProtocolSupport::Full)],
             rr(Duration::from_secs(30)),
         );
+
+        let auth_rr = request_response::Behaviour::with_codec(
+            FrameCodec::new(crate::auth::MAX_AUTH_MESSAGE_BYTES, crate::auth::MAX_AUTH_MESSAGE_BYTES),
+            [(crate::auth::AUTH_PROTOCOL, request_response::ProtocolSupport::Full)],
+            rr(Duration::from_secs(15)),
+        );
+        let mut blocked = allow_block_list::Behaviour::default();
+        for peer in &auth.config().banned_peers {
+            blocked.block_peer(*peer);
+        }
 
         // A relay holds a connection per reservation, so it gets room for all of them.
         let (established, pending) = match relay_server {
@@ -148,7 +169,7 @@ impl Behaviour {
                 .with_max_pending_outgoing(Some(128)),
         );
 
-        let relay_server = relay_server.map(|c| relay::Behaviour::new(peer_id, c.to_libp2p())).into();
+        let relay_server = relay_server.map(|c| relay::Behaviour::new(peer_id, c.to_libp2p_with_auth(auth))).into();
         let autonat = autonat::Behaviour::new(
             peer_id,
             autonat::Config { only_global_ips: autonat_global_only, ..Default::default() },
@@ -165,6 +186,8 @@ impl Behaviour {
             ping: ping::Behaviour::new(ping::Config::new()),
             sync,
             trade,
+            auth: auth_rr,
+            blocked,
         })
     }
 }

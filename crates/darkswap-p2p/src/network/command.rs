@@ -1,7 +1,7 @@
 //! Commands from handles to the network task.
 
 use super::Error;
-use crate::{protocol::Message, trade::TradeState};
+use crate::{auth::AuthorizationLevel, protocol::Message, trade::TradeState};
 use darkswap_support::types::{Order, OrderDraft, OrderId, PeerId, TradeMessage};
 use futures::channel::oneshot;
 use libp2p::Multiaddr;
@@ -18,6 +18,10 @@ pub(crate) enum Command {
     PublishOrder { draft: OrderDraft, reply: Reply<Result<Order, Error>> },
     CancelOrder { id: OrderId, reply: Reply<Result<(), Error>> },
     SendTrade { peer: PeerId, message: TradeMessage, reply: Reply<Result<TradeState, Error>> },
+    Authenticate { peer: PeerId, reply: Reply<Result<AuthorizationLevel, Error>> },
+    VerifyPeer { peer: PeerId, reply: Reply<Result<AuthorizationLevel, Error>> },
+    Ban { peer: PeerId },
+    Unban { peer: PeerId },
     ConnectedPeers { reply: Reply<Vec<PeerId>> },
     TopicPeers { topic: String, reply: Reply<Vec<PeerId>> },
     MeshPeers { topic: String, reply: Reply<Vec<PeerId>> },

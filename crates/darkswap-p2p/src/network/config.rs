@@ -60,6 +60,10 @@ pub struct NetworkBuilder {
     pub(crate) relay_discovery: Option<crate::relay_discovery::RelayDiscoveryConfig>,
     pub(crate) autonat_global_only: bool,
     pub(crate) min_relay_reservations: Option<usize>,
+    pub(crate) auth: crate::auth::AuthManagerConfig,
+    pub(crate) relay_tokens: Vec<(libp2p::PeerId, Vec<u8>)>,
+    pub(crate) auth_set: bool,
+    pub(crate) encryption: crate::encryption::EncryptionConfig,
 }
 
 impl NetworkBuilder {
@@ -81,6 +85,10 @@ impl NetworkBuilder {
             relay_discovery: None,
             autonat_global_only: true,
             min_relay_reservations: None,
+            auth: crate::auth::AuthManagerConfig::default(),
+            relay_tokens: Vec::new(),
+            auth_set: false,
+            encryption: crate::encryption::EncryptionConfig::default(),
         }
     }
 
@@ -179,6 +187,33 @@ impl NetworkBuilder {
     /// An address peers can reach this node at (public IP and port, or a port mapping).
     pub fn external_address(mut self, addr: Multiaddr) -> Self {
         self.external_addrs.push(addr);
+        self
+    }
+
+    /// How this node authenticates peers and proves itself (default: identity signatures, nobody
+    /// required to authenticate). With `require_auth`, a relay-mode node gives reservations and
+    /// circuits only to peers at [`RelayServerConfig::min_auth_level`](super::RelayServerConfig);
+    /// with a `shared_key`, this node authenticates to its relays before reserving. Banned peers
+    /// are refused at connection time.
+    pub fn auth(mut self, config: crate::auth::AuthManagerConfig) -> Self {
+        self.auth = config;
+        self.auth_set = true;
+        self
+    }
+
+    /// A token to present to `relay` before reserving on it (e.g. one an operator issued with
+    /// [`AuthManager::issue_token`](crate::auth::AuthManager::issue_token)).
+    pub fn relay_token(mut self, relay: libp2p::PeerId, token: Vec<u8>) -> Self {
+        self.relay_tokens.push((relay, token));
+        self
+    }
+
+    /// The end-to-end encryption of trade messages (default: [`EncryptionConfig::default`],
+    /// AES-256-GCM with hourly rotation). Trade messages are always encrypted.
+    ///
+    /// [`EncryptionConfig::default`]: crate::encryption::EncryptionConfig
+    pub fn encryption(mut self, config: crate::encryption::EncryptionConfig) -> Self {
+        self.encryption = config;
         self
     }
 

@@ -22,6 +22,7 @@ mod config;
 mod event;
 mod notice;
 mod relay;
+mod secure;
 mod stats;
 mod swarm;
 mod task;
@@ -34,6 +35,10 @@ pub use notice::{ConnectionInfo, NetworkNotice, Reachability};
 pub use relay::{RelayServerConfig, RELAY_PROVIDER_KEY};
 pub use stats::NetworkStats;
 
+use crate::{
+    auth::{AuthManager, AuthorizationLevel},
+    encryption::EncryptionManager,
+};
 use crate::{
     error::Error,
     order_book::OrderBook,
@@ -65,6 +70,8 @@ pub(crate) struct Shared {
     pub(crate) relays: crate::relay_discovery::RelayDiscoveryManager,
     pub(crate) connections: Mutex<std::collections::HashMap<libp2p::swarm::ConnectionId, ConnectionInfo>>,
     pub(crate) reachability: Mutex<Reachability>,
+    pub(crate) auth: Arc<AuthManager>,
+    pub(crate) e2e: Arc<EncryptionManager>,
 }
 
 /// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.
@@ -112,7 +119,9 @@ impl Network {
         };
         keypair.clone().try_into_ed25519().map_err(|_| crate::identity::IdentityError::NotEd25519)?;
         let local_peer_id = keypair.public().to_peer_id();
-        let swarm = swarm::build(keypair.clone(), &builder).await?;
+        let auth = Arc::new(AuthManager::with_identity(builder.auth.clone(), keypair.clone())?);
+        let e2e = Arc::new(EncryptionManager::with_identity(builder.encryption.clone(), keypair.clone())?);
+        let swarm = swarm::build(keypair.clone(), &builder, &auth).await?;
         let shared = Arc::new(Shared {
             book: Mutex::new(OrderBook::new(builder.book_limits.clone())),
             stats: stats::Counters::default(),
@@ -121,6 +130,8 @@ impl Network {
             relays: crate::relay_discovery::RelayDiscoveryManager::new(relay_discovery_config(&builder)),
             connections: Mutex::new(Default::default()),
             reachability: Mutex::new(Reachability::Unknown),
+            auth,
+            e2e,
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
@@ -257,7 +268,8 @@ impl NetworkHandle {
     }
 
     /// Sends a trade-negotiation step to `peer` and waits for its acknowledgement. Returns the
-    /// session's new state.
+    /// session's new state. The message and the acknowledgement are end-to-end encrypted (the
+    /// first message to a peer sets up the session with a signed X25519 exchange).
     pub async fn send_trade(&self, peer: PeerId, message: TradeMessage) -> Result<TradeState, Error> {
         self.request(|reply| Command::SendTrade { peer, message, reply }).await?
     }
@@ -287,6 +299,41 @@ impl NetworkHandle {
         let now = runtime::now_unix();
         let book = self.shared.book.lock().ok()?;
         book.get(id).filter(|o| !o.is_expired(now)).cloned()
+    }
+
+    /// Authenticates this node to `peer` (a challenge answered with this node's auth method, or a
+    /// token given with [`relay_token`](super::NetworkBuilder::relay_token)) and returns the level
+    /// `peer` granted.
+    pub async fn authenticate(&self, peer: PeerId) -> Result<AuthorizationLevel, Error> {
+        self.request(|reply| Command::Authenticate { peer, reply }).await?
+    }
+
+    /// Makes `peer` prove itself with this node's auth method; on success `peer` holds the returned
+    /// level here (see [`auth`](Self::auth)).
+    pub async fn verify_peer(&self, peer: PeerId) -> Result<AuthorizationLevel, Error> {
+        self.request(|reply| Command::VerifyPeer { peer, reply }).await?
+    }
+
+    /// Bans `peer`: its connections are closed at once and refused from now on, and it holds no
+    /// authorization.
+    pub async fn ban_peer(&self, peer: PeerId) -> Result<(), Error> {
+        self.shared.auth.ban_peer(peer);
+        self.commands.clone().send(Command::Ban { peer }).await.map_err(|_| Error::Stopped)
+    }
+
+    /// Lifts a ban.
+    pub async fn unban_peer(&self, peer: PeerId) -> Result<(), Error> {
+        self.commands.clone().send(Command::Unban { peer }).await.map_err(|_| Error::Stopped)
+    }
+
+    /// This node's [`AuthManager`]: peers' levels, tokens to issue, the allow-list.
+    pub fn auth(&self) -> Arc<AuthManager> {
+        self.shared.auth.clone()
+    }
+
+    /// The end-to-end sessions this node holds with its trade counterparties.
+    pub fn encryption(&self) -> Arc<EncryptionManager> {
+        self.shared.e2e.clone()
     }
 
     /// The relays this node knows and their scores, fed by the network (DHT announcements, peers

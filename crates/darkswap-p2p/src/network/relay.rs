@@ -1,7 +1,8 @@
 //! Relay (circuit relay v2 server) mode: limits sized for long-lived order-book links.
 
-use libp2p::relay;
-use std::{num::NonZeroU32, time::Duration};
+use crate::auth::{AuthManager, AuthorizationLevel};
+use libp2p::{core::Multiaddr, relay, PeerId};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 /// Kademlia key under which relays announce themselves as providers, so clients can find them.
 pub const RELAY_PROVIDER_KEY: &[u8] = b"/darkswap/relay/v1";
@@ -31,6 +32,9 @@ pub struct RelayServerConfig {
     pub reservations_per_peer_per_minute: u32,
     /// Circuits one peer may open per minute.
     pub circuits_per_peer_per_minute: u32,
+    /// The level a peer needs for a reservation or a circuit when the node's auth config has
+    /// `require_auth` (banned peers never get either).
+    pub min_auth_level: AuthorizationLevel,
 }
 
 impl Default for RelayServerConfig {
@@ -45,11 +49,32 @@ impl Default for RelayServerConfig {
             max_circuit_bytes: 256 * 1024 * 1024,
             reservations_per_peer_per_minute: 30,
             circuits_per_peer_per_minute: 60,
+            min_auth_level: AuthorizationLevel::Basic,
         }
     }
 }
 
 impl RelayServerConfig {
+    /// The libp2p relay configuration for these limits, with reservations and circuits gated by
+    /// `auth`.
+    pub fn to_libp2p_with_auth(&self, auth: &Arc<AuthManager>) -> relay::Config {
+        let mut config = self.to_libp2p();
+        // The relay consults its rate limiters for every reservation and every circuit a source
+        // opens: that hook is where authorization is enforced.
+        for limiters in [&mut config.reservation_rate_limiters, &mut config.circuit_src_rate_limiters] {
+            let (auth, min) = (auth.clone(), self.min_auth_level);
+            limiters.push(Box::new(move |peer: PeerId, _: &Multiaddr, _| {
+                let allowed =
+                    if auth.config().require_auth { auth.is_authorized(&peer, min) } else { !auth.is_banned(&peer) };
+                if !allowed {
+                    tracing::info!(%peer, level = ?auth.authorization_level(&peer), "relay refused: not authorized");
+                }
+                allowed
+            }));
+        }
+        config
+    }
+
     /// The libp2p relay configuration for these limits.
     pub fn to_libp2p(&self) -> relay::Config {
         let minute = Duration::from_secs(60);

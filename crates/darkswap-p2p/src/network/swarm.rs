@@ -1,8 +1,9 @@
 //! Building the swarm: transports per target, then the behaviour.
 
 use super::{behaviour::Behaviour, NetworkBuilder};
-use crate::Error;
+use crate::{auth::AuthManager, Error};
 use libp2p::{identity::Keypair, noise, yamux, Swarm, SwarmBuilder};
+use std::sync::Arc;
 
 fn transport_err(e: impl std::fmt::Display) -> Error {
     Error::Transport(e.to_string())
@@ -11,7 +12,7 @@ fn transport_err(e: impl std::fmt::Display) -> Error {
 /// Native: TCP, QUIC, DNS and WebSocket, each secured with Noise and multiplexed with Yamux (QUIC
 /// brings its own), plus the circuit-relay client transport.
 #[cfg(not(target_arch = "wasm32"))]
-pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>, Error> {
+pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
     let topics = b.config.topics.clone();
     let heartbeat = b.heartbeat;
     let discovery = b.discovery;
@@ -30,7 +31,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
         .with_behaviour(|key, client| {
-            Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref(), global_only)
+            Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref(), global_only, auth)
         })
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
@@ -40,7 +41,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
 
 /// Browser: WebSocket (websys) with Noise and Yamux, plus the circuit-relay client transport.
 #[cfg(target_arch = "wasm32")]
-pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>, Error> {
+pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
     use libp2p::core::{upgrade::Version, Transport};
     let topics = b.config.topics.clone();
     let heartbeat = b.heartbeat;
@@ -62,7 +63,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder) -> Result<Swarm<Behaviour>,
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
         .with_behaviour(|key, client| {
-            Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref(), global_only)
+            Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref(), global_only, auth)
         })
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))

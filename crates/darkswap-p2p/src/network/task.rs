@@ -5,7 +5,7 @@
 
 use super::{behaviour::Behaviour, command::Command, stats::Counters, NetworkBuilder, NetworkEvent, Shared};
 use crate::{
-    error::{Error, PublishError, TradeSendError},
+    error::{Error, PublishError},
     protocol::{envelope, validate, Message, ORDERBOOK_TOPIC},
     runtime::{self, now_unix},
     trade::{TradeSessions, TradeState},
@@ -75,12 +75,23 @@ pub(crate) struct Task {
     pub(super) relay_mode: bool,
     last_relay_announce: Option<u64>,
     shutdown: Option<oneshot::Sender<()>>,
+    /// Trade messages waiting for the end-to-end session with their peer, and key offers in flight.
+    pub(super) awaiting_key: HashMap<PeerId, Vec<PendingTrade>>,
+    pub(super) key_offers: HashMap<OutboundRequestId, PeerId>,
+    /// Auth requests in flight, tokens to present to relays, and relays authenticated to.
+    pub(super) auth_requests: HashMap<OutboundRequestId, (PeerId, super::secure::AuthPurpose)>,
+    pub(super) relay_tokens: HashMap<PeerId, Vec<u8>>,
+    pub(super) relays_authed: HashSet<PeerId>,
+    /// Whether to authenticate to a relay before reserving on it.
+    auth_to_relays: bool,
 }
 
 pub(super) struct PendingTrade {
     pub(super) peer: PeerId,
     pub(super) message: TradeMessage,
     pub(super) reply: oneshot::Sender<Result<TradeState, Error>>,
+    /// Whether it was already re-sent after the peer lost its session.
+    pub(super) retried: bool,
 }
 
 impl Task {
@@ -133,6 +144,12 @@ impl Task {
             relay_mode: builder.relay_server.is_some(),
             last_relay_announce: None,
             shutdown: None,
+            awaiting_key: HashMap::new(),
+            key_offers: HashMap::new(),
+            auth_requests: HashMap::new(),
+            relay_tokens: builder.relay_tokens.iter().cloned().collect(),
+            relays_authed: HashSet::new(),
+            auth_to_relays: builder.auth_set || !builder.relay_tokens.is_empty(),
         };
         for topic in &builder.config.topics {
             task.subscribe(topic);
@@ -284,7 +301,7 @@ impl Task {
     }
 
     /// Tops reservations up to the minimum from the best-scoring relays not in use or backing off.
-    fn maintain_reservations(&mut self) {
+    pub(super) fn maintain_reservations(&mut self) {
         let now = web_time::Instant::now();
         self.relay_backoff.retain(|_, until| *until > now);
         if self.circuit_listeners.len() >= self.min_reservations {
@@ -309,6 +326,13 @@ impl Task {
             };
             if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                 kad.add_address(&relay.peer_id, addr.clone());
+            }
+            if self.auth_to_relays && !self.relays_authed.contains(&relay.peer_id) {
+                if !self.auth_requests.values().any(|(p, _)| *p == relay.peer_id) {
+                    self.swarm.add_peer_address(relay.peer_id, addr.clone());
+                    self.authenticate(relay.peer_id, None);
+                }
+                continue;
             }
             match self.swarm.listen_on(addr.clone().with(Protocol::P2pCircuit)) {
                 Ok(id) => {
@@ -409,6 +433,17 @@ impl Task {
                 let _ = reply.send(result);
             }
             Command::SendTrade { peer, message, reply } => self.send_trade(peer, message, reply),
+            Command::Authenticate { peer, reply } => self.authenticate(peer, Some(reply)),
+            Command::VerifyPeer { peer, reply } => self.verify_peer(peer, reply),
+            Command::Ban { peer } => {
+                self.shared.auth.ban_peer(peer);
+                self.swarm.behaviour_mut().blocked.block_peer(peer);
+                tracing::info!(%peer, "banned");
+            }
+            Command::Unban { peer } => {
+                self.shared.auth.unban_peer(&peer);
+                self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            }
             Command::ConnectedPeers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
@@ -462,19 +497,6 @@ impl Task {
             Err(gossipsub::PublishError::Duplicate) => Ok(()),
             Err(e) => Err(PublishError::Gossip(e.to_string()).into()),
         }
-    }
-
-    fn send_trade(&mut self, peer: PeerId, message: TradeMessage, reply: oneshot::Sender<Result<TradeState, Error>>) {
-        let check = match self.shared.book.lock() {
-            Ok(book) => self.trades.check_outbound(peer, &message, &book),
-            Err(_) => Ok(()),
-        };
-        if let Err(e) = check {
-            let _ = reply.send(Err(TradeSendError::Refused(e).into()));
-            return;
-        }
-        let id = self.swarm.behaviour_mut().trade.send_request(&peer, message.clone());
-        self.pending_trades.insert(id, PendingTrade { peer, message, reply });
     }
 }
 

@@ -3,22 +3,21 @@
 use super::{
     behaviour::BehaviourEvent,
     notice::{ConnectionInfo, NetworkNotice, Reachability},
-    task::{counters, PendingTrade, Task},
+    task::{counters, Task},
     NetworkEvent,
 };
 use crate::{
-    error::{Error, TradeSendError},
+    error::Error,
     network::stats::Counters,
     order_book::{BookError, Insert},
     protocol::{
         envelope::{self, Envelope},
-        limits, validate, Message, RejectReason, SyncRequest, SyncResponse, ORDERBOOK_TOPIC, TRADE_TOPIC,
+        limits, validate, Message, RejectReason, SyncRequest, SyncResponse, ORDERBOOK_TOPIC,
     },
     relay_discovery::RelaySource,
     runtime::now_unix,
-    trade::TradeAck,
 };
-use darkswap_support::types::{PeerId, TradeMessage};
+use darkswap_support::types::PeerId;
 use libp2p::{
     autonat,
     core::ConnectedPoint,
@@ -209,6 +208,8 @@ impl Task {
             }
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
             BehaviourEvent::Trade(ev) => self.on_trade(ev),
+            BehaviourEvent::Auth(ev) => self.on_auth(ev),
+            BehaviourEvent::Blocked(ev) => match ev {},
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
                     let addrs = info.listen_addrs.iter().filter(|a| is_specific(a)).take(8).cloned().collect();
@@ -461,63 +462,6 @@ impl Task {
                     self.syncs_done += 1;
                 }
             }
-        }
-    }
-
-    fn on_trade(&mut self, ev: request_response::Event<TradeMessage, TradeAck>) {
-        use request_response::{Event, Message as RrMessage};
-        match ev {
-            Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
-                let result = match self.shared.book.lock() {
-                    Ok(book) => self.trades.on_inbound(peer, &request, &book, now_unix()),
-                    Err(_) => Err(crate::trade::TradeError::UnknownOrder),
-                };
-                let ack = match result {
-                    Ok(state) => {
-                        tracing::info!(%peer, trade = %request.trade_id, step = request.body.kind(), ?state, "trade message");
-                        Counters::bump(&self.shared.stats.trade_messages_received);
-                        self.publish_trades();
-                        self.emit(NetworkEvent::MessageReceived {
-                            peer_id: peer,
-                            topic: TRADE_TOPIC.to_string(),
-                            message: Message::Trade(request),
-                        });
-                        TradeAck::Delivered
-                    }
-                    Err(e) => {
-                        tracing::warn!(%peer, trade = %request.trade_id, error = %e, "refused trade message");
-                        counters(&self.shared).reject(RejectReason::TradeRefused);
-                        TradeAck::Refused(e)
-                    }
-                };
-                let _ = self.swarm.behaviour_mut().trade.send_response(channel, ack);
-            }
-            Event::Message { message: RrMessage::Response { request_id, response }, .. } => {
-                let Some(PendingTrade { peer, message, reply }) = self.pending_trades.remove(&request_id) else {
-                    return;
-                };
-                let result = match response {
-                    TradeAck::Delivered => {
-                        let committed = match self.shared.book.lock() {
-                            Ok(book) => self.trades.commit_outbound(peer, &message, &book, now_unix()),
-                            Err(_) => Err(crate::trade::TradeError::UnknownOrder),
-                        };
-                        self.publish_trades();
-                        committed.map_err(|e| TradeSendError::Refused(e).into())
-                    }
-                    TradeAck::Refused(e) => Err(TradeSendError::RefusedByPeer(e).into()),
-                };
-                let _ = reply.send(result);
-            }
-            Event::OutboundFailure { request_id, error, .. } => {
-                if let Some(p) = self.pending_trades.remove(&request_id) {
-                    let _ = p.reply.send(Err(TradeSendError::Delivery(error.to_string()).into()));
-                }
-            }
-            Event::InboundFailure { peer, error, .. } => {
-                tracing::warn!(%peer, %error, "trade inbound failed");
-            }
-            Event::ResponseSent { .. } => {}
         }
     }
 }

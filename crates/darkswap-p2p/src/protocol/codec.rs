@@ -49,6 +49,16 @@ pub fn decode_frame<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, 
     }
 }
 
+/// Decodes a bare postcard body (the plaintext inside an encrypted envelope, whose header carries
+/// the version), refusing trailing bytes.
+pub fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FrameError> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(FrameError::Undecodable(format!("{} trailing bytes", rest.len()))),
+        Err(e) => Err(FrameError::Undecodable(e.to_string())),
+    }
+}
+
 async fn read_frame<T, R>(io: &mut R, max: usize) -> io::Result<T>
 where
     T: DeserializeOwned,

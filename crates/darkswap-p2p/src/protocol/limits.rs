@@ -16,6 +16,12 @@ pub const MAX_REASON: usize = 256;
 pub const MAX_TRADE_MESSAGE: usize = MAX_PSBT + 1024;
 /// Largest encoded trade acknowledgement.
 pub const MAX_TRADE_ACK: usize = 1024;
+/// Bytes end-to-end encryption and framing add to a trade message or acknowledgement.
+pub const SEAL_OVERHEAD: usize = 64;
+/// Largest trade-protocol request (a sealed trade message or a key offer).
+pub const MAX_TRADE_REQUEST: usize = MAX_TRADE_MESSAGE + SEAL_OVERHEAD;
+/// Largest trade-protocol reply (a sealed acknowledgement or a key offer).
+pub const MAX_TRADE_REPLY: usize = crate::encryption::envelope::MAX_KEY_MESSAGE_BYTES + MAX_TRADE_ACK + SEAL_OVERHEAD;
 /// Largest encoded sync request.
 pub const MAX_SYNC_REQUEST: usize = 64;
 /// Most orders in one sync page.

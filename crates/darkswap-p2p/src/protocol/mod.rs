@@ -6,7 +6,9 @@
 //! - Order-book sync ([`SYNC_PROTOCOL`]): a newcomer pages through a peer's live orders; each entry is
 //!   the maker's original signed envelope, so a syncing peer cannot forge orders.
 //! - Trade negotiation ([`TRADE_PROTOCOL`]): [`TradeMessage`]s addressed to one peer, each answered
-//!   by a [`TradeAck`](crate::trade::TradeAck).
+//!   by a [`TradeAck`](crate::trade::TradeAck), both end-to-end encrypted ([`sealed`]).
+//! - Authentication ([`AUTH_PROTOCOL`](crate::auth::AUTH_PROTOCOL)): challenges and tokens
+//!   ([`crate::auth::protocol`]).
 //!
 //! Every encoding starts with a version byte ([`WIRE_VERSION`]) and is capped in size (see
 //! [`limits`]); the body is [postcard](https://docs.rs/postcard), whose schema is the Rust types.
@@ -15,6 +17,7 @@ pub mod codec;
 pub mod envelope;
 pub mod limits;
 mod reject;
+pub mod sealed;
 pub mod validate;
 
 use darkswap_support::types::{Order, OrderCancel, OrderId, TradeMessage, TradeSettled};

@@ -2,8 +2,8 @@
 //! and the manager keeps working for honest peers afterwards.
 
 use darkswap_p2p::auth::{
-    AuthConfigError, AuthManager, AuthManagerConfig, AuthMethod, AuthorizationLevel, ChallengeError,
-    DecodeError, Proof, TokenError,
+    AuthConfigError, AuthManager, AuthManagerConfig, AuthMethod, AuthorizationLevel, ChallengeError, DecodeError,
+    Proof, TokenError,
 };
 use libp2p::{identity::Keypair, PeerId};
 use std::time::Duration;
@@ -26,7 +26,11 @@ fn happy_paths_for_every_method() {
     for method in [AuthMethod::SharedKey, AuthMethod::ChallengeResponse, AuthMethod::PublicKey] {
         let (verifier, prover) = pair(method);
         let who = prover.local_peer_id();
-        assert_eq!(verifier.authorization_level(&who), AuthorizationLevel::None, "require_auth holds newcomers at None");
+        assert_eq!(
+            verifier.authorization_level(&who),
+            AuthorizationLevel::None,
+            "require_auth holds newcomers at None"
+        );
         if method == AuthMethod::PublicKey {
             verifier.allow_public_key(&public_of(&prover), AuthorizationLevel::Relay);
         }
@@ -54,7 +58,10 @@ fn shared_key_tokens_verify_across_the_network_and_levels_come_from_issuers() {
     let (operator, relay) = pair(AuthMethod::SharedKey);
     let client = AuthManager::new(cfg(AuthMethod::SharedKey, b"secret-key")).unwrap();
     let token = operator.issue_token(&relay.local_peer_id(), AuthorizationLevel::Relay).unwrap();
-    assert_eq!(client.authenticate_with_token(&relay.local_peer_id(), &token.to_bytes()), Ok(AuthorizationLevel::Relay));
+    assert_eq!(
+        client.authenticate_with_token(&relay.local_peer_id(), &token.to_bytes()),
+        Ok(AuthorizationLevel::Relay)
+    );
     let outsider = AuthManager::new(cfg(AuthMethod::SharedKey, b"another-key")).unwrap();
     assert_eq!(outsider.validate_token(&relay.local_peer_id(), &token.to_bytes()), Err(TokenError::BadSeal));
 }
@@ -94,7 +101,10 @@ fn bad_input_table() {
     let wrong = AuthManager::new(cfg(AuthMethod::SharedKey, b"wrong-key")).unwrap();
     let wrong_id = wrong.local_peer_id();
     let c = verifier.generate_challenge(&wrong_id).unwrap();
-    assert_eq!(verifier.verify_response(&wrong_id, &wrong.respond_to_challenge(&c).unwrap()), Err(ChallengeError::BadProof));
+    assert_eq!(
+        verifier.verify_response(&wrong_id, &wrong.respond_to_challenge(&c).unwrap()),
+        Err(ChallengeError::BadProof)
+    );
 
     // Reused challenge: the second answer finds no challenge.
     let c = verifier.generate_challenge(&who).unwrap();
@@ -144,13 +154,19 @@ fn bad_input_table() {
     // A MAC where a signature is due.
     let c = sig_verifier.generate_challenge(&victim).unwrap();
     let r = darkswap_p2p::auth::ChallengeResponse { challenge: c, proof: Proof::Mac([0; 32]) };
-    assert_eq!(sig_verifier.verify_response(&victim, &r), Err(ChallengeError::WrongProofKind(AuthMethod::ChallengeResponse)));
+    assert_eq!(
+        sig_verifier.verify_response(&victim, &r),
+        Err(ChallengeError::WrongProofKind(AuthMethod::ChallengeResponse))
+    );
 
     // PublicKey: valid signature, key not on the allow-list.
     let (pk_verifier, pk_prover) = pair(AuthMethod::PublicKey);
     let id = pk_prover.local_peer_id();
     let c = pk_verifier.generate_challenge(&id).unwrap();
-    assert_eq!(pk_verifier.verify_response(&id, &pk_prover.respond_to_challenge(&c).unwrap()), Err(ChallengeError::NotAllowed(id)));
+    assert_eq!(
+        pk_verifier.verify_response(&id, &pk_prover.respond_to_challenge(&c).unwrap()),
+        Err(ChallengeError::NotAllowed(id))
+    );
 
     // Tokens: forged, for another peer, expired, untrusted issuer, garbage, unknown version.
     let token = verifier.issue_token(&who, AuthorizationLevel::Basic).unwrap();
@@ -165,8 +181,14 @@ fn bad_input_table() {
     assert_eq!(verifier.validate_token(&who, &stale.to_bytes()), Err(TokenError::Expired));
     let (sig_issuer, _) = pair(AuthMethod::ChallengeResponse);
     let t = sig_issuer.issue_token(&victim, AuthorizationLevel::Admin).unwrap();
-    assert_eq!(sig_verifier.validate_token(&victim, &t.to_bytes()), Err(TokenError::UntrustedIssuer(sig_issuer.local_peer_id())));
-    assert!(matches!(verifier.validate_token(&who, b"\x01garbage"), Err(TokenError::Decode(DecodeError::Malformed(_)))));
+    assert_eq!(
+        sig_verifier.validate_token(&victim, &t.to_bytes()),
+        Err(TokenError::UntrustedIssuer(sig_issuer.local_peer_id()))
+    );
+    assert!(matches!(
+        verifier.validate_token(&who, b"\x01garbage"),
+        Err(TokenError::Decode(DecodeError::Malformed(_)))
+    ));
     let mut v2 = token.to_bytes();
     v2[0] = 2;
     assert_eq!(verifier.validate_token(&who, &v2), Err(TokenError::Decode(DecodeError::UnknownVersion(2))));
@@ -178,5 +200,8 @@ fn bad_input_table() {
 
     // After all that, honest peers still authenticate.
     let c = verifier.generate_challenge(&who).unwrap();
-    assert_eq!(verifier.verify_response(&who, &prover.respond_to_challenge(&c).unwrap()).unwrap().level, AuthorizationLevel::Basic);
+    assert_eq!(
+        verifier.verify_response(&who, &prover.respond_to_challenge(&c).unwrap()).unwrap().level,
+        AuthorizationLevel::Basic
+    );
 }

@@ -173,5 +173,6 @@ fn rotation_interval_rotates_by_itself() {
     let second = alice.encrypt(&b, b"2").unwrap();
     assert_eq!((&first[2..6], &second[2..6]), (&[0, 0, 0, 0][..], &[0, 0, 0, 1][..]));
     assert_eq!(bob.decrypt(&a, &second).unwrap(), b"2");
-    assert!(EncryptionManager::new(EncryptionConfig { key_rotation_interval: Duration::ZERO, ..Default::default() }).is_err());
+    assert!(EncryptionManager::new(EncryptionConfig { key_rotation_interval: Duration::ZERO, ..Default::default() })
+        .is_err());
 }

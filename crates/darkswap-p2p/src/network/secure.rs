@@ -1,0 +1,378 @@
+//! The network task's secured protocols: end-to-end encrypted trade negotiation and
+//! authentication (to relays before reserving, on request, and as a verifier).
+
+use super::{
+    task::{counters, PendingTrade, Task},
+    NetworkEvent,
+};
+use crate::{
+    auth::{self, AuthRequest, AuthResponse, AuthorizationLevel},
+    error::{AuthRequestError, Error, TradeSendError},
+    network::stats::Counters,
+    protocol::{
+        sealed::{SealRefusal, TradeReply, TradeRequest},
+        Message, RejectReason, TRADE_TOPIC,
+    },
+    runtime::now_unix,
+    trade::{TradeAck, TradeError, TradeState},
+};
+use darkswap_support::types::{PeerId, TradeMessage};
+use futures::channel::oneshot;
+use libp2p::request_response;
+
+/// Trade messages queued for one peer while its session is being set up.
+const MAX_AWAITING_KEY: usize = 64;
+
+/// What an outbound auth request is for.
+pub(super) enum AuthPurpose {
+    /// Step 1 of authenticating to the peer; `reply` is the caller's (None: before a reservation).
+    Challenge(Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>),
+    /// Step 2 (the answer) or a token presented.
+    Grant(Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>),
+    /// Making the peer prove itself.
+    Prove(oneshot::Sender<Result<AuthorizationLevel, Error>>),
+}
+
+impl Task {
+    pub(super) fn send_trade(
+        &mut self,
+        peer: PeerId,
+        message: TradeMessage,
+        reply: oneshot::Sender<Result<TradeState, Error>>,
+    ) {
+        let check = match self.shared.book.lock() {
+            Ok(book) => self.trades.check_outbound(peer, &message, &book),
+            Err(_) => Ok(()),
+        };
+        if let Err(e) = check {
+            let _ = reply.send(Err(TradeSendError::Refused(e).into()));
+            return;
+        }
+        self.send_sealed(PendingTrade { peer, message, reply, retried: false });
+    }
+
+    /// Sends over the session with the peer, or queues and opens one.
+    fn send_sealed(&mut self, pending: PendingTrade) {
+        let peer = pending.peer;
+        if !self.shared.e2e.has_session(&peer) {
+            let queue = self.awaiting_key.entry(peer).or_default();
+            if queue.len() >= MAX_AWAITING_KEY {
+                let _ = pending
+                    .reply
+                    .send(Err(TradeSendError::Sealing("too many messages awaiting a session".into()).into()));
+                return;
+            }
+            queue.push(pending);
+            if !self.key_offers.values().any(|p| *p == peer) {
+                match self.shared.e2e.generate_ephemeral_key_pair(&peer) {
+                    Ok(key) => {
+                        let id = self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::KeyOffer(key));
+                        self.key_offers.insert(id, peer);
+                    }
+                    Err(e) => self.fail_awaiting(peer, &e.to_string()),
+                }
+            }
+            return;
+        }
+        let sealed = postcard::to_allocvec(&pending.message)
+            .map_err(|e| e.to_string())
+            .and_then(|plain| self.shared.e2e.encrypt(&peer, &plain).map_err(|e| e.to_string()));
+        match sealed {
+            Ok(ciphertext) => {
+                let id = self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::Sealed(ciphertext));
+                self.pending_trades.insert(id, pending);
+            }
+            Err(e) => {
+                let _ = pending.reply.send(Err(TradeSendError::Sealing(e).into()));
+            }
+        }
+    }
+
+    fn flush_awaiting(&mut self, peer: PeerId) {
+        for pending in self.awaiting_key.remove(&peer).unwrap_or_default() {
+            self.send_sealed(pending);
+        }
+    }
+
+    fn fail_awaiting(&mut self, peer: PeerId, why: &str) {
+        for p in self.awaiting_key.remove(&peer).unwrap_or_default() {
+            let _ = p.reply.send(Err(TradeSendError::Sealing(why.to_string()).into()));
+        }
+    }
+
+    pub(super) fn on_trade(&mut self, ev: request_response::Event<TradeRequest, TradeReply>) {
+        use request_response::{Event, Message as RrMessage};
+        match ev {
+            Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
+                let reply = self.on_trade_request(peer, request);
+                let _ = self.swarm.behaviour_mut().trade.send_response(channel, reply);
+            }
+            Event::Message { peer, message: RrMessage::Response { request_id, response }, .. } => {
+                if self.key_offers.remove(&request_id).is_some() {
+                    self.on_key_reply(peer, response);
+                } else if let Some(pending) = self.pending_trades.remove(&request_id) {
+                    self.on_sealed_reply(pending, response);
+                }
+            }
+            Event::OutboundFailure { peer, request_id, error, .. } => {
+                if self.key_offers.remove(&request_id).is_some() {
+                    self.fail_awaiting(peer, &format!("key exchange failed: {error}"));
+                } else if let Some(p) = self.pending_trades.remove(&request_id) {
+                    let _ = p.reply.send(Err(TradeSendError::Delivery(error.to_string()).into()));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                tracing::warn!(%peer, %error, "trade inbound failed");
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_trade_request(&mut self, peer: PeerId, request: TradeRequest) -> TradeReply {
+        let e2e = self.shared.e2e.clone();
+        if !self.shared.auth.is_authorized(&peer, AuthorizationLevel::Basic) && self.shared.auth.config().require_auth {
+            counters(&self.shared).reject(RejectReason::TradeRefused);
+            return TradeReply::Refused(SealRefusal::Unauthorized);
+        }
+        match request {
+            TradeRequest::KeyOffer(theirs) => {
+                let offering = self.key_offers.values().any(|p| *p == peer);
+                if offering && *self.swarm.local_peer_id() < peer {
+                    // Both offered at once: ours (the smaller id's) wins; theirs is dropped.
+                    return TradeReply::Refused(SealRefusal::Collision);
+                }
+                let ours = match e2e.generate_ephemeral_key_pair(&peer) {
+                    Ok(k) => k,
+                    Err(_) => return TradeReply::Refused(SealRefusal::BadKey),
+                };
+                if let Err(e) = e2e.perform_key_exchange(&peer, &theirs) {
+                    tracing::warn!(%peer, error = %e, "refused key offer");
+                    counters(&self.shared).reject(RejectReason::TradeRefused);
+                    return TradeReply::Refused(SealRefusal::BadKey);
+                }
+                // Our own offer (if it lost the collision) is moot: the session exists now.
+                self.key_offers.retain(|_, p| *p != peer);
+                self.flush_awaiting(peer);
+                TradeReply::KeyOffer(ours)
+            }
+            TradeRequest::Sealed(ciphertext) => {
+                let plain = match e2e.decrypt(&peer, &ciphertext) {
+                    Ok(p) => p,
+                    Err(crate::encryption::DecryptError::NoSession(_)) => {
+                        return TradeReply::Refused(SealRefusal::NoSession)
+                    }
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "undecryptable trade message");
+                        counters(&self.shared).reject(RejectReason::TradeRefused);
+                        return TradeReply::Refused(SealRefusal::Undecryptable);
+                    }
+                };
+                let Ok(message) = crate::protocol::codec::decode_body::<TradeMessage>(&plain) else {
+                    counters(&self.shared).reject(RejectReason::TradeRefused);
+                    return TradeReply::Refused(SealRefusal::Malformed);
+                };
+                let ack = self.on_trade_message(peer, message);
+                match postcard::to_allocvec(&ack)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| e2e.encrypt(&peer, &b).map_err(|e| e.to_string()))
+                {
+                    Ok(sealed) => TradeReply::Sealed(sealed),
+                    Err(_) => TradeReply::Refused(SealRefusal::NoSession),
+                }
+            }
+        }
+    }
+
+    fn on_trade_message(&mut self, peer: PeerId, request: TradeMessage) -> TradeAck {
+        let result = match self.shared.book.lock() {
+            Ok(book) => self.trades.on_inbound(peer, &request, &book, now_unix()),
+            Err(_) => Err(TradeError::UnknownOrder),
+        };
+        match result {
+            Ok(state) => {
+                tracing::info!(%peer, trade = %request.trade_id, step = request.body.kind(), ?state, "trade message");
+                Counters::bump(&self.shared.stats.trade_messages_received);
+                self.publish_trades();
+                self.emit(NetworkEvent::MessageReceived {
+                    peer_id: peer,
+                    topic: TRADE_TOPIC.to_string(),
+                    message: Message::Trade(request),
+                });
+                TradeAck::Delivered
+            }
+            Err(e) => {
+                tracing::warn!(%peer, trade = %request.trade_id, error = %e, "refused trade message");
+                counters(&self.shared).reject(RejectReason::TradeRefused);
+                TradeAck::Refused(e)
+            }
+        }
+    }
+
+    fn on_key_reply(&mut self, peer: PeerId, reply: TradeReply) {
+        match reply {
+            TradeReply::KeyOffer(theirs) => match self.shared.e2e.perform_key_exchange(&peer, &theirs) {
+                Ok(()) => self.flush_awaiting(peer),
+                Err(e) => self.fail_awaiting(peer, &format!("peer's key refused: {e}")),
+            },
+            // The peer's own offer wins; its arrival flushes the queue.
+            TradeReply::Refused(SealRefusal::Collision) if self.shared.e2e.has_session(&peer) => {
+                self.flush_awaiting(peer)
+            }
+            TradeReply::Refused(SealRefusal::Collision) => {}
+            TradeReply::Refused(r) => self.fail_awaiting(peer, &r.to_string()),
+            TradeReply::Sealed(_) => self.fail_awaiting(peer, "peer answered a key offer with a sealed message"),
+        }
+    }
+
+    fn on_sealed_reply(&mut self, mut pending: PendingTrade, reply: TradeReply) {
+        let peer = pending.peer;
+        let result =
+            match reply {
+                TradeReply::Sealed(ciphertext) => {
+                    let ack =
+                        self.shared.e2e.decrypt(&peer, &ciphertext).map_err(|e| e.to_string()).and_then(|p| {
+                            crate::protocol::codec::decode_body::<TradeAck>(&p).map_err(|e| e.to_string())
+                        });
+                    match ack {
+                        Ok(TradeAck::Delivered) => {
+                            let committed = match self.shared.book.lock() {
+                                Ok(book) => self.trades.commit_outbound(peer, &pending.message, &book, now_unix()),
+                                Err(_) => Err(TradeError::UnknownOrder),
+                            };
+                            self.publish_trades();
+                            committed.map_err(|e| TradeSendError::Refused(e).into())
+                        }
+                        Ok(TradeAck::Refused(e)) => Err(TradeSendError::RefusedByPeer(e).into()),
+                        Err(e) => Err(TradeSendError::Sealing(format!("acknowledgement: {e}")).into()),
+                    }
+                }
+                TradeReply::Refused(SealRefusal::NoSession) if !pending.retried => {
+                    // The peer restarted and lost the session: set up a new one and send once more.
+                    self.shared.e2e.remove_session(&peer);
+                    pending.retried = true;
+                    self.send_sealed(pending);
+                    return;
+                }
+                TradeReply::Refused(r) => Err(TradeSendError::Sealing(r.to_string()).into()),
+                TradeReply::KeyOffer(_) => Err(TradeSendError::Sealing("unexpected key offer".into()).into()),
+            };
+        let _ = pending.reply.send(result);
+    }
+
+    /// Authenticates to `peer`; `reply` gets the level granted (`None`: before a reservation).
+    pub(super) fn authenticate(
+        &mut self,
+        peer: PeerId,
+        reply: Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>,
+    ) {
+        let request = match self.relay_tokens.get(&peer).and_then(|t| auth::AuthToken::from_bytes(t).ok()) {
+            Some(token) => {
+                let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::PresentToken(token));
+                self.auth_requests.insert(id, (peer, AuthPurpose::Grant(reply)));
+                return;
+            }
+            None => AuthRequest::GetChallenge,
+        };
+        let id = self.swarm.behaviour_mut().auth.send_request(&peer, request);
+        self.auth_requests.insert(id, (peer, AuthPurpose::Challenge(reply)));
+    }
+
+    /// Makes `peer` prove itself with this node's auth method.
+    pub(super) fn verify_peer(&mut self, peer: PeerId, reply: oneshot::Sender<Result<AuthorizationLevel, Error>>) {
+        match self.shared.auth.generate_challenge(&peer) {
+            Ok(challenge) => {
+                let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::Prove(challenge));
+                self.auth_requests.insert(id, (peer, AuthPurpose::Prove(reply)));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(AuthRequestError::Proof(e).into()));
+            }
+        }
+    }
+
+    pub(super) fn on_auth(&mut self, ev: request_response::Event<AuthRequest, AuthResponse>) {
+        use request_response::{Event, Message as RrMessage};
+        match ev {
+            Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
+                let response = auth::handle_request(&self.shared.auth, &peer, request);
+                if let AuthResponse::Refused(r) = &response {
+                    tracing::info!(%peer, refusal = %r, "auth refused");
+                }
+                let _ = self.swarm.behaviour_mut().auth.send_response(channel, response);
+            }
+            Event::Message { peer, message: RrMessage::Response { request_id, response }, .. } => {
+                if let Some((_, purpose)) = self.auth_requests.remove(&request_id) {
+                    self.on_auth_response(peer, purpose, response);
+                }
+            }
+            Event::OutboundFailure { request_id, error, peer, .. } => {
+                if let Some((_, purpose)) = self.auth_requests.remove(&request_id) {
+                    self.finish_auth(peer, purpose, Err(AuthRequestError::Delivery(error.to_string())));
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => tracing::debug!(%peer, %error, "auth inbound failed"),
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_auth_response(&mut self, peer: PeerId, purpose: AuthPurpose, response: AuthResponse) {
+        match (purpose, response) {
+            (AuthPurpose::Challenge(reply), AuthResponse::Challenge(c)) => {
+                match self.shared.auth.respond_to_challenge(&c) {
+                    Ok(answer) => {
+                        let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::Respond(answer));
+                        self.auth_requests.insert(id, (peer, AuthPurpose::Grant(reply)));
+                    }
+                    Err(e) => self.finish_auth(peer, AuthPurpose::Grant(reply), Err(AuthRequestError::Answer(e))),
+                }
+            }
+            (purpose @ (AuthPurpose::Challenge(_) | AuthPurpose::Grant(_)), AuthResponse::Granted { level, token }) => {
+                if let Some(token) = token {
+                    self.relay_tokens.insert(peer, token.to_bytes());
+                }
+                self.finish_auth(peer, purpose, Ok(level));
+            }
+            (AuthPurpose::Prove(reply), AuthResponse::Proof(answer)) => {
+                let level = self.shared.auth.verify_response(&peer, &answer).map(|g| g.level);
+                self.finish_auth(peer, AuthPurpose::Prove(reply), level.map_err(AuthRequestError::Proof));
+            }
+            (AuthPurpose::Grant(reply), AuthResponse::Refused(auth::AuthRefusal::BadToken)) => {
+                // A stale token: forget it and go through a challenge instead.
+                self.relay_tokens.remove(&peer);
+                self.authenticate(peer, reply);
+            }
+            (purpose, AuthResponse::Refused(r)) => self.finish_auth(peer, purpose, Err(AuthRequestError::Refused(r))),
+            (purpose, _) => self.finish_auth(peer, purpose, Err(AuthRequestError::Unexpected)),
+        }
+    }
+
+    fn finish_auth(
+        &mut self,
+        peer: PeerId,
+        purpose: AuthPurpose,
+        result: Result<AuthorizationLevel, AuthRequestError>,
+    ) {
+        let reply = match purpose {
+            AuthPurpose::Challenge(r) | AuthPurpose::Grant(r) => r,
+            AuthPurpose::Prove(r) => Some(r),
+        };
+        match (&result, reply) {
+            (_, Some(reply)) => {
+                let _ = reply.send(result.map_err(Error::from));
+            }
+            // Authentication before a reservation: reserve now, or back off from this relay.
+            (Ok(level), None) => {
+                tracing::info!(relay = %peer, ?level, "authenticated to relay");
+                self.relays_authed.insert(peer);
+                self.maintain_reservations();
+            }
+            (Err(e), None) => {
+                // Reserve anyway: a relay that does not require authentication still serves us, and
+                // one that does refuses the reservation, which backs off from it.
+                tracing::warn!(relay = %peer, error = %e, "authentication to relay failed");
+                self.relays_authed.insert(peer);
+                self.maintain_reservations();
+            }
+        }
+    }
+}
