@@ -119,7 +119,11 @@ pub fn handle_request(manager: &AuthManager, peer: &PeerId, request: AuthRequest
                 // Answering challenges on behalf of third parties would make us a signing oracle.
                 return refused(AuthRefusal::CannotProve);
             }
-            manager.respond_to_challenge(&challenge).map_or_else(|e| refused(e.into()), AuthResponse::Proof)
+            match manager.respond_to_challenge(&challenge) {
+                Ok(answer) => AuthResponse::Proof(answer),
+                Err(ChallengeError::Expired) => refused(AuthRefusal::BadChallenge),
+                Err(_) => refused(AuthRefusal::CannotProve),
+            }
         }
     }
 }

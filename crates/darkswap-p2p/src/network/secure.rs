@@ -361,17 +361,19 @@ impl Task {
                 let _ = reply.send(result.map_err(Error::from));
             }
             // Authentication before a reservation: reserve now, or back off from this relay.
-            (Ok(level), None) => {
-                tracing::info!(relay = %peer, ?level, "authenticated to relay");
+            (result, None) => {
+                match result {
+                    Ok(level) => tracing::info!(relay = %peer, ?level, "authenticated to relay"),
+                    // Reserve anyway: a relay that does not require authentication still serves us,
+                    // and one that does refuses the reservation, which backs off from it.
+                    Err(e) => tracing::warn!(relay = %peer, error = %e, "authentication to relay failed"),
+                }
                 self.relays_authed.insert(peer);
-                self.maintain_reservations();
-            }
-            (Err(e), None) => {
-                // Reserve anyway: a relay that does not require authentication still serves us, and
-                // one that does refuses the reservation, which backs off from it.
-                tracing::warn!(relay = %peer, error = %e, "authentication to relay failed");
-                self.relays_authed.insert(peer);
-                self.maintain_reservations();
+                if let Some(addr) = self.relay_auth_pending.remove(&peer) {
+                    if let Err(e) = self.reserve(peer, addr) {
+                        tracing::warn!(relay = %peer, error = %e, "relay reservation failed to start");
+                    }
+                }
             }
         }
     }

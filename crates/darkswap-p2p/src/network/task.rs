@@ -82,6 +82,8 @@ pub(crate) struct Task {
     pub(super) auth_requests: HashMap<OutboundRequestId, (PeerId, super::secure::AuthPurpose)>,
     pub(super) relay_tokens: HashMap<PeerId, Vec<u8>>,
     pub(super) relays_authed: HashSet<PeerId>,
+    /// Relays being authenticated to before a reservation, and their addresses.
+    pub(super) relay_auth_pending: HashMap<PeerId, Multiaddr>,
     /// Whether to authenticate to a relay before reserving on it.
     auth_to_relays: bool,
 }
@@ -149,6 +151,7 @@ impl Task {
             auth_requests: HashMap::new(),
             relay_tokens: builder.relay_tokens.iter().cloned().collect(),
             relays_authed: HashSet::new(),
+            relay_auth_pending: HashMap::new(),
             auth_to_relays: builder.auth_set || !builder.relay_tokens.is_empty(),
         };
         for topic in &builder.config.topics {
@@ -162,18 +165,19 @@ impl Task {
         }
         for addr in &builder.config.relay_peers {
             task.add_known_peer(addr);
-            let circuit = addr.clone().with(Protocol::P2pCircuit);
-            match (task.swarm.listen_on(circuit), addr.iter().last()) {
-                (Ok(id), Some(Protocol::P2p(relay))) => {
-                    task.circuit_listeners.insert(id, (relay, web_time::Instant::now()));
+            match addr.iter().last() {
+                Some(Protocol::P2p(relay)) => {
+                    if let Err(e) = task.reserve(relay, addr.clone()) {
+                        tracing::warn!(%addr, error = %e, "relay reservation failed to start");
+                    }
                 }
-                (Ok(_), _) => tracing::warn!(%addr, "relay address has no /p2p/<peer id>"),
-                (Err(e), _) => tracing::warn!(%addr, error = %e, "relay reservation failed to start"),
+                _ => tracing::warn!(%addr, "relay address has no /p2p/<peer id>"),
             }
         }
         // Relays first: their transport dials them itself, and a bootstrap dial already under way
         // to the same peer would make the reservation's own dial fail.
-        let relays: HashSet<PeerId> = task.circuit_listeners.values().map(|(p, _)| *p).collect();
+        let relays: HashSet<PeerId> =
+            task.circuit_listeners.values().map(|(p, _)| *p).chain(task.relay_auth_pending.keys().copied()).collect();
         for addr in &builder.config.bootstrap_peers {
             task.add_known_peer(addr);
             if matches!(addr.iter().last(), Some(Protocol::P2p(p)) if relays.contains(&p)) {
@@ -327,24 +331,30 @@ impl Task {
             if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                 kad.add_address(&relay.peer_id, addr.clone());
             }
-            if self.auth_to_relays && !self.relays_authed.contains(&relay.peer_id) {
-                if !self.auth_requests.values().any(|(p, _)| *p == relay.peer_id) {
-                    self.swarm.add_peer_address(relay.peer_id, addr.clone());
-                    self.authenticate(relay.peer_id, None);
-                }
-                continue;
-            }
-            match self.swarm.listen_on(addr.clone().with(Protocol::P2pCircuit)) {
-                Ok(id) => {
-                    tracing::info!(relay = %relay.peer_id, score = relay.score(), "reserving on relay");
-                    self.circuit_listeners.insert(id, (relay.peer_id, now));
-                }
+            match self.reserve(relay.peer_id, addr) {
+                Ok(()) => tracing::info!(relay = %relay.peer_id, score = relay.score(), "reserving on relay"),
                 Err(e) => {
                     tracing::warn!(relay = %relay.peer_id, error = %e, "cannot reserve on relay");
                     self.relay_backoff.insert(relay.peer_id, now + RELAY_BACKOFF);
                 }
             }
         }
+    }
+
+    /// Reserves on `relay` (at `addr`, ending in `/p2p/<relay>`), authenticating to it first when
+    /// this node is configured to.
+    pub(super) fn reserve(&mut self, relay: PeerId, addr: Multiaddr) -> Result<(), String> {
+        if self.auth_to_relays && !self.relays_authed.contains(&relay) {
+            if !self.relay_auth_pending.contains_key(&relay) {
+                self.swarm.add_peer_address(relay, addr.clone());
+                self.relay_auth_pending.insert(relay, addr);
+                self.authenticate(relay, None);
+            }
+            return Ok(());
+        }
+        let id = self.swarm.listen_on(addr.with(Protocol::P2pCircuit)).map_err(|e| e.to_string())?;
+        self.circuit_listeners.insert(id, (relay, web_time::Instant::now()));
+        Ok(())
     }
 
     /// Asks the DHT for relays every `dht_query_interval`, and prunes stale relays every minute.
