@@ -109,13 +109,11 @@ impl Behaviour {
     pub fn new(
         key: &Keypair,
         relay_client: relay::client::Behaviour,
-        topics: &[String],
-        heartbeat: Duration,
-        discovery: bool,
-        relay_server: Option<&super::RelayServerConfig>,
-        autonat_global_only: bool,
+        b: &super::NetworkBuilder,
         auth: &std::sync::Arc<crate::auth::AuthManager>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let (topics, heartbeat, discovery) = (&b.config.topics, b.heartbeat, b.discovery);
+        let (relay_server, autonat_global_only) = (b.relay_server.as_ref(), b.autonat_global_only);
         let peer_id = key.public().to_peer_id();
         let mut gossipsub =
             gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossipsub_config(heartbeat)?)?;

@@ -66,7 +66,7 @@ impl Task {
             if !self.key_offers.values().any(|p| *p == peer) {
                 match self.shared.e2e.generate_ephemeral_key_pair(&peer) {
                     Ok(key) => {
-                        let id = self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::KeyOffer(key));
+                        let id = self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::KeyOffer(Box::new(key)));
                         self.key_offers.insert(id, peer);
                     }
                     Err(e) => self.fail_awaiting(peer, &e.to_string()),
@@ -153,7 +153,7 @@ impl Task {
                 // Our own offer (if it lost the collision) is moot: the session exists now.
                 self.key_offers.retain(|_, p| *p != peer);
                 self.flush_awaiting(peer);
-                TradeReply::KeyOffer(ours)
+                TradeReply::KeyOffer(Box::new(ours))
             }
             TradeRequest::Sealed(ciphertext) => {
                 let plain = match e2e.decrypt(&peer, &ciphertext) {

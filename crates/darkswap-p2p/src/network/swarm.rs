@@ -13,11 +13,6 @@ fn transport_err(e: impl std::fmt::Display) -> Error {
 /// brings its own), plus the circuit-relay client transport.
 #[cfg(not(target_arch = "wasm32"))]
 pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
-    let topics = b.config.topics.clone();
-    let heartbeat = b.heartbeat;
-    let discovery = b.discovery;
-    let relay = b.relay_server.clone();
-    let global_only = b.autonat_global_only;
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(libp2p::tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -31,7 +26,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
         .with_behaviour(|key, client| {
-            Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref(), global_only, auth)
+            Behaviour::new(key, client, b, auth)
         })
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
@@ -43,11 +38,6 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
 #[cfg(target_arch = "wasm32")]
 pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
     use libp2p::core::{upgrade::Version, Transport};
-    let topics = b.config.topics.clone();
-    let heartbeat = b.heartbeat;
-    let discovery = b.discovery;
-    let relay = b.relay_server.clone();
-    let global_only = b.autonat_global_only;
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_wasm_bindgen()
         .with_other_transport(|key| {
@@ -63,7 +53,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
         .with_behaviour(|key, client| {
-            Behaviour::new(key, client, &topics, heartbeat, discovery, relay.as_ref(), global_only, auth)
+            Behaviour::new(key, client, b, auth)
         })
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))

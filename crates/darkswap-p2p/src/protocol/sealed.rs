@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradeRequest {
     /// Opens (or renews) the session: the sender's signed ephemeral key.
-    KeyOffer(EphemeralPublicKey),
+    KeyOffer(Box<EphemeralPublicKey>),
     /// An encrypted, postcard-encoded `TradeMessage`.
     Sealed(#[serde(with = "serde_bytes")] Vec<u8>),
 }
@@ -24,7 +24,7 @@ pub enum TradeRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TradeReply {
     /// The responder's signed ephemeral key: the session is established.
-    KeyOffer(EphemeralPublicKey),
+    KeyOffer(Box<EphemeralPublicKey>),
     /// An encrypted, postcard-encoded `TradeAck`.
     Sealed(#[serde(with = "serde_bytes")] Vec<u8>),
     /// The request could not be taken.
