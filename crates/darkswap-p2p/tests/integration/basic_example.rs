@@ -65,3 +65,25 @@ async fn relay_connection_example_runs_standalone() {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");
     }
 }
+
+async fn run_example(name: &str) -> String {
+    let bin = example_binary().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let out = tokio::time::timeout(WAIT * 3, tokio::process::Command::new(&bin).kill_on_drop(true).output())
+        .await
+        .expect("example exits")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{name} failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_examples_run_standalone() {
+    let out = run_example("encryption_example").await;
+    assert!(out.contains("replaying alice's message: replayed message"), "{out}");
+    assert!(out.contains("no longer held"), "{out}");
+    let out = run_example("auth_relay_example").await;
+    assert!(out.contains("member reserved on"), "{out}");
+    assert!(out.contains("relay sees the member at level Basic"), "{out}");
+    assert!(out.contains("outsider refused"), "{out}");
+}
