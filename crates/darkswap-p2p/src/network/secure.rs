@@ -66,7 +66,8 @@ impl Task {
             if !self.key_offers.values().any(|p| *p == peer) {
                 match self.shared.e2e.generate_ephemeral_key_pair(&peer) {
                     Ok(key) => {
-                        let id = self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::KeyOffer(Box::new(key)));
+                        let id =
+                            self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::KeyOffer(Box::new(key)));
                         self.key_offers.insert(id, peer);
                     }
                     Err(e) => self.fail_awaiting(peer, &e.to_string()),

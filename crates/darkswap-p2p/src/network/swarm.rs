@@ -25,9 +25,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, client| {
-            Behaviour::new(key, client, b, auth)
-        })
+        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)
@@ -52,9 +50,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, client| {
-            Behaviour::new(key, client, b, auth)
-        })
+        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)
