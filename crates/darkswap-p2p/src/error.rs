@@ -46,6 +46,9 @@ pub enum Error {
     /// The encryption configuration cannot work.
     #[error(transparent)]
     EncryptionConfig(#[from] crate::encryption::EncryptionConfigError),
+    /// No relay could be used (none known, all refused, or the reservation failed).
+    #[error("relay: {0}")]
+    Relay(String),
     /// Authenticating to a peer, or verifying one, failed.
     #[error(transparent)]
     Auth(#[from] AuthRequestError),
@@ -66,6 +69,12 @@ pub enum AuthRequestError {
     /// The peer answered out of protocol.
     #[error("unexpected answer from peer")]
     Unexpected,
+    /// A token was refused.
+    #[error("token refused: {0}")]
+    Token(crate::auth::TokenError),
+    /// No `auth_config` was given for this operation.
+    #[error("authentication is not configured")]
+    NotConfigured,
     /// The peer could not be reached, or the stream failed.
     #[error("delivery failed: {0}")]
     Delivery(String),

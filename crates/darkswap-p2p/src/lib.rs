@@ -45,12 +45,14 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod connection_pool;
 pub mod encryption;
 pub mod error;
 pub mod identity;
 pub mod network;
 pub mod order_book;
 pub mod protocol;
+pub mod relay_connection_pool;
 pub mod relay_discovery;
 pub mod runtime;
 pub mod trade;

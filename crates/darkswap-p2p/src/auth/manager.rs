@@ -139,6 +139,7 @@ pub struct AuthManager {
     shared_key: Option<Zeroizing<Vec<u8>>>,
     token_key: Zeroizing<[u8; 32]>,
     state: Mutex<State>,
+    credential: Mutex<Option<AuthToken>>,
 }
 
 impl std::fmt::Debug for AuthManager {
@@ -176,7 +177,15 @@ impl AuthManager {
             ..State::default()
         };
         let local = identity.public().to_peer_id();
-        Ok(Self { config, identity, local, shared_key, token_key, state: Mutex::new(state) })
+        Ok(Self {
+            config,
+            identity,
+            local,
+            shared_key,
+            token_key,
+            state: Mutex::new(state),
+            credential: Mutex::new(None),
+        })
     }
 
     /// This node's peer id (the identity it proves and signs with).
@@ -382,6 +391,12 @@ impl AuthManager {
                 }
             }
         }
+        // A new proof never lowers a level the peer already holds (from a token, say).
+        let now = Instant::now();
+        let level = match state.sessions.get(&peer) {
+            Some(s) if s.expires > now => s.level.max(level),
+            _ => level,
+        };
         state.sessions.insert(peer, Session { level, expires });
     }
 
@@ -461,6 +476,22 @@ impl AuthManager {
         let mut state = self.state();
         state.pending.retain(|_, p| p.expires > now);
         state.sessions.retain(|_, s| s.expires > now);
+    }
+
+    /// Sets the credential this node shows when a peer makes it prove itself: a token an issuer
+    /// minted for this node (a relay shows its `Relay`-level token). Refused unless it names this
+    /// node.
+    pub fn set_credential(&self, token: AuthToken) -> Result<(), TokenError> {
+        if token.peer != self.local {
+            return Err(TokenError::WrongPeer(token.peer));
+        }
+        *self.credential.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
+        Ok(())
+    }
+
+    /// The credential set with [`AuthManager::set_credential`].
+    pub fn credential(&self) -> Option<AuthToken> {
+        self.credential.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// How many challenges are outstanding and how many peers hold a live session.

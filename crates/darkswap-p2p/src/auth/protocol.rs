@@ -37,8 +37,14 @@ pub enum AuthResponse {
         /// A token for later (absent when a presented token was accepted).
         token: Option<AuthToken>,
     },
-    /// The node's answer to a `Prove` request.
-    Proof(ChallengeResponse),
+    /// The node's answer to a `Prove` request, with the credential it holds (a token an issuer
+    /// gave it, e.g. a `Relay`-level token from the network's operator), if any.
+    Proof {
+        /// The proof.
+        response: ChallengeResponse,
+        /// The node's credential.
+        token: Option<AuthToken>,
+    },
     /// Refused, and why.
     Refused(AuthRefusal),
 }
@@ -120,7 +126,7 @@ pub fn handle_request(manager: &AuthManager, peer: &PeerId, request: AuthRequest
                 return refused(AuthRefusal::CannotProve);
             }
             match manager.respond_to_challenge(&challenge) {
-                Ok(answer) => AuthResponse::Proof(answer),
+                Ok(response) => AuthResponse::Proof { response, token: manager.credential() },
                 Err(ChallengeError::Expired) => refused(AuthRefusal::BadChallenge),
                 Err(_) => refused(AuthRefusal::CannotProve),
             }

@@ -7,6 +7,8 @@ use futures::channel::oneshot;
 use libp2p::Multiaddr;
 
 type Reply<T> = oneshot::Sender<T>;
+/// A peer's answer to a challenge, and the credential it showed.
+pub(crate) type ProofAnswer = (crate::auth::ChallengeResponse, Option<crate::auth::AuthToken>);
 
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -21,6 +23,10 @@ pub(crate) enum Command {
     Authenticate { peer: PeerId, reply: Reply<Result<AuthorizationLevel, Error>> },
     VerifyPeer { peer: PeerId, reply: Reply<Result<AuthorizationLevel, Error>> },
     Ban { peer: PeerId },
+    AskProof { peer: PeerId, challenge: crate::auth::Challenge, reply: Reply<Result<ProofAnswer, Error>> },
+    RelayTargets { min: usize, max: usize, policy: Option<super::relay_policy::RelayPolicy> },
+    ReserveBest { reply: Reply<Result<PeerId, Error>> },
+    ReleaseRelay { relay: PeerId },
     Unban { peer: PeerId },
     ConnectedPeers { reply: Reply<Vec<PeerId>> },
     TopicPeers { topic: String, reply: Reply<Vec<PeerId>> },

@@ -22,6 +22,8 @@ mod config;
 mod event;
 mod notice;
 mod relay;
+mod relay_policy;
+pub(crate) use relay_policy::RelayPolicy;
 mod secure;
 mod stats;
 mod swarm;
@@ -72,6 +74,8 @@ pub(crate) struct Shared {
     pub(crate) reachability: Mutex<Reachability>,
     pub(crate) auth: Arc<AuthManager>,
     pub(crate) e2e: Arc<EncryptionManager>,
+    pub(crate) keypair: Keypair,
+    pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, crate::relay_connection_pool::RelayStatus>>,
 }
 
 /// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.
@@ -132,6 +136,8 @@ impl Network {
             reachability: Mutex::new(Reachability::Unknown),
             auth,
             e2e,
+            keypair: keypair.clone(),
+            relay_status: Mutex::new(Default::default()),
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
@@ -324,6 +330,39 @@ impl NetworkHandle {
     /// Lifts a ban.
     pub async fn unban_peer(&self, peer: PeerId) -> Result<(), Error> {
         self.commands.clone().send(Command::Unban { peer }).await.map_err(|_| Error::Stopped)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Sets how many relay reservations to hold and which relays to trust (the relay pool's policy).
+    pub(crate) async fn set_relay_targets(
+        &self,
+        min: usize,
+        max: usize,
+        policy: Option<RelayPolicy>,
+    ) -> Result<(), Error> {
+        self.commands.clone().send(Command::RelayTargets { min, max, policy }).await.map_err(|_| Error::Stopped)
+    }
+
+    /// Reserves on the best relay not in use; returns it once the reservation is accepted.
+    pub(crate) async fn reserve_on_best_relay(&self) -> Result<PeerId, Error> {
+        self.request(|reply| Command::ReserveBest { reply }).await?
+    }
+
+    /// Gives up the reservation on `relay`.
+    pub(crate) async fn release_relay(&self, relay: PeerId) -> Result<(), Error> {
+        self.commands.clone().send(Command::ReleaseRelay { relay }).await.map_err(|_| Error::Stopped)
+    }
+
+    /// Asks `peer` to answer `challenge`.
+    pub(crate) async fn ask_proof(
+        &self,
+        peer: PeerId,
+        challenge: crate::auth::Challenge,
+    ) -> Result<command::ProofAnswer, Error> {
+        self.request(|reply| Command::AskProof { peer, challenge, reply }).await?
     }
 
     /// This node's [`AuthManager`]: peers' levels, tokens to issue, the allow-list.

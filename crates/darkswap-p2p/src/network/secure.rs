@@ -31,6 +31,10 @@ pub(super) enum AuthPurpose {
     Grant(Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>),
     /// Making the peer prove itself.
     Prove(oneshot::Sender<Result<AuthorizationLevel, Error>>),
+    /// Asking the peer to answer a given challenge (the relay pool verifies it).
+    Ask(oneshot::Sender<Result<super::command::ProofAnswer, Error>>),
+    /// Verifying a relay before reserving on it.
+    VerifyRelay(super::relay_policy::RelayPolicy),
 }
 
 impl Task {
@@ -333,9 +337,16 @@ impl Task {
                 }
                 self.finish_auth(peer, purpose, Ok(level));
             }
-            (AuthPurpose::Prove(reply), AuthResponse::Proof(answer)) => {
-                let level = self.shared.auth.verify_response(&peer, &answer).map(|g| g.level);
+            (AuthPurpose::Prove(reply), AuthResponse::Proof { response, .. }) => {
+                let level = self.shared.auth.verify_response(&peer, &response).map(|g| g.level);
                 self.finish_auth(peer, AuthPurpose::Prove(reply), level.map_err(AuthRequestError::Proof));
+            }
+            (AuthPurpose::Ask(reply), AuthResponse::Proof { response, token }) => {
+                let _ = reply.send(Ok((response, token)));
+            }
+            (AuthPurpose::VerifyRelay(policy), AuthResponse::Proof { response, token }) => {
+                let level = policy.judge(&peer, &response, token.as_ref());
+                self.relay_verified(peer, level);
             }
             (AuthPurpose::Grant(reply), AuthResponse::Refused(auth::AuthRefusal::BadToken)) => {
                 // A stale token: forget it and go through a challenge instead.
@@ -356,6 +367,14 @@ impl Task {
         let reply = match purpose {
             AuthPurpose::Challenge(r) | AuthPurpose::Grant(r) => r,
             AuthPurpose::Prove(r) => Some(r),
+            AuthPurpose::Ask(r) => {
+                let _ = r.send(Err(result.err().unwrap_or(AuthRequestError::Unexpected).into()));
+                return;
+            }
+            AuthPurpose::VerifyRelay(_) => {
+                self.relay_verified(peer, result.map_err(|e| e.to_string()));
+                return;
+            }
         };
         match (&result, reply) {
             (_, Some(reply)) => {

@@ -86,6 +86,14 @@ pub(crate) struct Task {
     pub(super) relay_auth_pending: HashMap<PeerId, Multiaddr>,
     /// Whether to authenticate to a relay before reserving on it.
     auth_to_relays: bool,
+    /// The relay pool's policy: relays verified (and being verified) before reserving.
+    pub(super) relay_policy: Option<super::relay_policy::RelayPolicy>,
+    pub(super) relays_verified: HashSet<PeerId>,
+    pub(super) relay_verify_pending: HashMap<PeerId, Multiaddr>,
+    /// Callers waiting for a reservation on a relay, and reservations given up on purpose.
+    pub(super) reserve_waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, Error>>>>,
+    pub(super) released: HashSet<PeerId>,
+    pub(super) max_reservations: Option<usize>,
 }
 
 pub(super) struct PendingTrade {
@@ -153,6 +161,12 @@ impl Task {
             relays_authed: HashSet::new(),
             relay_auth_pending: HashMap::new(),
             auth_to_relays: builder.auth_set || !builder.relay_tokens.is_empty(),
+            relay_policy: None,
+            relays_verified: HashSet::new(),
+            relay_verify_pending: HashMap::new(),
+            reserve_waiters: HashMap::new(),
+            released: HashSet::new(),
+            max_reservations: None,
         };
         for topic in &builder.config.topics {
             task.subscribe(topic);
@@ -344,16 +358,21 @@ impl Task {
     /// Reserves on `relay` (at `addr`, ending in `/p2p/<relay>`), authenticating to it first when
     /// this node is configured to.
     pub(super) fn reserve(&mut self, relay: PeerId, addr: Multiaddr) -> Result<(), String> {
+        if self.verify_relay_first(relay, &addr)? {
+            return Ok(());
+        }
         if self.auth_to_relays && !self.relays_authed.contains(&relay) {
             if !self.relay_auth_pending.contains_key(&relay) {
                 self.swarm.add_peer_address(relay, addr.clone());
                 self.relay_auth_pending.insert(relay, addr);
                 self.authenticate(relay, None);
+                self.set_relay_status(relay, crate::relay_connection_pool::RelayStatus::Authenticating);
             }
             return Ok(());
         }
         let id = self.swarm.listen_on(addr.with(Protocol::P2pCircuit)).map_err(|e| e.to_string())?;
         self.circuit_listeners.insert(id, (relay, web_time::Instant::now()));
+        self.set_relay_status(relay, crate::relay_connection_pool::RelayStatus::Reserving);
         Ok(())
     }
 
@@ -444,6 +463,20 @@ impl Task {
             }
             Command::SendTrade { peer, message, reply } => self.send_trade(peer, message, reply),
             Command::Authenticate { peer, reply } => self.authenticate(peer, Some(reply)),
+            Command::AskProof { peer, challenge, reply } => {
+                let id =
+                    self.swarm.behaviour_mut().auth.send_request(&peer, crate::auth::AuthRequest::Prove(challenge));
+                self.auth_requests.insert(id, (peer, super::secure::AuthPurpose::Ask(reply)));
+            }
+            Command::RelayTargets { min, max, policy } => {
+                self.min_reservations = min;
+                self.max_reservations = Some(max.max(min));
+                self.relay_policy = policy;
+                self.verify_reserved();
+                self.maintain_reservations();
+            }
+            Command::ReserveBest { reply } => self.reserve_best(reply),
+            Command::ReleaseRelay { relay } => self.release_relay(relay),
             Command::VerifyPeer { peer, reply } => self.verify_peer(peer, reply),
             Command::Ban { peer } => {
                 self.shared.auth.ban_peer(peer);

@@ -96,7 +96,14 @@ impl Task {
                 }
             }
             SwarmEvent::ListenerClosed { listener_id, reason, addresses } => {
-                if let Some((relay, _)) = self.circuit_listeners.remove(&listener_id) {
+                let released = self.circuit_listeners.get(&listener_id).is_some_and(|(r, _)| self.released.remove(r));
+                if released {
+                    if let Some((relay, _)) = self.circuit_listeners.remove(&listener_id) {
+                        tracing::info!(%relay, "relay reservation released");
+                        self.reservations.remove(&relay);
+                        self.set_relay_status(relay, crate::relay_connection_pool::RelayStatus::Released);
+                    }
+                } else if let Some((relay, _)) = self.circuit_listeners.remove(&listener_id) {
                     tracing::warn!(%relay, ?reason, "relay reservation ended");
                     self.shared.relays.record_failure(&relay);
                     self.relay_backoff.insert(relay, web_time::Instant::now() + super::task::RELAY_BACKOFF);
@@ -110,7 +117,12 @@ impl Task {
                             error: "the relay closed the reservation".into(),
                         },
                     };
+                    let error = match &notice {
+                        NetworkNotice::RelayReservationFailed { error, .. } => error.clone(),
+                        _ => "reservation lost".to_string(),
+                    };
                     self.notice(notice);
+                    self.reservation_failed(relay, error);
                 }
                 if let Ok(mut a) = self.shared.listen_addrs.lock() {
                     a.retain(|x| !addresses.contains(x));
@@ -289,6 +301,7 @@ impl Task {
                 self.shared.relays.record_success(&relay_peer_id, setup_ms);
                 self.reservations.insert(relay_peer_id, id);
                 tracing::info!(relay = %relay_peer_id, reservation = id, "relay reservation accepted");
+                self.reservation_accepted(relay_peer_id, id);
                 self.emit(NetworkEvent::RelayReserved { relay_peer_id, reservation_id: id });
             }
             _ => {}

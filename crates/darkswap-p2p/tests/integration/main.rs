@@ -8,6 +8,7 @@ mod common;
 mod encryption_table;
 mod gossip;
 mod relay;
+mod relay_pool;
 mod secure;
 mod sync;
 mod trade;

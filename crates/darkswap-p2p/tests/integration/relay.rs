@@ -113,7 +113,7 @@ async fn relays_are_discovered_and_scored_by_the_network() {
 }
 
 /// A relay-only node (in no gossip topic) listening on loopback; returns it and its address.
-async fn relay_node(
+pub(crate) async fn relay_node(
 ) -> (darkswap_p2p::network::NetworkHandle, String, tokio::sync::mpsc::UnboundedReceiver<NetworkEvent>) {
     let relay = Network::builder(NetworkConfig { topics: vec![], ..NetworkConfig::default() })
         .relay_server(RelayServerConfig::default())
@@ -125,7 +125,7 @@ async fn relay_node(
     (h, addr, rx)
 }
 
-async fn reserved_on(rx: &mut tokio::sync::mpsc::UnboundedReceiver<NetworkEvent>) -> PeerId {
+pub(crate) async fn reserved_on(rx: &mut tokio::sync::mpsc::UnboundedReceiver<NetworkEvent>) -> PeerId {
     next_matching(rx, |ev| match ev {
         NetworkEvent::RelayReserved { relay_peer_id, .. } => Some(relay_peer_id),
         _ => None,
