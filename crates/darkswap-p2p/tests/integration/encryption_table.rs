@@ -139,7 +139,7 @@ fn a_relay_in_the_middle_cannot_swap_keys() {
 #[test]
 fn rotation_keeps_in_flight_messages_then_forgets_old_keys() {
     let alice = EncryptionManager::new(EncryptionConfig::default()).unwrap();
-    let bob = EncryptionManager::new(EncryptionConfig::default()).unwrap().with_grace_period(Duration::from_millis(50));
+    let bob = EncryptionManager::new(EncryptionConfig::default()).unwrap().with_grace_period(Duration::from_millis(300));
     connect(&alice, &bob);
     let (a, b) = (alice.local_peer_id(), bob.local_peer_id());
 
@@ -153,7 +153,7 @@ fn rotation_keeps_in_flight_messages_then_forgets_old_keys() {
     assert_eq!(bob.decrypt(&a, &new).unwrap(), b"epoch 1");
     // In flight across the rotation: still accepted during the grace period.
     assert_eq!(bob.decrypt(&a, &old_2).unwrap(), b"epoch 0, second");
-    std::thread::sleep(Duration::from_millis(60));
+    std::thread::sleep(Duration::from_millis(320));
     bob.prune_expired_keys();
     // Forward secrecy: the epoch-0 key is gone from both sides, so the recorded message is lost
     // for good (the X25519 secrets were wiped at the exchange, the identity keys never encrypt).
@@ -171,7 +171,9 @@ fn rotation_interval_rotates_by_itself() {
     let first = alice.encrypt(&b, b"1").unwrap();
     std::thread::sleep(Duration::from_millis(30));
     let second = alice.encrypt(&b, b"2").unwrap();
-    assert_eq!((&first[2..6], &second[2..6]), (&[0, 0, 0, 0][..], &[0, 0, 0, 1][..]));
+    let epoch = |c: &[u8]| u32::from_be_bytes(c[2..6].try_into().unwrap());
+    // Under load the first message may already be past one interval; the second always is.
+    assert!(epoch(&second) > epoch(&first), "{} then {}", epoch(&first), epoch(&second));
     assert_eq!(bob.decrypt(&a, &second).unwrap(), b"2");
     assert!(EncryptionManager::new(EncryptionConfig { key_rotation_interval: Duration::ZERO, ..Default::default() })
         .is_err());
