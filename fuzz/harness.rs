@@ -46,10 +46,17 @@ pub fn auth_message(data: &[u8]) {
             let _ = auth::handle_request(verifier, &peer, request);
             verifier.revoke(&peer);
         }
-        if let Ok(AuthResponse::Challenge(c) | AuthResponse::Proof(auth::ChallengeResponse { challenge: c, .. })) =
-            decode_frame::<AuthResponse>(data, max)
-        {
-            let _ = prover.respond_to_challenge(&c);
+        match decode_frame::<AuthResponse>(data, max) {
+            Ok(AuthResponse::Challenge(c)) => {
+                let _ = prover.respond_to_challenge(&c);
+            }
+            Ok(AuthResponse::Proof { response, token }) => {
+                let _ = verifier.verify_response(&peer, &response);
+                if let Some(t) = token {
+                    let _ = verifier.check_token(&peer, &t);
+                }
+            }
+            _ => {}
         }
         if let Ok(response) = auth::decode::<auth::ChallengeResponse>(data, max) {
             let _ = verifier.verify_response(&peer, &response);

@@ -41,9 +41,9 @@ pub enum AuthResponse {
     /// gave it, e.g. a `Relay`-level token from the network's operator), if any.
     Proof {
         /// The proof.
-        response: ChallengeResponse,
+        response: Box<ChallengeResponse>,
         /// The node's credential.
-        token: Option<AuthToken>,
+        token: Option<Box<AuthToken>>,
     },
     /// Refused, and why.
     Refused(AuthRefusal),
@@ -126,7 +126,7 @@ pub fn handle_request(manager: &AuthManager, peer: &PeerId, request: AuthRequest
                 return refused(AuthRefusal::CannotProve);
             }
             match manager.respond_to_challenge(&challenge) {
-                Ok(response) => AuthResponse::Proof { response, token: manager.credential() },
+                Ok(response) => AuthResponse::Proof { response: Box::new(response), token: manager.credential().map(Box::new) },
                 Err(ChallengeError::Expired) => refused(AuthRefusal::BadChallenge),
                 Err(_) => refused(AuthRefusal::CannotProve),
             }

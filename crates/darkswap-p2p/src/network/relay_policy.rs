@@ -130,7 +130,7 @@ impl Task {
         let best = self.shared.relays.get_best_relays(64).into_iter().find(|r| {
             r.peer_id != local
                 && !busy.contains(&r.peer_id)
-                && !self.relay_backoff.get(&r.peer_id).is_some_and(|until| *until > now)
+                && self.relay_backoff.get(&r.peer_id).is_none_or(|until| *until <= now)
                 && !r.addrs.is_empty()
         });
         let Some(relay) = best else {

@@ -342,10 +342,10 @@ impl Task {
                 self.finish_auth(peer, AuthPurpose::Prove(reply), level.map_err(AuthRequestError::Proof));
             }
             (AuthPurpose::Ask(reply), AuthResponse::Proof { response, token }) => {
-                let _ = reply.send(Ok((response, token)));
+                let _ = reply.send(Ok((*response, token.map(|t| *t))));
             }
             (AuthPurpose::VerifyRelay(policy), AuthResponse::Proof { response, token }) => {
-                let level = policy.judge(&peer, &response, token.as_ref());
+                let level = policy.judge(&peer, &response, token.as_deref());
                 self.relay_verified(peer, level);
             }
             (AuthPurpose::Grant(reply), AuthResponse::Refused(auth::AuthRefusal::BadToken)) => {
