@@ -126,7 +126,9 @@ pub fn handle_request(manager: &AuthManager, peer: &PeerId, request: AuthRequest
                 return refused(AuthRefusal::CannotProve);
             }
             match manager.respond_to_challenge(&challenge) {
-                Ok(response) => AuthResponse::Proof { response: Box::new(response), token: manager.credential().map(Box::new) },
+                Ok(response) => {
+                    AuthResponse::Proof { response: Box::new(response), token: manager.credential().map(Box::new) }
+                }
                 Err(ChallengeError::Expired) => refused(AuthRefusal::BadChallenge),
                 Err(_) => refused(AuthRefusal::CannotProve),
             }

@@ -139,7 +139,8 @@ fn a_relay_in_the_middle_cannot_swap_keys() {
 #[test]
 fn rotation_keeps_in_flight_messages_then_forgets_old_keys() {
     let alice = EncryptionManager::new(EncryptionConfig::default()).unwrap();
-    let bob = EncryptionManager::new(EncryptionConfig::default()).unwrap().with_grace_period(Duration::from_millis(300));
+    let bob =
+        EncryptionManager::new(EncryptionConfig::default()).unwrap().with_grace_period(Duration::from_millis(300));
     connect(&alice, &bob);
     let (a, b) = (alice.local_peer_id(), bob.local_peer_id());
 

@@ -6,6 +6,7 @@ mod bad_input;
 mod basic_example;
 mod common;
 mod encryption_table;
+mod fuzz_regressions;
 mod gossip;
 mod relay;
 mod relay_pool;
