@@ -22,6 +22,8 @@ use libp2p::request_response;
 
 /// Trade messages queued for one peer while its session is being set up.
 const MAX_AWAITING_KEY: usize = 64;
+/// How soon a trade counterparty that requires authentication is authenticated to again.
+const TRADE_AUTH_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What an outbound auth request is for.
 pub(super) enum AuthPurpose {
@@ -35,6 +37,8 @@ pub(super) enum AuthPurpose {
     Ask(oneshot::Sender<Result<super::command::ProofAnswer, Error>>),
     /// Verifying a relay before reserving on it.
     VerifyRelay(super::relay_policy::RelayPolicy),
+    /// Authenticating to a trade counterparty that requires it (then the queued trade goes on).
+    ForTrade,
 }
 
 impl Task {
@@ -67,15 +71,8 @@ impl Task {
                 return;
             }
             queue.push(pending);
-            if !self.key_offers.values().any(|p| *p == peer) {
-                match self.shared.e2e.generate_ephemeral_key_pair(&peer) {
-                    Ok(key) => {
-                        let id =
-                            self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::KeyOffer(Box::new(key)));
-                        self.key_offers.insert(id, peer);
-                    }
-                    Err(e) => self.fail_awaiting(peer, &e.to_string()),
-                }
+            if !matches!(self.trade_auth.get(&peer), Some(None)) {
+                self.offer_key(peer);
             }
             return;
         }
@@ -91,6 +88,34 @@ impl Task {
                 let _ = pending.reply.send(Err(TradeSendError::Sealing(e).into()));
             }
         }
+    }
+
+    /// Opens a session with `peer` unless an offer is already in flight.
+    fn offer_key(&mut self, peer: PeerId) {
+        if self.key_offers.values().any(|p| *p == peer) {
+            return;
+        }
+        match self.shared.e2e.generate_ephemeral_key_pair(&peer) {
+            Ok(key) => {
+                let id = self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::KeyOffer(Box::new(key)));
+                self.key_offers.insert(id, peer);
+            }
+            Err(e) => self.fail_awaiting(peer, &e.to_string()),
+        }
+    }
+
+    /// The peer requires authentication before trading: authenticate once, then offer keys again.
+    fn authenticate_for_trade(&mut self, peer: PeerId) -> bool {
+        // Once per peer per minute: a peer that still refuses right after is refusing for real.
+        let now = web_time::Instant::now();
+        self.trade_auth.retain(|_, done| done.is_none_or(|t| now.duration_since(t) < TRADE_AUTH_RETRY));
+        if self.trade_auth.contains_key(&peer) {
+            return false;
+        }
+        self.trade_auth.insert(peer, None);
+        let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::GetChallenge);
+        self.auth_requests.insert(id, (peer, AuthPurpose::ForTrade));
+        true
     }
 
     fn flush_awaiting(&mut self, peer: PeerId) {
@@ -224,6 +249,7 @@ impl Task {
                 self.flush_awaiting(peer)
             }
             TradeReply::Refused(SealRefusal::Collision) => {}
+            TradeReply::Refused(SealRefusal::Unauthorized) if self.authenticate_for_trade(peer) => {}
             TradeReply::Refused(r) => self.fail_awaiting(peer, &r.to_string()),
             TradeReply::Sealed(_) => self.fail_awaiting(peer, "peer answered a key offer with a sealed message"),
         }
@@ -231,36 +257,42 @@ impl Task {
 
     fn on_sealed_reply(&mut self, mut pending: PendingTrade, reply: TradeReply) {
         let peer = pending.peer;
-        let result =
-            match reply {
-                TradeReply::Sealed(ciphertext) => {
-                    let ack =
-                        self.shared.e2e.decrypt(&peer, &ciphertext).map_err(|e| e.to_string()).and_then(|p| {
-                            crate::protocol::codec::decode_body::<TradeAck>(&p).map_err(|e| e.to_string())
-                        });
-                    match ack {
-                        Ok(TradeAck::Delivered) => {
-                            let committed = match self.shared.book.lock() {
-                                Ok(book) => self.trades.commit_outbound(peer, &pending.message, &book, now_unix()),
-                                Err(_) => Err(TradeError::UnknownOrder),
-                            };
-                            self.publish_trades();
-                            committed.map_err(|e| TradeSendError::Refused(e).into())
-                        }
-                        Ok(TradeAck::Refused(e)) => Err(TradeSendError::RefusedByPeer(e).into()),
-                        Err(e) => Err(TradeSendError::Sealing(format!("acknowledgement: {e}")).into()),
+        let result = match reply {
+            TradeReply::Sealed(ciphertext) => {
+                let ack = self
+                    .shared
+                    .e2e
+                    .decrypt(&peer, &ciphertext)
+                    .map_err(|e| e.to_string())
+                    .and_then(|p| crate::protocol::codec::decode_body::<TradeAck>(&p).map_err(|e| e.to_string()));
+                match ack {
+                    Ok(TradeAck::Delivered) => {
+                        let committed = match self.shared.book.lock() {
+                            Ok(book) => self.trades.commit_outbound(peer, &pending.message, &book, now_unix()),
+                            Err(_) => Err(TradeError::UnknownOrder),
+                        };
+                        self.publish_trades();
+                        committed.map_err(|e| TradeSendError::Refused(e).into())
                     }
+                    Ok(TradeAck::Refused(e)) => Err(TradeSendError::RefusedByPeer(e).into()),
+                    Err(e) => Err(TradeSendError::Sealing(format!("acknowledgement: {e}")).into()),
                 }
-                TradeReply::Refused(SealRefusal::NoSession) if !pending.retried => {
-                    // The peer restarted and lost the session: set up a new one and send once more.
-                    self.shared.e2e.remove_session(&peer);
-                    pending.retried = true;
-                    self.send_sealed(pending);
-                    return;
-                }
-                TradeReply::Refused(r) => Err(TradeSendError::Sealing(r.to_string()).into()),
-                TradeReply::KeyOffer(_) => Err(TradeSendError::Sealing("unexpected key offer".into()).into()),
-            };
+            }
+            TradeReply::Refused(SealRefusal::Unauthorized) if !pending.retried && self.authenticate_for_trade(peer) => {
+                pending.retried = true;
+                self.awaiting_key.entry(peer).or_default().push(pending);
+                return;
+            }
+            TradeReply::Refused(SealRefusal::NoSession) if !pending.retried => {
+                // The peer restarted and lost the session: set up a new one and send once more.
+                self.shared.e2e.remove_session(&peer);
+                pending.retried = true;
+                self.send_sealed(pending);
+                return;
+            }
+            TradeReply::Refused(r) => Err(TradeSendError::Sealing(r.to_string()).into()),
+            TradeReply::KeyOffer(_) => Err(TradeSendError::Sealing("unexpected key offer".into()).into()),
+        };
         let _ = pending.reply.send(result);
     }
 
@@ -331,6 +363,16 @@ impl Task {
                     Err(e) => self.finish_auth(peer, AuthPurpose::Grant(reply), Err(AuthRequestError::Answer(e))),
                 }
             }
+            (AuthPurpose::ForTrade, AuthResponse::Challenge(c)) => match self.shared.auth.respond_to_challenge(&c) {
+                Ok(answer) => {
+                    let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::Respond(answer));
+                    self.auth_requests.insert(id, (peer, AuthPurpose::ForTrade));
+                }
+                Err(e) => self.finish_auth(peer, AuthPurpose::ForTrade, Err(AuthRequestError::Answer(e))),
+            },
+            (AuthPurpose::ForTrade, AuthResponse::Granted { level, .. }) => {
+                self.finish_auth(peer, AuthPurpose::ForTrade, Ok(level));
+            }
             (purpose @ (AuthPurpose::Challenge(_) | AuthPurpose::Grant(_)), AuthResponse::Granted { level, token }) => {
                 if let Some(token) = token {
                     self.relay_tokens.insert(peer, token.to_bytes());
@@ -373,6 +415,15 @@ impl Task {
             }
             AuthPurpose::VerifyRelay(_) => {
                 self.relay_verified(peer, result.map_err(|e| e.to_string()));
+                return;
+            }
+            AuthPurpose::ForTrade => {
+                self.trade_auth.insert(peer, Some(web_time::Instant::now()));
+                match result {
+                    Ok(_) if self.shared.e2e.has_session(&peer) => self.flush_awaiting(peer),
+                    Ok(_) => self.offer_key(peer),
+                    Err(e) => self.fail_awaiting(peer, &format!("peer requires authentication: {e}")),
+                }
                 return;
             }
         };

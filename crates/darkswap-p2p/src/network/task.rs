@@ -94,6 +94,8 @@ pub(crate) struct Task {
     pub(super) reserve_waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, Error>>>>,
     pub(super) released: HashSet<PeerId>,
     pub(super) max_reservations: Option<usize>,
+    /// Trade counterparties being authenticated to (`None`) or authenticated to at an instant.
+    pub(super) trade_auth: HashMap<PeerId, Option<web_time::Instant>>,
 }
 
 pub(super) struct PendingTrade {
@@ -167,6 +169,7 @@ impl Task {
             reserve_waiters: HashMap::new(),
             released: HashSet::new(),
             max_reservations: None,
+            trade_auth: HashMap::new(),
         };
         for topic in &builder.config.topics {
             task.subscribe(topic);

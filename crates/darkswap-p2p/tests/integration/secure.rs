@@ -78,12 +78,10 @@ async fn relay_serves_members_only_and_trades_through_it_are_sealed() {
     until_meshed(&a, &[b.local_peer_id()]).await;
     let order = b.publish_order(draft(3, Duration::from_secs(600))).await.unwrap();
     until("a sees b's order", || async { a.order(&order.id) }).await;
-    // Both require authentication: before the first trade each proves itself to the other.
-    let not_yet = a.start_trade(&order, 10).await.unwrap_err();
-    assert!(matches!(not_yet, Error::Trade(darkswap_p2p::error::TradeSendError::Sealing(_))), "{not_yet}");
-    assert_eq!(a.authenticate(b.local_peer_id()).await.unwrap(), AuthorizationLevel::Basic);
-    assert_eq!(b.authenticate(a.local_peer_id()).await.unwrap(), AuthorizationLevel::Basic);
+    // Both require authentication: each side proves itself to the other on its first trade message.
+    assert_eq!(b.auth().authorization_level(&a.local_peer_id()), AuthorizationLevel::None);
     let id = a.start_trade(&order, 10).await.unwrap();
+    assert_eq!(b.auth().authorization_level(&a.local_peer_id()), AuthorizationLevel::Basic);
     let step = next_matching(&mut b_rx, |ev| match ev {
         NetworkEvent::MessageReceived { message: Message::Trade(t), .. } if t.trade_id == id => Some(t.body),
         _ => None,
