@@ -48,12 +48,15 @@ mod ring_backend {
             unsafe { self.key.assume_init_ref() }
         }
 
-        /// Encrypts `in_out` in place and appends the tag.
-        pub fn seal(&self, nonce: [u8; 12], aad: &[u8], in_out: &mut Vec<u8>) {
+        /// Encrypts `buf[from..]` in place and appends the tag (the bytes before `from`, a header,
+        /// stay as they are, so the envelope is built without moving the ciphertext).
+        pub fn seal(&self, nonce: [u8; 12], aad: &[u8], buf: &mut Vec<u8>, from: usize) {
             // Sealing fails only for inputs beyond 2^36 bytes, far above the envelope cap.
-            self.key()
-                .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), in_out)
+            let tag = self
+                .key()
+                .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf[from..])
                 .expect("plaintext within AEAD limits");
+            buf.extend_from_slice(tag.as_ref());
         }
 
         /// Decrypts `in_out` (ciphertext || tag) in place; returns the plaintext length.
@@ -97,15 +100,15 @@ mod rustcrypto_backend {
             }
         }
 
-        /// Encrypts `in_out` in place and appends the tag.
-        pub fn seal(&self, nonce: [u8; 12], aad: &[u8], in_out: &mut Vec<u8>) {
+        /// Encrypts `buf[from..]` in place and appends the tag.
+        pub fn seal(&self, nonce: [u8; 12], aad: &[u8], buf: &mut Vec<u8>, from: usize) {
             let nonce = (&nonce).into();
             let tag = match self {
-                Self::Aes(c) => c.encrypt_in_place_detached(nonce, aad, in_out),
-                Self::ChaCha(c) => c.encrypt_in_place_detached(nonce, aad, in_out),
+                Self::Aes(c) => c.encrypt_in_place_detached(nonce, aad, &mut buf[from..]),
+                Self::ChaCha(c) => c.encrypt_in_place_detached(nonce, aad, &mut buf[from..]),
             }
             .expect("plaintext within AEAD limits");
-            in_out.extend_from_slice(&tag);
+            buf.extend_from_slice(&tag);
         }
 
         /// Decrypts `in_out` (ciphertext || tag) in place; returns the plaintext length.
@@ -138,8 +141,8 @@ mod tests {
                 let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
                 let nonce = [len as u8; 12];
                 let (mut a, mut b) = (plain.clone(), plain.clone());
-                native.seal(nonce, b"aad", &mut a);
-                browser.seal(nonce, b"aad", &mut b);
+                native.seal(nonce, b"aad", &mut a, 0);
+                browser.seal(nonce, b"aad", &mut b, 0);
                 assert_eq!(a, b, "{alg:?} {len}");
                 let n = browser.open(nonce, b"aad", &mut a).unwrap();
                 assert_eq!(&a[..n], &plain[..]);
@@ -147,7 +150,7 @@ mod tests {
                 assert_eq!(&b[..n], &plain[..]);
             }
             let mut c = b"secret".to_vec();
-            native.seal([1; 12], b"", &mut c);
+            native.seal([1; 12], b"", &mut c, 0);
             c[0] ^= 1;
             assert_eq!(browser.open([1; 12], b"", &mut c.clone()), Err(OpenError));
             assert_eq!(native.open([1; 12], b"", &mut c), Err(OpenError));

@@ -108,9 +108,9 @@ impl Sending {
         self.counter += 1;
         let aad = header.encode();
         let mut out = Vec::with_capacity(aad.len() + plaintext.len() + super::aead::TAG_LEN);
+        out.extend_from_slice(&aad);
         out.extend_from_slice(plaintext);
-        self.cipher.seal(header.nonce(), &aad, &mut out);
-        out.splice(0..0, aad);
+        self.cipher.seal(header.nonce(), &aad, &mut out, aad.len());
         Some(out)
     }
 }
