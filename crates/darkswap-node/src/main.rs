@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use darkswap_node::{api, client, demo, DEFAULT_API_ADDR, DEFAULT_P2P_PORT};
 use darkswap_p2p::{
-    libp2p::Multiaddr,
+    auth::{AuthManagerConfig, AuthMethod},
+    libp2p::{Multiaddr, PeerId},
     network::{Network, NetworkConfig, NetworkEvent, RelayServerConfig},
     protocol::Message,
 };
@@ -126,30 +127,70 @@ struct RunArgs {
     /// only considers global IPs.
     #[arg(long)]
     autonat_any_ip: bool,
+    /// A file holding the network's shared key: peers prove membership with it (HMAC challenges),
+    /// and this node authenticates to its relays with it before reserving.
+    #[arg(long = "shared-key-file", value_name = "FILE", env = "DARKSWAP_SHARED_KEY_FILE")]
+    shared_key_file: Option<PathBuf>,
+    /// Serve only authenticated peers: relay reservations and circuits, and trade messages.
+    #[arg(long)]
+    require_auth: bool,
+    /// Refuse this peer everywhere (repeatable).
+    #[arg(long = "ban", value_name = "PEER_ID")]
+    banned: Vec<PeerId>,
+    /// Trust this peer without a challenge (repeatable).
+    #[arg(long = "trust", value_name = "PEER_ID")]
+    trusted: Vec<PeerId>,
+}
+
+/// The authentication settings the flags ask for, if any.
+fn auth_config(args: &RunArgs) -> Result<Option<AuthManagerConfig>, Box<dyn std::error::Error>> {
+    if args.shared_key_file.is_none() && !args.require_auth && args.banned.is_empty() && args.trusted.is_empty() {
+        return Ok(None);
+    }
+    let shared_key = match &args.shared_key_file {
+        Some(path) => {
+            let key = std::fs::read(path).map_err(|e| format!("shared key file {}: {e}", path.display()))?;
+            // A trailing newline from `echo key > file` is not part of the key.
+            let key = key.strip_suffix(b"\n").unwrap_or(&key).to_vec();
+            Some(key)
+        }
+        None => None,
+    };
+    Ok(Some(AuthManagerConfig {
+        auth_method: if shared_key.is_some() { AuthMethod::SharedKey } else { AuthMethod::ChallengeResponse },
+        shared_key,
+        require_auth: args.require_auth,
+        banned_peers: args.banned.iter().copied().collect(),
+        trusted_peers: args.trusted.iter().copied().collect(),
+        ..AuthManagerConfig::default()
+    }))
 }
 
 async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = NetworkConfig {
-        bootstrap_peers: args.bootstrap,
-        relay_peers: args.relay_peers,
+        bootstrap_peers: args.bootstrap.clone(),
+        relay_peers: args.relay_peers.clone(),
         connection_timeout: Duration::from_secs(args.connection_timeout),
         ..NetworkConfig::default()
     };
     if !args.topics.is_empty() {
-        config.topics = args.topics;
+        config.topics = args.topics.clone();
     }
     let mut builder = Network::builder(config);
-    if let Some(path) = args.identity {
+    if let Some(path) = &args.identity {
         builder = builder.identity_file(path);
     }
     if args.relay {
         builder = builder.relay_server(RelayServerConfig::default());
     }
-    for addr in args.external {
-        builder = builder.external_address(addr);
+    for addr in &args.external {
+        builder = builder.external_address(addr.clone());
     }
     if args.autonat_any_ip {
         builder = builder.autonat_global_only(false);
+    }
+    if let Some(auth) = auth_config(&args)? {
+        builder = builder.auth(auth);
     }
     let mut network = builder.build().await?;
     let listen = if args.listen.is_empty() {

@@ -134,3 +134,30 @@ fn relay_mode_and_dialing_through_it_from_the_command_line() {
     let (ok, out) = cli(&["dial", "--api", &other.api, "/ip4/127.0.0.1/tcp/notaport"]);
     assert!(!ok && out.contains("invalid multiaddr"), "{out}");
 }
+
+#[test]
+fn a_relay_that_requires_the_shared_key() {
+    let dir = std::env::temp_dir().join(format!("darkswap-cli-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("network.key");
+    std::fs::write(&key, "correct horse battery staple\n").unwrap();
+    let key = key.to_str().unwrap();
+    let relay = start(&["--relay", "--require-auth", "--shared-key-file", key]);
+    let member = start(&["--relay-peer", &relay.p2p, "--shared-key-file", key]);
+    let outsider = start(&["--relay-peer", &relay.p2p]);
+    let other = start(&["--shared-key-file", key]);
+    let stranger = start(&[]);
+    let id = |n: &Node| n.p2p.rsplit('/').next().unwrap().to_string();
+    let circuit = |n: &Node| format!("{}/p2p-circuit/p2p/{}", relay.p2p, id(n));
+    // The member authenticates and reserves: another member reaches it through the relay (after
+    // authenticating to the relay itself).
+    until("a dial through the relay to the member", || cli(&["dial", "--api", &other.api, &circuit(&member)]).0);
+    // The outsider was refused a reservation: no circuit reaches it. A stranger gets no circuit.
+    let (ok, out) = cli(&["dial", "--api", &other.api, &circuit(&outsider)]);
+    assert!(!ok, "{out}");
+    let (ok, out) = cli(&["dial", "--api", &stranger.api, &circuit(&member)]);
+    assert!(!ok, "{out}");
+    let (ok, out) = cli(&["run", "--shared-key-file", "/nonexistent/key"]);
+    assert!(!ok && out.contains("shared key file"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

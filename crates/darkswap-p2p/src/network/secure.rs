@@ -440,6 +440,9 @@ impl Task {
                     Err(e) => tracing::warn!(relay = %peer, error = %e, "authentication to relay failed"),
                 }
                 self.relays_authed.insert(peer);
+                for (addr, reply) in self.dial_after_auth.remove(&peer).unwrap_or_default() {
+                    self.dial(addr, reply);
+                }
                 if let Some(addr) = self.relay_auth_pending.remove(&peer) {
                     if let Err(e) = self.reserve(peer, addr) {
                         tracing::warn!(relay = %peer, error = %e, "relay reservation failed to start");

@@ -96,6 +96,8 @@ pub(crate) struct Task {
     pub(super) max_reservations: Option<usize>,
     /// Trade counterparties being authenticated to (`None`) or authenticated to at an instant.
     pub(super) trade_auth: HashMap<PeerId, Option<web_time::Instant>>,
+    /// Dials through relays waiting for this node to authenticate to the relay.
+    pub(super) dial_after_auth: HashMap<PeerId, Vec<(Multiaddr, oneshot::Sender<Result<PeerId, Error>>)>>,
 }
 
 pub(super) struct PendingTrade {
@@ -170,6 +172,7 @@ impl Task {
             released: HashSet::new(),
             max_reservations: None,
             trade_auth: HashMap::new(),
+            dial_after_auth: HashMap::new(),
         };
         for topic in &builder.config.topics {
             task.subscribe(topic);
@@ -358,6 +361,42 @@ impl Task {
         }
     }
 
+    pub(super) fn dial(&mut self, addr: Multiaddr, reply: oneshot::Sender<Result<PeerId, Error>>) {
+        self.add_known_peer(&addr);
+        let opts = DialOpts::from(addr.clone());
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                self.pending_dial.insert(id, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(Error::Dial(format!("{addr}: {e}"))));
+            }
+        }
+    }
+
+    /// The relay of a circuit address this node must authenticate to before dialing through it.
+    fn relay_needing_auth(&mut self, addr: &Multiaddr) -> Option<PeerId> {
+        if !self.auth_to_relays {
+            return None;
+        }
+        let mut relay_addr = Multiaddr::empty();
+        let mut relay = None;
+        for p in addr.iter() {
+            if p == Protocol::P2pCircuit {
+                break;
+            }
+            if let Protocol::P2p(peer) = p {
+                relay = Some(peer);
+            }
+            relay_addr.push(p);
+        }
+        let relay =
+            relay.filter(|r| addr.iter().any(|p| p == Protocol::P2pCircuit) && !self.relays_authed.contains(r))?;
+        self.swarm.add_peer_address(relay, relay_addr);
+        Some(relay)
+    }
+
     /// Reserves on `relay` (at `addr`, ending in `/p2p/<relay>`), authenticating to it first when
     /// this node is configured to.
     pub(super) fn reserve(&mut self, relay: PeerId, addr: Multiaddr) -> Result<(), String> {
@@ -426,17 +465,16 @@ impl Task {
                 }
             },
             Command::Dial { addr, reply } => {
-                self.add_known_peer(&addr);
-                let opts = DialOpts::from(addr.clone());
-                let id = opts.connection_id();
-                match self.swarm.dial(opts) {
-                    Ok(()) => {
-                        self.pending_dial.insert(id, reply);
+                // A relay that requires authentication opens circuits only for members: prove
+                // membership to it first.
+                if let Some(relay) = self.relay_needing_auth(&addr) {
+                    self.dial_after_auth.entry(relay).or_default().push((addr, reply));
+                    if !self.auth_requests.values().any(|(p, _)| *p == relay) {
+                        self.authenticate(relay, None);
                     }
-                    Err(e) => {
-                        let _ = reply.send(Err(Error::Dial(format!("{addr}: {e}"))));
-                    }
+                    return;
                 }
+                self.dial(addr, reply);
             }
             Command::Subscribe { topic } => self.subscribe(&topic),
             Command::Unsubscribe { topic } => {
