@@ -97,8 +97,11 @@ pub(crate) struct Task {
     /// Trade counterparties being authenticated to (`None`) or authenticated to at an instant.
     pub(super) trade_auth: HashMap<PeerId, Option<web_time::Instant>>,
     /// Dials through relays waiting for this node to authenticate to the relay.
-    pub(super) dial_after_auth: HashMap<PeerId, Vec<(Multiaddr, oneshot::Sender<Result<PeerId, Error>>)>>,
+    pub(super) dial_after_auth: HashMap<PeerId, Vec<(Multiaddr, DialReply)>>,
 }
+
+/// Where a dial's outcome goes.
+pub(super) type DialReply = oneshot::Sender<Result<PeerId, Error>>;
 
 pub(super) struct PendingTrade {
     pub(super) peer: PeerId,
