@@ -63,6 +63,8 @@ pub struct NetworkBuilder {
     pub(crate) auth: crate::auth::AuthManagerConfig,
     pub(crate) relay_tokens: Vec<(libp2p::PeerId, Vec<u8>)>,
     pub(crate) auth_set: bool,
+    #[cfg(feature = "insecure-test-plaintext")]
+    pub(crate) insecure_plaintext: bool,
     pub(crate) encryption: crate::encryption::EncryptionConfig,
 }
 
@@ -88,6 +90,8 @@ impl NetworkBuilder {
             auth: crate::auth::AuthManagerConfig::default(),
             relay_tokens: Vec::new(),
             auth_set: false,
+            #[cfg(feature = "insecure-test-plaintext")]
+            insecure_plaintext: false,
             encryption: crate::encryption::EncryptionConfig::default(),
         }
     }
@@ -214,6 +218,15 @@ impl NetworkBuilder {
     /// [`EncryptionConfig::default`]: crate::encryption::EncryptionConfig
     pub fn encryption(mut self, config: crate::encryption::EncryptionConfig) -> Self {
         self.encryption = config;
+        self
+    }
+
+    /// **Tests only — never in production.** TCP without transport encryption (plaintext
+    /// instead of Noise), so a test can observe the bytes a relay forwards. Needs the
+    /// `insecure-test-plaintext` feature.
+    #[cfg(feature = "insecure-test-plaintext")]
+    pub fn insecure_plaintext_transport(mut self) -> Self {
+        self.insecure_plaintext = true;
         self
     }
 

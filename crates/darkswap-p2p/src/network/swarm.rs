@@ -13,6 +13,10 @@ fn transport_err(e: impl std::fmt::Display) -> Error {
 /// brings its own), plus the circuit-relay client transport.
 #[cfg(not(target_arch = "wasm32"))]
 pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
+    #[cfg(feature = "insecure-test-plaintext")]
+    if b.insecure_plaintext {
+        return build_plaintext(key, b, auth);
+    }
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(libp2p::tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -24,6 +28,24 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .await
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(transport_err)?
+        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth))
+        .map_err(transport_err)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
+        .with_connection_timeout(b.config.connection_timeout)
+        .build())
+}
+
+/// Tests only: TCP and the relay client with *no* transport encryption, so that a test can watch
+/// what a relay carries and show that trade messages are still ciphertext end to end.
+#[cfg(all(feature = "insecure-test-plaintext", not(target_arch = "wasm32")))]
+fn build_plaintext(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
+    let plain = |k: &Keypair| Ok::<_, std::convert::Infallible>(libp2p::plaintext::Config::new(k));
+    Ok(SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(libp2p::tcp::Config::default().nodelay(true), plain, yamux::Config::default)
+        .map_err(transport_err)?
+        .with_relay_client(plain, yamux::Config::default)
         .map_err(transport_err)?
         .with_behaviour(|key, client| Behaviour::new(key, client, b, auth))
         .map_err(transport_err)?

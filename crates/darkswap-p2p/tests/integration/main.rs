@@ -10,6 +10,7 @@ mod fuzz_regressions;
 mod gossip;
 mod relay;
 mod relay_pool;
+mod relay_view;
 mod secure;
 mod sync;
 mod trade;
