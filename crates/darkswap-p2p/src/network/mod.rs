@@ -33,7 +33,7 @@ mod task_events;
 pub use behaviour::{Behaviour, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use config::{NetworkBuilder, NetworkConfig};
 pub use event::NetworkEvent;
-pub use notice::{ConnectionInfo, NetworkNotice, Reachability};
+pub use notice::{ConnectionInfo, NetworkNotice, Reachability, RelayStatus};
 pub use relay::{RelayServerConfig, RELAY_PROVIDER_KEY};
 pub use stats::NetworkStats;
 
@@ -75,7 +75,7 @@ pub(crate) struct Shared {
     pub(crate) auth: Arc<AuthManager>,
     pub(crate) e2e: Arc<EncryptionManager>,
     pub(crate) keypair: Keypair,
-    pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, crate::relay_connection_pool::RelayStatus>>,
+    pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, RelayStatus>>,
 }
 
 /// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.

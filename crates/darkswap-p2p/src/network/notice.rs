@@ -61,3 +61,33 @@ pub struct ConnectionInfo {
     /// Whether this node dialed it.
     pub outbound: bool,
 }
+
+/// Where the pool stands with one relay.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayStatus {
+    /// Never heard of.
+    Unknown,
+    /// Known to relay discovery (with its score, 0–100), not used.
+    Known {
+        /// The relay's score.
+        score: f64,
+    },
+    /// Being asked to prove itself (`require_relay_auth`).
+    Verifying,
+    /// This node is authenticating to it before reserving.
+    Authenticating,
+    /// A reservation was requested.
+    Reserving,
+    /// Holding a reservation.
+    Reserved {
+        /// The reservation's id, as in `NetworkEvent::RelayReserved`.
+        reservation_id: u64,
+    },
+    /// The last attempt failed (refused, unreachable, lost, or not trusted).
+    Failed {
+        /// Why.
+        error: String,
+    },
+    /// The reservation was given up (more than `max_relay_connections`).
+    Released,
+}

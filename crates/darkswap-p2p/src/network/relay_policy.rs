@@ -2,11 +2,10 @@
 //! relays to trust (verified by challenge before reserving), reservations on demand, releases,
 //! and each relay's status.
 
-use super::{task::Task, NetworkNotice};
+use super::{task::Task, NetworkNotice, RelayStatus};
 use crate::{
     auth::{AuthManager, AuthRequest, AuthToken, AuthorizationLevel, ChallengeResponse},
     error::Error,
-    relay_connection_pool::RelayStatus,
 };
 use futures::channel::oneshot;
 use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};

@@ -411,13 +411,13 @@ impl Task {
                 self.swarm.add_peer_address(relay, addr.clone());
                 self.relay_auth_pending.insert(relay, addr);
                 self.authenticate(relay, None);
-                self.set_relay_status(relay, crate::relay_connection_pool::RelayStatus::Authenticating);
+                self.set_relay_status(relay, super::RelayStatus::Authenticating);
             }
             return Ok(());
         }
         let id = self.swarm.listen_on(addr.with(Protocol::P2pCircuit)).map_err(|e| e.to_string())?;
         self.circuit_listeners.insert(id, (relay, web_time::Instant::now()));
-        self.set_relay_status(relay, crate::relay_connection_pool::RelayStatus::Reserving);
+        self.set_relay_status(relay, super::RelayStatus::Reserving);
         Ok(())
     }
 

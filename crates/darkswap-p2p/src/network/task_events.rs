@@ -101,7 +101,7 @@ impl Task {
                     if let Some((relay, _)) = self.circuit_listeners.remove(&listener_id) {
                         tracing::info!(%relay, "relay reservation released");
                         self.reservations.remove(&relay);
-                        self.set_relay_status(relay, crate::relay_connection_pool::RelayStatus::Released);
+                        self.set_relay_status(relay, super::RelayStatus::Released);
                     }
                 } else if let Some((relay, _)) = self.circuit_listeners.remove(&listener_id) {
                     tracing::warn!(%relay, ?reason, "relay reservation ended");
