@@ -4,9 +4,10 @@ use clap::{Args, Parser, Subcommand};
 use darkswap_node::{api, client, demo, DEFAULT_API_ADDR, DEFAULT_P2P_PORT};
 use darkswap_p2p::{
     auth::{AuthManagerConfig, AuthMethod},
-    libp2p::{Multiaddr, PeerId},
+    libp2p::{multiaddr::Protocol, Multiaddr, PeerId},
     network::{Network, NetworkConfig, NetworkEvent, RelayServerConfig},
     protocol::Message,
+    relay_discovery::RelayDiscoveryConfig,
 };
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -134,6 +135,9 @@ struct RunArgs {
     /// Serve only authenticated peers: relay reservations and circuits, and trade messages.
     #[arg(long)]
     require_auth: bool,
+    /// Find peers and relays on the local network with mDNS (multicast on every interface).
+    #[arg(long)]
+    mdns: bool,
     /// Refuse this peer everywhere (repeatable).
     #[arg(long = "ban", value_name = "PEER_ID")]
     banned: Vec<PeerId>,
@@ -188,6 +192,21 @@ async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.autonat_any_ip {
         builder = builder.autonat_global_only(false);
+    }
+    if args.mdns {
+        let bootstrap_relays = args
+            .relay_peers
+            .iter()
+            .filter_map(|a| match a.iter().last() {
+                Some(Protocol::P2p(p)) => Some((p, a.clone())),
+                _ => None,
+            })
+            .collect();
+        builder = builder.relay_discovery(RelayDiscoveryConfig {
+            bootstrap_relays,
+            enable_mdns_discovery: true,
+            ..RelayDiscoveryConfig::default()
+        });
     }
     if let Some(auth) = auth_config(&args)? {
         builder = builder.auth(auth);

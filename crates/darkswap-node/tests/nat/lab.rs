@@ -135,6 +135,22 @@ impl Lab {
         host
     }
 
+    /// Adds a host on a direct link to the public namespace (its own LAN segment with the relay,
+    /// no NAT, no filter); returns its namespace. Its address is 198.18.{i}.2.
+    pub fn add_neighbour(&mut self, i: u8) -> String {
+        let (public, host) = (self.public(), self.ns(&format!("lan{i}")));
+        self.add_ns(&host);
+        let (a, b) = (format!("{}w{i}", self.prefix), format!("{}n{i}", self.prefix));
+        run(&["ip", "link", "add", &a, "type", "veth", "peer", "name", &b]);
+        run(&["ip", "link", "set", &a, "netns", &public]);
+        run(&["ip", "link", "set", &b, "netns", &host]);
+        self.exec(&public, &["ip", "addr", "add", &format!("198.18.{i}.1/24"), "dev", &a]);
+        self.exec(&public, &["ip", "link", "set", &a, "up"]);
+        self.exec(&host, &["ip", "addr", "add", &format!("198.18.{i}.2/24"), "dev", &b]);
+        self.exec(&host, &["ip", "link", "set", &b, "up"]);
+        host
+    }
+
     /// Starts `darkswap-node` in `ns` with `args` and waits for its peer id.
     pub fn start(&mut self, ns: &str, args: &[&str]) -> LabNode {
         let mut child = Command::new("ip")

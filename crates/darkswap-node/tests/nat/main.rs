@@ -3,7 +3,7 @@
 //!
 //! Shows: every peer reserves on the relay; a peer reaches another through the relay; DCUtR
 //! upgrades that to a direct connection across the two cone NATs; across the symmetric NAT the
-//! connection stays relayed and keeps carrying orders.
+//! connection stays relayed and keeps carrying orders; a node on the relay's LAN finds it by mDNS.
 
 mod lab;
 
@@ -32,6 +32,7 @@ fn hole_punching_through_cone_nats_and_relay_fallback_through_a_symmetric_nat() 
             "--api",
             "127.0.0.1:9091",
             "--autonat-any-ip",
+            "--mdns",
         ],
     );
     let relay_at = |i: usize| format!("/ip4/198.18.{i}.1/udp/9000/quic-v1/p2p/{}", relay.peer_id);
@@ -88,6 +89,14 @@ fn hole_punching_through_cone_nats_and_relay_fallback_through_a_symmetric_nat() 
     until("c's order reaches a over the circuit", WAIT, || a.cli(&["orders"]).1.contains(&id));
     let conns = c.connections_to(&a.peer_id);
     assert!(conns.iter().all(|(relayed, _)| *relayed), "still only relayed: {conns:?}");
+
+    // mDNS: a node on the relay's own LAN segment, told of no peer at all, finds the relay.
+    let neighbour_ns = lab.add_neighbour(10);
+    let neighbour =
+        lab.start(&neighbour_ns, &["--mdns", "--listen", "/ip4/0.0.0.0/tcp/9000", "--api", "127.0.0.1:9091"]);
+    neighbour.wait_log("relay found by mDNS", WAIT);
+    let (ok, out) = neighbour.cli(&["status"]);
+    assert!(ok && out.contains(&relay.peer_id), "the neighbour is connected to the relay: {out}");
 
     // AutoNAT: peers dialing back tell the relay it is public; no NATed host believes it is.
     let reach = |n: &lab::LabNode| {

@@ -28,6 +28,13 @@ pub const KAD_PROTOCOL: &str = "/darkswap/kad/1.0.0";
 pub type SyncBehaviour = request_response::Behaviour<FrameCodec<SyncRequest, SyncResponse>>;
 /// Request-response behaviour for trade negotiation.
 pub type TradeBehaviour = request_response::Behaviour<FrameCodec<TradeRequest, TradeReply>>;
+/// mDNS discovery: multicast DNS on native targets; browsers cannot multicast.
+#[cfg(not(target_arch = "wasm32"))]
+pub type Mdns = libp2p::mdns::tokio::Behaviour;
+/// mDNS discovery: multicast DNS on native targets; browsers cannot multicast.
+#[cfg(target_arch = "wasm32")]
+pub type Mdns = libp2p::swarm::dummy::Behaviour;
+
 /// Request-response behaviour for authentication.
 pub type AuthBehaviour = request_response::Behaviour<FrameCodec<AuthRequest, AuthResponse>>;
 
@@ -60,6 +67,8 @@ pub struct Behaviour {
     pub auth: AuthBehaviour,
     /// Banned peers: their connections are refused and closed.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// mDNS on the local network (native, opt-in: see `NetworkBuilder::relay_discovery`).
+    pub mdns: Toggle<Mdns>,
 }
 
 /// Content-addressed gossip message id: the first 20 bytes of SHA-256 over the data.
@@ -172,6 +181,19 @@ impl Behaviour {
             peer_id,
             autonat::Config { only_global_ips: autonat_global_only, ..Default::default() },
         );
+        // mDNS multicasts on every local interface, so a node only runs it when its relay discovery
+        // was configured explicitly with `enable_mdns_discovery`.
+        let mdns_wanted = b.relay_discovery.as_ref().is_some_and(|c| c.enable_mdns_discovery);
+        #[cfg(not(target_arch = "wasm32"))]
+        let mdns = match mdns_wanted {
+            true => Some(libp2p::mdns::tokio::Behaviour::new(libp2p::mdns::Config::default(), peer_id)?),
+            false => None,
+        };
+        #[cfg(target_arch = "wasm32")]
+        let mdns: Option<Mdns> = {
+            let _ = mdns_wanted;
+            None
+        };
         Ok(Self {
             limits,
             relay_client,
@@ -186,6 +208,7 @@ impl Behaviour {
             trade,
             auth: auth_rr,
             blocked,
+            mdns: mdns.into(),
         })
     }
 }

@@ -98,6 +98,8 @@ pub(crate) struct Task {
     pub(super) trade_auth: HashMap<PeerId, Option<web_time::Instant>>,
     /// Dials through relays waiting for this node to authenticate to the relay.
     pub(super) dial_after_auth: HashMap<PeerId, Vec<(Multiaddr, DialReply)>>,
+    /// Peers found on the local network by mDNS (bounded).
+    pub(super) mdns_seen: HashSet<PeerId>,
 }
 
 /// Where a dial's outcome goes.
@@ -176,6 +178,7 @@ impl Task {
             max_reservations: None,
             trade_auth: HashMap::new(),
             dial_after_auth: HashMap::new(),
+            mdns_seen: HashSet::new(),
         };
         for topic in &builder.config.topics {
             task.subscribe(topic);

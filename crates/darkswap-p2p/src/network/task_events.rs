@@ -33,6 +33,9 @@ use std::sync::Arc;
 
 /// Peers a joining node syncs its book from.
 const SYNC_PEERS: usize = 2;
+/// Peers found by mDNS remembered (as the source of the relays among them).
+#[cfg(not(target_arch = "wasm32"))]
+const MDNS_PEERS_MAX: usize = 1024;
 /// Disconnected peers remembered (so a returning one triggers a sync).
 const LOST_PEERS_MAX: usize = 1024;
 
@@ -222,10 +225,20 @@ impl Task {
             BehaviourEvent::Trade(ev) => self.on_trade(ev),
             BehaviourEvent::Auth(ev) => self.on_auth(ev),
             BehaviourEvent::Blocked(ev) => match ev {},
+            #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found)) => self.on_mdns(found),
+            #[cfg(not(target_arch = "wasm32"))]
+            BehaviourEvent::Mdns(libp2p::mdns::Event::Expired(_)) => {}
+            #[cfg(target_arch = "wasm32")]
+            BehaviourEvent::Mdns(ev) => match ev {},
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
                     let addrs = info.listen_addrs.iter().filter(|a| is_specific(a)).take(8).cloned().collect();
-                    self.shared.relays.add_relay_from(peer_id, addrs, RelaySource::Peer);
+                    let source = if self.mdns_seen.contains(&peer_id) { RelaySource::Mdns } else { RelaySource::Peer };
+                    if source == RelaySource::Mdns {
+                        tracing::info!(%peer_id, "relay found by mDNS");
+                    }
+                    self.shared.relays.add_relay_from(peer_id, addrs, source);
                 }
                 let kad_proto = libp2p::StreamProtocol::new(super::KAD_PROTOCOL);
                 if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
@@ -305,6 +318,26 @@ impl Task {
                 self.emit(NetworkEvent::RelayReserved { relay_peer_id, reservation_id: id });
             }
             _ => {}
+        }
+    }
+
+    /// Peers on the local network: remember their addresses and connect, so identify tells
+    /// whether they are relays.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn on_mdns(&mut self, found: Vec<(PeerId, Multiaddr)>) {
+        use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+        let local = *self.swarm.local_peer_id();
+        for (peer, addr) in found.into_iter().filter(|(p, _)| *p != local) {
+            if self.mdns_seen.len() >= MDNS_PEERS_MAX && !self.mdns_seen.contains(&peer) {
+                continue;
+            }
+            tracing::debug!(%peer, %addr, "mDNS: peer on the local network");
+            self.mdns_seen.insert(peer);
+            self.swarm.add_peer_address(peer, addr);
+            if !self.swarm.is_connected(&peer) {
+                let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
+                let _ = self.swarm.dial(opts);
+            }
         }
     }
 
