@@ -198,8 +198,9 @@ impl Receiving {
         envelope: &[u8],
         grace: std::time::Duration,
     ) -> Result<Vec<u8>, DecryptError> {
-        let now = Instant::now();
-        if self.previous.as_ref().is_some_and(|(_, until)| *until <= now) {
+        // The clock is read only while a previous epoch is held (the grace period after a
+        // rotation), not on every message.
+        if self.previous.as_ref().is_some_and(|(_, until)| *until <= Instant::now()) {
             self.previous = None;
         }
         let current = self.current.chain.epoch;
@@ -225,7 +226,7 @@ impl Receiving {
         let plaintext = next.open(header, envelope)?;
         let old = std::mem::replace(&mut self.current, next);
         // Only the epoch just before the new one stays, for messages still in flight.
-        self.previous = (old.chain.epoch + 1 == header.epoch).then(|| (old, now + grace));
+        self.previous = (old.chain.epoch + 1 == header.epoch).then(|| (old, Instant::now() + grace));
         Ok(plaintext)
     }
 
