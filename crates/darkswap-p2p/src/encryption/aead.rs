@@ -28,8 +28,12 @@ mod ring_backend {
         // `ring` keeps the AES round keys (which reveal the key) inline and never wipes them.
         // Holding the key as `MaybeUninit` lets `Drop` overwrite those bytes without ever
         // producing an invalid `LessSafeKey` value.
-        key: Box<MaybeUninit<LessSafeKey>>,
+        key: Box<Aligned>,
     }
+
+    /// The key on a cache-line boundary, so the vector code's key loads never straddle two lines.
+    #[repr(C, align(64))]
+    struct Aligned(MaybeUninit<LessSafeKey>);
 
     impl Cipher {
         /// Keys `algorithm` with a 32-byte key.
@@ -40,12 +44,12 @@ mod ring_backend {
             };
             // Both algorithms take exactly 32-byte keys, the only length this accepts.
             let unbound = UnboundKey::new(alg, key).expect("32-byte key");
-            Self { key: Box::new(MaybeUninit::new(LessSafeKey::new(unbound))) }
+            Self { key: Box::new(Aligned(MaybeUninit::new(LessSafeKey::new(unbound)))) }
         }
 
         fn key(&self) -> &LessSafeKey {
             // SAFETY: `key` is initialised in `new` and only de-initialised (wiped) in `drop`.
-            unsafe { self.key.assume_init_ref() }
+            unsafe { self.key.0.assume_init_ref() }
         }
 
         /// Encrypts `buf[from..]` in place and appends the tag (the bytes before `from`, a header,
@@ -72,7 +76,7 @@ mod ring_backend {
         fn drop(&mut self) {
             // SAFETY: `LessSafeKey` owns no heap memory and has no drop glue, so it is fine to
             // never run its destructor; zero bytes are a valid `MaybeUninit`.
-            unsafe { zeroize::zeroize_flat_type(self.key.as_mut_ptr()) }
+            unsafe { zeroize::zeroize_flat_type(self.key.0.as_mut_ptr()) }
         }
     }
 }
