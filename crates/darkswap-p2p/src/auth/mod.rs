@@ -45,7 +45,7 @@
 
 mod manager;
 pub mod protocol;
-mod wire;
+pub(crate) mod wire;
 
 pub use manager::{peer_public_key, AuthConfigError, AuthGrant, AuthManager, ChallengeError, TokenError};
 pub use protocol::{handle_request, AuthRefusal, AuthRequest, AuthResponse, AUTH_PROTOCOL};

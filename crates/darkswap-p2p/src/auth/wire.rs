@@ -129,12 +129,22 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Decodes bytes produced by [`encode`], refusing anything above `max` bytes.
 pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], max: usize) -> Result<T, DecodeError> {
+    decode_versioned(bytes, AUTH_VERSION, max)
+}
+
+/// Decodes `version || postcard(value)` (no trailing bytes), refusing anything above `max` bytes or
+/// of another version. Shared by the auth formats and the signed ephemeral key.
+pub(crate) fn decode_versioned<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    version: u8,
+    max: usize,
+) -> Result<T, DecodeError> {
     if bytes.len() > max {
         return Err(DecodeError::Oversized(max));
     }
     match bytes.split_first() {
         None => Err(DecodeError::Empty),
-        Some((&AUTH_VERSION, body)) => {
+        Some((&v, body)) if v == version => {
             let (value, rest) = postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
             if !rest.is_empty() {
                 return Err(DecodeError::Malformed(format!("{} trailing bytes", rest.len())));

@@ -132,21 +132,6 @@ impl EphemeralPublicKey {
 
     /// Parses the wire form (the signature is checked by `perform_key_exchange`).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, crate::auth::DecodeError> {
-        use crate::auth::DecodeError;
-        if bytes.len() > MAX_KEY_MESSAGE_BYTES {
-            return Err(DecodeError::Oversized(MAX_KEY_MESSAGE_BYTES));
-        }
-        match bytes.split_first() {
-            None => Err(DecodeError::Empty),
-            Some((&ENVELOPE_VERSION, body)) => {
-                let (v, rest) = postcard::take_from_bytes(body).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-                if rest.is_empty() {
-                    Ok(v)
-                } else {
-                    Err(DecodeError::Malformed("trailing bytes".into()))
-                }
-            }
-            Some((&v, _)) => Err(DecodeError::UnknownVersion(v)),
-        }
+        crate::auth::wire::decode_versioned(bytes, ENVELOPE_VERSION, MAX_KEY_MESSAGE_BYTES)
     }
 }
