@@ -15,3 +15,4 @@ mod secure;
 mod sync;
 mod trade;
 mod transports;
+mod webrtc;
