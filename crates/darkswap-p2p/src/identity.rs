@@ -54,6 +54,37 @@ pub fn load_or_create(path: &Path) -> Result<Keypair, IdentityError> {
     }
 }
 
+/// A fresh WebRTC-direct certificate (its own ECDSA P-256 key, as WebRTC requires).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn new_webrtc_certificate() -> Result<libp2p_webrtc::tokio::Certificate, IdentityError> {
+    let invalid = |reason: String| IdentityError::Invalid { path: "<generated webrtc certificate>".into(), reason };
+    let key = rcgen::KeyPair::generate().map_err(|e| invalid(e.to_string()))?;
+    let cert =
+        webrtc::peer_connection::certificate::RTCCertificate::from_key_pair(key).map_err(|e| invalid(e.to_string()))?;
+    libp2p_webrtc::tokio::Certificate::from_pem(&cert.serialize_pem()).map_err(|e| invalid(e.to_string()))
+}
+
+/// Loads the WebRTC-direct certificate (PEM with its key) in `path`, or creates one there (mode
+/// 0600 on Unix), so the node's `/certhash/…` stays the same across restarts.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn load_or_create_webrtc_certificate(path: &Path) -> Result<libp2p_webrtc::tokio::Certificate, IdentityError> {
+    let name = path.display().to_string();
+    let io = |source| IdentityError::Io { path: name.clone(), source };
+    match std::fs::read_to_string(path) {
+        Ok(pem) => libp2p_webrtc::tokio::Certificate::from_pem(&pem)
+            .map_err(|e| IdentityError::Invalid { path: name.clone(), reason: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let cert = new_webrtc_certificate()?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            write_private(path, cert.serialize_pem().as_bytes()).map_err(io)?;
+            Ok(cert)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
 #[cfg(all(not(target_arch = "wasm32"), unix))]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::{io::Write, os::unix::fs::OpenOptionsExt};

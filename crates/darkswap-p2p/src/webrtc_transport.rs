@@ -98,11 +98,24 @@ impl WebRtcTransport {
     ) -> Result<BoxFuture<'static, Result<Arc<WebRtcConnection>, WebRtcError>>, TransportError<WebRtcError>> {
         let peer = dial_target(&addr).ok_or(TransportError::MultiaddrNotSupported(addr))?;
         let client = self.client()?;
-        Ok(async move { client.connect_to_peer(&peer).await }.boxed())
+        let url = self.server_url.clone();
+        Ok(async move {
+            register_if_needed(&client, url.as_deref()).await?;
+            client.connect_to_peer(&peer).await
+        }
+        .boxed())
     }
 
     fn client(&self) -> Result<Arc<WebRtcSignalingClient>, TransportError<WebRtcError>> {
         self.signaling.clone().ok_or(TransportError::Other(WebRtcError::Signaling(SignalingError::NoIdentityKey)))
+    }
+}
+
+/// Dialing needs a registration: made on first use when the server URL is known.
+async fn register_if_needed(client: &WebRtcSignalingClient, url: Option<&str>) -> Result<(), WebRtcError> {
+    match url {
+        Some(url) if !client.is_registered() => Ok(client.connect(url).await?),
+        _ => Ok(()),
     }
 }
 
@@ -234,7 +247,12 @@ impl Transport for WebRtcTransport {
             return Err(TransportError::Other(WebRtcError::Rtc("refusing to dial ourselves".into())));
         }
         let client = self.client()?;
-        Ok(async move { yamux_outbound(client.connect_to_peer(&peer).await?).await }.boxed())
+        let url = self.server_url.clone();
+        Ok(async move {
+            register_if_needed(&client, url.as_deref()).await?;
+            yamux_outbound(client.connect_to_peer(&peer).await?).await
+        }
+        .boxed())
     }
 
     fn poll(

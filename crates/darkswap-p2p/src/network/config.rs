@@ -66,6 +66,19 @@ pub struct NetworkBuilder {
     #[cfg(feature = "insecure-test-plaintext")]
     pub(crate) insecure_plaintext: bool,
     pub(crate) encryption: crate::encryption::EncryptionConfig,
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) webrtc: WebRtcOptions,
+}
+
+/// WebRTC settings of a native node.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WebRtcOptions {
+    pub signaling_url: Option<String>,
+    pub config: crate::webrtc_connection::WebRtcConfig,
+    pub certificate_file: Option<PathBuf>,
+    /// Made by `Network::start` from the node's key when `signaling_url` is set.
+    pub client: Option<std::sync::Arc<crate::WebRtcSignalingClient>>,
 }
 
 impl NetworkBuilder {
@@ -93,6 +106,8 @@ impl NetworkBuilder {
             #[cfg(feature = "insecure-test-plaintext")]
             insecure_plaintext: false,
             encryption: crate::encryption::EncryptionConfig::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            webrtc: WebRtcOptions::default(),
         }
     }
 
@@ -227,6 +242,33 @@ impl NetworkBuilder {
     #[cfg(feature = "insecure-test-plaintext")]
     pub fn insecure_plaintext_transport(mut self) -> Self {
         self.insecure_plaintext = true;
+        self
+    }
+
+    /// Adds WebRTC through the signaling server at `url` (`ws://host:9001/signaling`) as a
+    /// transport: `listen_on("/webrtc")` registers the node there, and
+    /// `dial("/webrtc/p2p/<peer>")` reaches any peer registered on the same server, with Noise
+    /// proving the peer id end to end and Yamux on top. See [`WebRtcTransport`](crate::WebRtcTransport).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn webrtc_signaling(mut self, url: impl Into<String>) -> Self {
+        self.webrtc.signaling_url = Some(url.into());
+        self
+    }
+
+    /// STUN/TURN servers, timeouts and channel names for signaling-server WebRTC.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn webrtc_config(mut self, config: crate::webrtc_connection::WebRtcConfig) -> Self {
+        self.webrtc.config = config;
+        self
+    }
+
+    /// Where the WebRTC-direct certificate lives (PEM, created if missing), so its fingerprint —
+    /// part of the `/webrtc-direct/certhash/…` address browsers dial — survives restarts.
+    /// Default: next to the identity file (`<identity>.webrtc.pem`), or a fresh certificate per
+    /// run without one.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn webrtc_certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.webrtc.certificate_file = Some(path.into());
         self
     }
 

@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     pub(crate) e2e: Arc<EncryptionManager>,
     pub(crate) keypair: Keypair,
     pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, RelayStatus>>,
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) webrtc_client: Option<Arc<crate::WebRtcSignalingClient>>,
 }
 
 /// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.
@@ -115,7 +117,7 @@ impl Network {
         NetworkBuilder::new(config)
     }
 
-    pub(crate) async fn start(builder: NetworkBuilder) -> Result<Self, Error> {
+    pub(crate) async fn start(mut builder: NetworkBuilder) -> Result<Self, Error> {
         let keypair = match (&builder.keypair, &builder.identity_file) {
             (Some(k), _) => k.clone(),
             (None, Some(path)) => crate::identity::load_or_create(path)?,
@@ -125,6 +127,11 @@ impl Network {
         let local_peer_id = keypair.public().to_peer_id();
         let auth = Arc::new(AuthManager::with_identity(builder.auth.clone(), keypair.clone())?);
         let e2e = Arc::new(EncryptionManager::with_identity(builder.encryption.clone(), keypair.clone())?);
+        #[cfg(not(target_arch = "wasm32"))]
+        if builder.webrtc.signaling_url.is_some() {
+            let client = crate::WebRtcSignalingClient::with_config(&keypair, builder.webrtc.config.clone());
+            builder.webrtc.client = Some(Arc::new(client));
+        }
         let swarm = swarm::build(keypair.clone(), &builder, &auth).await?;
         let shared = Arc::new(Shared {
             book: Mutex::new(OrderBook::new(builder.book_limits.clone())),
@@ -138,6 +145,8 @@ impl Network {
             e2e,
             keypair: keypair.clone(),
             relay_status: Mutex::new(Default::default()),
+            #[cfg(not(target_arch = "wasm32"))]
+            webrtc_client: builder.webrtc.client.clone(),
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
@@ -197,6 +206,13 @@ fn check_topic(topic: &str) -> Result<(), Error> {
 }
 
 impl NetworkHandle {
+    /// The signaling client of the WebRTC transport, when the node was built with
+    /// [`webrtc_signaling`](NetworkBuilder::webrtc_signaling).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn webrtc_signaling_client(&self) -> Option<Arc<crate::WebRtcSignalingClient>> {
+        self.shared.webrtc_client.clone()
+    }
+
     /// This node's peer id.
     pub fn local_peer_id(&self) -> PeerId {
         self.local_peer_id

@@ -17,11 +17,17 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
     if b.insecure_plaintext {
         return build_plaintext(key, b, auth);
     }
+    let direct = webrtc_direct(&key, b)?;
+    let signaling = signaling_webrtc(&key, b);
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(libp2p::tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
         .with_quic()
+        .with_other_transport(|_| direct)
+        .map_err(transport_err)?
+        .with_other_transport(|_| signaling)
+        .map_err(transport_err)?
         .with_dns()
         .map_err(transport_err)?
         .with_websocket(noise::Config::new, yamux::Config::default)
@@ -34,6 +40,50 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)
         .build())
+}
+
+/// WebRTC-direct (libp2p-webrtc): browsers dial `/ip4/…/udp/…/webrtc-direct/certhash/…` with no
+/// signaling server. The certificate is kept in a file when one is known, so the address stays.
+#[cfg(not(target_arch = "wasm32"))]
+fn webrtc_direct(
+    key: &Keypair,
+    b: &NetworkBuilder,
+) -> Result<libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>, Error> {
+    use libp2p::core::{muxing::StreamMuxerBox, Transport};
+    crate::webrtc_connection::install_crypto_provider();
+    let file = b.webrtc.certificate_file.clone().or_else(|| {
+        b.identity_file.as_ref().map(|p| {
+            let mut name = p.as_os_str().to_owned();
+            name.push(".webrtc.pem");
+            std::path::PathBuf::from(name)
+        })
+    });
+    let certificate = match file {
+        Some(path) => crate::identity::load_or_create_webrtc_certificate(&path)?,
+        None => crate::identity::new_webrtc_certificate()?,
+    };
+    Ok(libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+        .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+        .boxed())
+}
+
+/// Signaling-server WebRTC, when configured.
+#[cfg(not(target_arch = "wasm32"))]
+fn signaling_webrtc(
+    key: &Keypair,
+    b: &NetworkBuilder,
+) -> libp2p::core::transport::OptionalTransport<crate::WebRtcTransport> {
+    let transport = b.webrtc.client.clone().map(|client| {
+        let mut t = crate::WebRtcTransport::with_signaling_client(key.public().to_peer_id(), Some(client));
+        if let Some(url) = &b.webrtc.signaling_url {
+            t.set_signaling_server(url.clone());
+        }
+        t
+    });
+    match transport {
+        Some(t) => libp2p::core::transport::OptionalTransport::some(t),
+        None => libp2p::core::transport::OptionalTransport::none(),
+    }
 }
 
 /// Tests only: TCP and the relay client with *no* transport encryption, so that a test can watch

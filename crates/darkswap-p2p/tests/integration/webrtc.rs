@@ -1,14 +1,16 @@
 //! WebRTC through the signaling server: two native peers, data channels both ways, and the
 //! identity handshake.
 
-use crate::common::{init_tracing, WAIT};
+use crate::common::*;
 use darkswap_p2p::{
+    network::{Network, NetworkConfig, NetworkEvent},
+    protocol::Message,
     signaling::{SignalingServer, SignalingServerConfig},
     webrtc_connection::WebRtcError,
     WebRtcSignalingClient,
 };
 use libp2p::identity::Keypair;
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 pub async fn server() -> SignalingServer {
     init_tracing();
@@ -48,4 +50,75 @@ async fn two_peers_exchange_data_channel_messages_both_ways() {
     }
     let too_big = vec![0; darkswap_p2p::webrtc_connection::MAX_DATA_MESSAGE + 1];
     assert!(matches!(da.send(too_big).await, Err(WebRtcError::MessageTooLarge(_))));
+}
+
+/// Two `Network`s whose only link is signaling-server WebRTC gossip an order; the connection's
+/// peer id is the one the handshake proved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn networks_gossip_orders_over_the_webrtc_transport() {
+    let server = server().await;
+    let build = || {
+        Network::builder(NetworkConfig::default())
+            .webrtc_signaling(server.url())
+            .gossip_heartbeat(Duration::from_millis(200))
+            .discovery(false)
+            .build()
+    };
+    let (a, b) = (build().await.unwrap(), build().await.unwrap());
+    let listen = b.listen_on("/webrtc").await.expect("listen registers on the server");
+    assert!(listen.to_string().ends_with("/ws/webrtc"), "{listen}");
+    b.webrtc_signaling_client().unwrap().wait_registered(WAIT).await.expect("b registered");
+    let (a, _arx) = drain(a);
+    let (b, mut brx) = drain(b);
+    let b_id = b.local_peer_id();
+    let remote = tokio::time::timeout(WAIT, a.dial(&format!("/webrtc/p2p/{b_id}"))).await.unwrap();
+    assert_eq!(remote.expect("dial over WebRTC"), b_id);
+    until("the WebRTC connection listed", || async {
+        a.connections()
+            .iter()
+            .any(|c| c.peer_id == b_id && c.remote_addr.to_string().contains("/webrtc/"))
+            .then_some(())
+    })
+    .await;
+    until_meshed(&a, &[b_id]).await;
+    until_meshed(&b, &[a.local_peer_id()]).await;
+    let order = a.publish_order(draft(1, Duration::from_secs(600))).await.unwrap();
+    let got = next_matching(&mut brx, |ev| match ev {
+        NetworkEvent::MessageReceived { peer_id, message: Message::OrderAnnounce(o), .. } => Some((peer_id, o.id)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got, (a.local_peer_id(), order.id));
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// A native node listens for WebRTC-direct (what browsers dial without a signaling server) with
+/// a certificate kept next to its identity, so its `/certhash` survives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_direct_listener_with_a_stable_certificate() {
+    init_tracing();
+    let dir = std::env::temp_dir().join(format!("darkswap-webrtc-{}", rand::random::<u64>()));
+    let identity = dir.join("identity.key");
+    let start = || Network::builder(NetworkConfig::default()).identity_file(&identity).build();
+    let server = start().await.unwrap();
+    let addr = server.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct").await.unwrap();
+    assert!(addr.to_string().contains("/webrtc-direct/certhash/"), "{addr}");
+    assert!(dir.join("identity.key.webrtc.pem").exists(), "certificate kept");
+    let certhash = |a: &libp2p::Multiaddr| a.to_string().split("/certhash/").nth(1).unwrap().to_owned();
+    let id = server.local_peer_id();
+
+    // libp2p-webrtc dials from its listening socket: a native dialer listens first.
+    let client = Network::new(NetworkConfig::default()).await.unwrap();
+    client.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct").await.unwrap();
+    let remote = tokio::time::timeout(WAIT, client.dial(&format!("{addr}/p2p/{id}"))).await.unwrap();
+    assert_eq!(remote.expect("native dials WebRTC-direct"), id);
+    client.shutdown().await.unwrap();
+    server.shutdown().await.unwrap();
+
+    let again = start().await.unwrap();
+    let addr2 = again.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct").await.unwrap();
+    assert_eq!(certhash(&addr2), certhash(&addr), "same certificate after a restart");
+    again.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(dir);
 }
