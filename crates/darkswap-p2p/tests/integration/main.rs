@@ -12,6 +12,7 @@ mod relay;
 mod relay_pool;
 mod relay_view;
 mod secure;
+mod signaling_bad_input;
 mod sync;
 mod trade;
 mod transports;

@@ -122,3 +122,74 @@ async fn webrtc_direct_listener_with_a_stable_certificate() {
     again.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The connection manager over a pool: reuse, stats, idle and age expiry, a full pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_manager_reuses_expires_and_bounds() {
+    use darkswap_p2p::{
+        connection_pool::{ConnectionPool, ConnectionPoolConfig},
+        webrtc_connection::WebRtcConnectionManager,
+    };
+    use std::sync::Arc;
+    let server = server().await;
+    let url = server.url();
+    let me = Arc::new(client(&url).await);
+    let (b, c) = (client(&url).await, client(&url).await);
+    let pool = Arc::new(ConnectionPool::new(ConnectionPoolConfig {
+        max_connections: 1,
+        ttl: Duration::from_millis(300),
+        max_age: Duration::from_secs(3600),
+        enable_reuse: true,
+    }));
+    let manager = WebRtcConnectionManager::with_connection_pool(me.peer_id(), me.clone(), pool);
+
+    let first = manager.create_connection(&b.peer_id()).await.expect("connects to b");
+    let again = manager.create_connection(&b.peer_id()).await.expect("reuses");
+    assert!(Arc::ptr_eq(&first, &again), "reuse returns the same connection");
+    let got = manager.get_connection(&b.peer_id()).expect("pooled");
+    assert!(Arc::ptr_eq(&first, &got));
+    let stats = manager.get_connection_stats();
+    assert_eq!((stats.total_connections, stats.in_use_connections, stats.idle_connections), (1, 1, 0));
+
+    // Full of connections in use: a clear error, and the new connection is not leaked.
+    let full = manager.create_connection(&c.peer_id()).await;
+    assert!(matches!(full, Err(WebRtcError::PoolFull(_))), "{full:?}");
+    for _ in 0..3 {
+        manager.release_connection(&b.peer_id());
+    }
+    let stats = manager.get_connection_stats();
+    assert_eq!((stats.total_connections, stats.in_use_connections, stats.idle_connections), (1, 0, 1));
+    // Full with an idle connection: the idle one makes room.
+    let to_c = manager.create_connection(&c.peer_id()).await.expect("evicts the idle one");
+    assert_eq!(to_c.remote_peer_id(), c.peer_id());
+    assert!(manager.get_connection(&b.peer_id()).is_none(), "b's idle connection was evicted");
+
+    // Idle past ttl: pruned.
+    manager.release_connection(&c.peer_id());
+    tokio::time::sleep(Duration::from_millis(400)).await; // let the 300 ms ttl pass
+    assert_eq!(manager.prune_connections(), 1);
+    assert_eq!(manager.get_connection_stats().total_connections, 0);
+    assert!(matches!(manager.close_connection(&c.peer_id()).await, Err(WebRtcError::NoConnection(_))));
+
+    // Past max_age: pruned even in use; reuse off: never handed out twice.
+    let aged = WebRtcConnectionManager::with_connection_pool(
+        me.peer_id(),
+        me.clone(),
+        Arc::new(ConnectionPool::new(ConnectionPoolConfig {
+            max_age: Duration::from_millis(200),
+            enable_reuse: false,
+            ..Default::default()
+        })),
+    );
+    let one = aged.create_connection(&b.peer_id()).await.unwrap();
+    assert!(aged.get_connection(&b.peer_id()).is_none(), "reuse off");
+    tokio::time::sleep(Duration::from_millis(300)).await; // let the 200 ms max_age pass
+    assert_eq!(aged.prune_connections(), 1, "aged out while in use");
+    drop(one);
+
+    // Closing removes and closes.
+    let live = manager.create_connection(&b.peer_id()).await.unwrap();
+    manager.close_connection(&b.peer_id()).await.unwrap();
+    assert_eq!(manager.get_connection_stats().total_connections, 0);
+    assert!(!live.is_connected());
+}
