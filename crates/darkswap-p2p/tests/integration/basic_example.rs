@@ -87,3 +87,59 @@ async fn security_examples_run_standalone() {
     assert!(out.contains("relay sees the member at level Basic"), "{out}");
     assert!(out.contains("outsider refused"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webrtc_examples_run_standalone() {
+    let out = run_example("webrtc_example").await;
+    assert!(out.contains("Received: Hello, world!"), "{out}");
+    let out = run_example("connection_pool_example").await;
+    assert!(out.contains("reused the pooled connection: true"), "{out}");
+    assert!(out.contains("Total connections: 3"), "{out}");
+    assert!(out.contains("pruned 2 idle connections; 0 left"), "{out}");
+}
+
+/// The README's two-terminal flow: the signaling server example, a listening webrtc_example, and
+/// a second webrtc_example that dials it by peer id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signaling_server_and_webrtc_example_across_processes() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let bin = |name: &str| example_binary().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    let spawn = |name: &str, args: &[&str]| {
+        tokio::process::Command::new(bin(name))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("example starts")
+    };
+    async fn line_with(child: &mut tokio::process::Child, needle: &str) -> String {
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains(needle) {
+                    return line;
+                }
+            }
+            panic!("{needle:?} never printed");
+        })
+        .await
+        .expect("in time");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        found
+    }
+    let mut server = spawn("signaling_server", &["127.0.0.1:0"]);
+    let line = line_with(&mut server, "listening on").await;
+    let url = line.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("ws://127.0.0.1:") && url.ends_with("/signaling"), "{line}");
+    let mut listener = spawn("webrtc_example", &[&url]);
+    let line = line_with(&mut listener, "registered on").await;
+    let peer = line.split(' ').nth(2).unwrap().to_owned();
+    let out =
+        tokio::time::timeout(WAIT, tokio::process::Command::new(bin("webrtc_example")).args([&url, &peer]).output())
+            .await
+            .expect("dialer finishes")
+            .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("connected to {peer}")) && text.contains("Received: Hello, world!"), "{text}");
+}

@@ -134,7 +134,9 @@ async fn every_bad_frame_is_answered_and_the_server_stays_up() {
             limited = true;
         }
     }
-    while let Ok(Some(ServerMessage::Routed(_))) = tokio::time::timeout(Duration::from_millis(300), next(&mut bob)).await {
+    while let Ok(Some(ServerMessage::Routed(_))) =
+        tokio::time::timeout(Duration::from_millis(300), next(&mut bob)).await
+    {
         delivered += 1;
     }
     assert!(limited, "the flooder was told it is rate limited");
@@ -149,11 +151,8 @@ async fn every_bad_frame_is_answered_and_the_server_stays_up() {
 
 #[tokio::test]
 async fn a_full_server_and_wrong_paths_are_refused() {
-    let config = SignalingServerConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        max_clients: 2,
-        ..Default::default()
-    };
+    let config =
+        SignalingServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 0)), max_clients: 2, ..Default::default() };
     let server = SignalingServer::bind(config).await.unwrap();
     let url = server.url();
     let (_one, _) = raw(&url).await;
