@@ -11,3 +11,5 @@ pub mod demo;
 pub const DEFAULT_P2P_PORT: u16 = 9000;
 /// Default control-API address (loopback only: it can post orders as this node).
 pub const DEFAULT_API_ADDR: &str = "127.0.0.1:9091";
+/// Default WebRTC-direct port (UDP), the one browsers dial without a signaling server.
+pub const DEFAULT_WEBRTC_DIRECT_PORT: u16 = 9003;

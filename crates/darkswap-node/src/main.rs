@@ -1,13 +1,14 @@
 //! `darkswap-node`: run a DarkSwap node, a local demo network, or talk to a running node.
 
 use clap::{Args, Parser, Subcommand};
-use darkswap_node::{api, client, demo, DEFAULT_API_ADDR, DEFAULT_P2P_PORT};
+use darkswap_node::{api, client, demo, DEFAULT_API_ADDR, DEFAULT_P2P_PORT, DEFAULT_WEBRTC_DIRECT_PORT};
 use darkswap_p2p::{
     auth::{AuthManagerConfig, AuthMethod},
     libp2p::{multiaddr::Protocol, Multiaddr, PeerId},
     network::{Network, NetworkConfig, NetworkEvent, RelayServerConfig},
     protocol::Message,
     relay_discovery::RelayDiscoveryConfig,
+    signaling::{SignalingServer, SignalingServerConfig},
 };
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -144,6 +145,14 @@ struct RunArgs {
     /// Trust this peer without a challenge (repeatable).
     #[arg(long = "trust", value_name = "PEER_ID")]
     trusted: Vec<PeerId>,
+    /// Also run the WebRTC signaling server, on ADDR (default 127.0.0.1:9001), at
+    /// ws://ADDR/signaling; the node itself registers there unless --webrtc-signaling says otherwise.
+    #[arg(long = "signaling-server", value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:9001")]
+    signaling_server: Option<std::net::SocketAddr>,
+    /// Reach and be reached by peers through the WebRTC signaling server at URL
+    /// (ws://host:9001/signaling): the node listens on /webrtc there, and peers dial /webrtc/p2p/<id>.
+    #[arg(long = "webrtc-signaling", value_name = "URL")]
+    webrtc_signaling: Option<String>,
 }
 
 /// The authentication settings the flags ask for, if any.
@@ -211,15 +220,30 @@ async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(auth) = auth_config(&args)? {
         builder = builder.auth(auth);
     }
+    let signaling = match args.signaling_server {
+        Some(listen) => Some(SignalingServer::bind(SignalingServerConfig { listen, ..Default::default() }).await?),
+        None => None,
+    };
+    if let Some(server) = &signaling {
+        println!("signaling: {}", server.url());
+    }
+    let webrtc_url = args.webrtc_signaling.clone().or_else(|| signaling.as_ref().map(|s| s.url()));
+    if let Some(url) = &webrtc_url {
+        builder = builder.webrtc_signaling(url.clone());
+    }
     let mut network = builder.build().await?;
-    let listen = if args.listen.is_empty() {
+    let mut listen = if args.listen.is_empty() {
         vec![
             format!("/ip4/0.0.0.0/tcp/{DEFAULT_P2P_PORT}").parse()?,
             format!("/ip4/0.0.0.0/udp/{DEFAULT_P2P_PORT}/quic-v1").parse()?,
+            format!("/ip4/0.0.0.0/udp/{DEFAULT_WEBRTC_DIRECT_PORT}/webrtc-direct").parse()?,
         ]
     } else {
         args.listen
     };
+    if webrtc_url.is_some() {
+        listen.push("/webrtc".parse()?);
+    }
     let peer_id = network.local_peer_id();
     println!("peer id: {peer_id}");
     let mut printed = Vec::new();
@@ -260,6 +284,9 @@ async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("shutting down");
     network.shutdown().await?;
+    if let Some(server) = signaling {
+        server.shutdown().await;
+    }
     Ok(())
 }
 

@@ -16,6 +16,8 @@ struct Node {
     child: Child,
     api: String,
     p2p: String,
+    /// What the node printed up to its API address.
+    printed: Vec<String>,
 }
 
 impl Drop for Node {
@@ -42,9 +44,10 @@ fn start(extra: &[&str]) -> Node {
             }
         }
     });
-    let (mut api, mut p2p) = (None, None);
+    let (mut api, mut p2p, mut printed) = (None, None, Vec::new());
     while api.is_none() || p2p.is_none() {
         let line = rx.recv_timeout(WAIT).expect("node prints its addresses");
+        printed.push(line.clone());
         if let Some(a) = line.strip_prefix("api: ") {
             api = Some(a.to_string());
         }
@@ -52,7 +55,7 @@ fn start(extra: &[&str]) -> Node {
             p2p = Some(a.to_string());
         }
     }
-    Node { child, api: api.unwrap(), p2p: p2p.unwrap() }
+    Node { child, api: api.unwrap(), p2p: p2p.unwrap(), printed }
 }
 
 fn cli(args: &[&str]) -> (bool, String) {
@@ -160,4 +163,18 @@ fn a_relay_that_requires_the_shared_key() {
     let (ok, out) = cli(&["run", "--shared-key-file", "/nonexistent/key"]);
     assert!(!ok && out.contains("shared key file"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_node_runs_the_signaling_server_and_another_dials_it_over_webrtc() {
+    let host = start(&["--signaling-server", "127.0.0.1:0"]);
+    let url =
+        host.printed.iter().find_map(|l| l.strip_prefix("signaling: ")).expect("signaling URL printed").to_owned();
+    assert!(url.starts_with("ws://127.0.0.1:") && url.ends_with("/signaling"), "{url}");
+    let host_id = host.p2p.rsplit('/').next().unwrap().to_string();
+    let other = start(&["--webrtc-signaling", &url]);
+    let target = format!("/webrtc/p2p/{host_id}");
+    until("a dial over WebRTC", || cli(&["dial", "--api", &other.api, &target]).0);
+    let (ok, out) = cli(&["connections", "--api", &other.api]);
+    assert!(ok && out.contains(&host_id) && out.contains("/webrtc/"), "{out}");
 }
