@@ -117,7 +117,7 @@ impl Network {
         NetworkBuilder::new(config)
     }
 
-    pub(crate) async fn start(mut builder: NetworkBuilder) -> Result<Self, Error> {
+    pub(crate) async fn start(builder: NetworkBuilder) -> Result<Self, Error> {
         let keypair = match (&builder.keypair, &builder.identity_file) {
             (Some(k), _) => k.clone(),
             (None, Some(path)) => crate::identity::load_or_create(path)?,
@@ -127,6 +127,8 @@ impl Network {
         let local_peer_id = keypair.public().to_peer_id();
         let auth = Arc::new(AuthManager::with_identity(builder.auth.clone(), keypair.clone())?);
         let e2e = Arc::new(EncryptionManager::with_identity(builder.encryption.clone(), keypair.clone())?);
+        #[cfg(not(target_arch = "wasm32"))]
+        let mut builder = builder;
         #[cfg(not(target_arch = "wasm32"))]
         if builder.webrtc.signaling_url.is_some() {
             let client = crate::WebRtcSignalingClient::with_config(&keypair, builder.webrtc.config.clone());

@@ -96,7 +96,7 @@ impl WebRtcConnectionManager {
 
     /// Closes the connection to `peer` and drops it from the pool.
     pub async fn close_connection(&self, peer_id: &PeerId) -> Result<(), WebRtcError> {
-        let c = self.pool.remove(peer_id).ok_or(WebRtcError::NoConnection(*peer_id))?;
+        let c = self.pool.remove(peer_id).ok_or(WebRtcError::NoConnection(Box::new(*peer_id)))?;
         c.close().await
     }
 

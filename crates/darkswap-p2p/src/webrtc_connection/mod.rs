@@ -114,9 +114,9 @@ pub enum WebRtcError {
     #[error("expected peer {expected}, the handshake proved {actual}")]
     PeerMismatch {
         /// Who we meant to reach.
-        expected: PeerId,
+        expected: Box<PeerId>,
         /// Who answered.
-        actual: PeerId,
+        actual: Box<PeerId>,
     },
     /// A stage did not finish in time.
     #[error("timed out {0}")]
@@ -126,7 +126,7 @@ pub enum WebRtcError {
     TooManyPending,
     /// No connection to that peer is known.
     #[error("no connection to {0}")]
-    NoConnection(PeerId),
+    NoConnection(Box<PeerId>),
     /// The message exceeds [`MAX_DATA_MESSAGE`].
     #[error("message of {0} bytes exceeds {MAX_DATA_MESSAGE}")]
     MessageTooLarge(usize),

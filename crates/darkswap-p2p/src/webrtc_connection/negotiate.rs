@@ -68,7 +68,7 @@ pub(crate) async fn negotiate(role: Role, mut n: Negotiation) -> Result<WebRtcCo
             if proven == n.remote {
                 return Ok(connection(n, pc, channels, outbound, started));
             }
-            WebRtcError::PeerMismatch { expected: n.remote, actual: proven }
+            WebRtcError::PeerMismatch { expected: Box::new(n.remote), actual: Box::new(proven) }
         }
         Ok(Err(e)) => e,
         Err(_) => WebRtcError::Timeout("negotiating the WebRTC connection"),
