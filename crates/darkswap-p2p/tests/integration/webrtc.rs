@@ -193,3 +193,80 @@ async fn connection_manager_reuses_expires_and_bounds() {
     assert_eq!(manager.get_connection_stats().total_connections, 0);
     assert!(!live.is_connected());
 }
+
+/// A lying signaling server: it skips the proof check and routes whatever registers first as the
+/// peer id it wants to impersonate. The identity handshake still tells the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_signaling_server_cannot_impersonate_a_peer() {
+    use darkswap_p2p::signaling::wire::{self, ClientMessage, ServerMessage};
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    init_tracing();
+    let victim = Keypair::generate_ed25519().public().to_peer_id();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/signaling", listener.local_addr().unwrap());
+    // Connections in arrival order: the first is presented to others as `victim`.
+    let (route_tx, mut route_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, wire::Routed)>();
+    type Registry = std::sync::Arc<std::sync::Mutex<Vec<(libp2p::PeerId, tokio::sync::mpsc::UnboundedSender<String>)>>>;
+    let clients: Registry = Default::default();
+    let registry = clients.clone();
+    tokio::spawn(async move {
+        while let Some((from_idx, mut routed)) = route_rx.recv().await {
+            let clients = registry.lock().unwrap();
+            let shown = if from_idx == 0 { victim } else { clients[from_idx].0 };
+            let target = if routed.to == victim { Some(0) } else { clients.iter().position(|(p, _)| *p == routed.to) };
+            routed.from = Some(shown);
+            if let Some(t) = target {
+                let _ = clients[t].1.send(wire::encode_server(&ServerMessage::Routed(routed)));
+            }
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (clients, route_tx) = (clients.clone(), route_tx.clone());
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let challenge = ServerMessage::Challenge { version: 1, nonce: hex::encode([1u8; 32]) };
+                ws.send(Message::Text(wire::encode_server(&challenge).into())).await.unwrap();
+                let Some(Ok(Message::Text(t))) = ws.next().await else { return };
+                let Ok(ClientMessage::Register(reg)) = wire::decode_client(t.as_str()) else { return };
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let idx = {
+                    let mut c = clients.lock().unwrap();
+                    c.push((reg.peer_id, tx));
+                    c.len() - 1
+                };
+                let ok = ServerMessage::Registered { peer_id: reg.peer_id };
+                ws.send(Message::Text(wire::encode_server(&ok).into())).await.unwrap();
+                loop {
+                    tokio::select! {
+                        out = rx.recv() => match out {
+                            Some(text) => { let _ = ws.send(Message::Text(text.into())).await; }
+                            None => break,
+                        },
+                        msg = ws.next() => match msg {
+                            Some(Ok(Message::Text(t))) => {
+                                if let Ok(ClientMessage::Routed(r)) = wire::decode_client(t.as_str()) {
+                                    let _ = route_tx.send((idx, r));
+                                }
+                            }
+                            _ => break,
+                        },
+                    }
+                }
+            });
+        }
+    });
+
+    let impostor = client(&url).await; // first to register: shown to others as the victim
+    let alice = client(&url).await;
+    let result = alice.connect_to_peer(&victim).await;
+    match result {
+        Err(WebRtcError::PeerMismatch { expected, actual }) => {
+            assert_eq!(*expected, victim);
+            assert_eq!(*actual, impostor.peer_id(), "the handshake names who really answered");
+        }
+        other => panic!("the impostor must be caught, got {other:?}"),
+    }
+}
