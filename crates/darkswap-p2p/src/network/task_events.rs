@@ -145,9 +145,6 @@ impl Task {
                 }
             }
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
-                if let Some(reply) = self.pending_dial.remove(&connection_id) {
-                    let _ = reply.send(Ok(peer_id));
-                }
                 let (addr, local) = match &endpoint {
                     ConnectedPoint::Dialer { address, .. } => (address.clone(), None),
                     ConnectedPoint::Listener { send_back_addr, local_addr } => {
@@ -162,6 +159,10 @@ impl Task {
                 };
                 if let Ok(mut c) = self.shared.connections.lock() {
                     c.insert(connection_id, info);
+                }
+                // Answer the dialer only now: whoever awaited the dial may read `connections()` next.
+                if let Some(reply) = self.pending_dial.remove(&connection_id) {
+                    let _ = reply.send(Ok(peer_id));
                 }
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, %addr, "peer connected");
