@@ -1,10 +1,10 @@
 //! WebRTC connections negotiated through the signaling server, with named data channels, and
 //! [`WebRtcConnectionManager`] keeping them in a [`ConnectionPool`](crate::connection_pool::ConnectionPool).
 //!
-//! Every connection carries pre-negotiated data channels (both sides create them with fixed ids,
-//! so no in-band announcement is needed): id 0 for the identity handshake, id 1 for the libp2p
-//! byte stream ([`WebRtcTransport`](crate::WebRtcTransport) runs Yamux on it), and ids 2.. for
-//! the names in [`WebRtcConfig::data_channels`] (default just `"data"`).
+//! Every connection carries the same data channels, opened in-band by the offerer: `"noise"` for
+//! the identity handshake, `"libp2p"` for the libp2p byte stream
+//! ([`WebRtcTransport`](crate::WebRtcTransport) runs Yamux on it), then the names in
+//! [`WebRtcConfig::data_channels`] (default just `"data"`).
 //!
 //! The signaling server relays SDP, including the DTLS certificate fingerprints, so it could put
 //! itself in the middle. It cannot get past the identity handshake: a Noise XX handshake with
@@ -58,8 +58,8 @@ pub struct IceServer {
 pub struct WebRtcConfig {
     /// STUN/TURN servers; none is fine on a LAN or loopback (host candidates).
     pub ice_servers: Vec<IceServer>,
-    /// Names of the message channels every connection opens (ids 2, 3, … in this order; both
-    /// peers must list the same names).
+    /// Names of the message channels every connection opens (both peers must list the same names;
+    /// `"noise"` and `"libp2p"` are taken).
     pub data_channels: Vec<String>,
     /// Time from offer to a proven connection.
     pub connect_timeout: Duration,
@@ -194,7 +194,7 @@ impl DataChannel {
     }
 }
 
-/// The byte stream the libp2p side of a connection runs on (data channel 1).
+/// The byte stream the libp2p side of a connection runs on (the `"libp2p"` data channel).
 pub type LibP2pStream = Compat<PollDataChannel>;
 
 /// A WebRTC connection to a peer whose id the identity handshake proved.

@@ -1,5 +1,5 @@
 //! One WebRTC negotiation on webrtc-rs: offer/answer and trickled ICE through the signaling
-//! client, pre-negotiated data channels, then the identity handshake bound to the DTLS
+//! client, the data channels (opened in-band by the offerer), then the identity handshake bound to the DTLS
 //! fingerprints. The signaling I/O is injected (`signal`, `inbox`) so the same steps serve the
 //! dialing and the answering side.
 
@@ -18,7 +18,7 @@ use web_time::Instant;
 use webrtc::{
     api::{setting_engine::SettingEngine, APIBuilder},
     data::data_channel::{DataChannel as Detached, PollDataChannel},
-    data_channel::data_channel_init::RTCDataChannelInit,
+    data_channel::{data_channel_init::RTCDataChannelInit, RTCDataChannel},
     ice_transport::{ice_candidate::RTCIceCandidateInit, ice_server::RTCIceServer},
     peer_connection::{
         certificate::RTCCertificate, configuration::RTCConfiguration, peer_connection_state::RTCPeerConnectionState,
@@ -138,23 +138,31 @@ async fn establish(
     let offerer = matches!(role, Role::Offerer { .. });
     let labels: Vec<String> =
         ["noise".to_owned(), "libp2p".to_owned()].into_iter().chain(n.config.data_channels.iter().cloned()).collect();
+    // The offerer opens the channels in-band (DCEP): the OPEN message creates each stream on the
+    // answerer before any data on it. Pre-negotiated ids race here: data from the side whose SCTP
+    // came up first reaches a stream the other side has not opened yet, which webrtc-rs then
+    // takes as a new remote stream and refuses the local open.
     let mut opened = Vec::with_capacity(labels.len());
-    for (id, label) in labels.iter().enumerate() {
-        let init = RTCDataChannelInit { negotiated: Some(id as u16), ..Default::default() };
-        let dc = pc.create_data_channel(label, Some(init)).await?;
+    let mut waiting: HashMap<String, oneshot::Sender<DetachResult>> = HashMap::new();
+    for label in &labels {
         let (tx, rx) = oneshot::channel();
-        let tx = Arc::new(Mutex::new(Some(tx)));
-        let handle = dc.clone();
-        dc.on_open(Box::new(move || {
-            let (tx, handle) = (tx.clone(), handle.clone());
-            Box::pin(async move {
-                let detached = handle.detach().await;
-                if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    let _ = tx.send(detached);
-                }
-            })
-        }));
         opened.push(rx);
+        if offerer {
+            let dc = pc.create_data_channel(label, Some(RTCDataChannelInit::default())).await?;
+            detach_on_open(dc, tx);
+        } else {
+            waiting.insert(label.clone(), tx);
+        }
+    }
+    if !offerer {
+        let waiting = Mutex::new(waiting);
+        pc.on_data_channel(Box::new(move |dc| {
+            match waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(dc.label()) {
+                Some(tx) => detach_on_open(dc, tx),
+                None => tracing::debug!(label = dc.label(), "unexpected data channel ignored"),
+            }
+            Box::pin(async {})
+        }));
     }
 
     let signal = n.signal.clone();
@@ -257,6 +265,23 @@ async fn establish(
     }
     .map_err(|e| WebRtcError::Handshake(e.to_string()))?;
     Ok((channels, proven))
+}
+
+type DetachResult = Result<Arc<Detached>, webrtc::Error>;
+
+/// Hands the channel's byte-level handle over once it is open.
+fn detach_on_open(dc: Arc<RTCDataChannel>, tx: oneshot::Sender<DetachResult>) {
+    let tx = Arc::new(Mutex::new(Some(tx)));
+    let handle = dc.clone();
+    dc.on_open(Box::new(move || {
+        let (tx, handle) = (tx.clone(), handle.clone());
+        Box::pin(async move {
+            let detached = handle.detach().await;
+            if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = tx.send(detached);
+            }
+        })
+    }));
 }
 
 fn local_fingerprint(cert: &RTCCertificate) -> Result<Fingerprint, WebRtcError> {
