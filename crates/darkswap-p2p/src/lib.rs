@@ -65,7 +65,7 @@ pub mod webrtc_transport;
 pub use error::Error;
 pub use libp2p;
 #[cfg(not(target_arch = "wasm32"))]
-pub use signaling::WebRtcSignalingClient;
+pub use webrtc_connection::WebRtcSignalingClient;
 #[cfg(not(target_arch = "wasm32"))]
 pub use webrtc_transport::WebRtcTransport;
 

@@ -14,8 +14,7 @@
 
 use crate::{
     signaling::SignalingError,
-    webrtc_connection::{WebRtcConnection, WebRtcError},
-    WebRtcSignalingClient,
+    webrtc_connection::{WebRtcConnection, WebRtcError, WebRtcSignalingClient},
 };
 use futures::{future::BoxFuture, FutureExt};
 use libp2p::{

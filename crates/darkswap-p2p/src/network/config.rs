@@ -78,7 +78,7 @@ pub(crate) struct WebRtcOptions {
     pub config: crate::webrtc_connection::WebRtcConfig,
     pub certificate_file: Option<PathBuf>,
     /// Made by `Network::start` from the node's key when `signaling_url` is set.
-    pub client: Option<std::sync::Arc<crate::WebRtcSignalingClient>>,
+    pub client: Option<std::sync::Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
 }
 
 impl NetworkBuilder {

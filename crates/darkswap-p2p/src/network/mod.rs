@@ -77,7 +77,7 @@ pub(crate) struct Shared {
     pub(crate) keypair: Keypair,
     pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, RelayStatus>>,
     #[cfg(not(target_arch = "wasm32"))]
-    pub(crate) webrtc_client: Option<Arc<crate::WebRtcSignalingClient>>,
+    pub(crate) webrtc_client: Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
 }
 
 /// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.
@@ -131,7 +131,8 @@ impl Network {
         let mut builder = builder;
         #[cfg(not(target_arch = "wasm32"))]
         if builder.webrtc.signaling_url.is_some() {
-            let client = crate::WebRtcSignalingClient::with_config(&keypair, builder.webrtc.config.clone());
+            let client =
+                crate::webrtc_connection::WebRtcSignalingClient::with_config(&keypair, builder.webrtc.config.clone());
             builder.webrtc.client = Some(Arc::new(client));
         }
         let swarm = swarm::build(keypair.clone(), &builder, &auth).await?;
@@ -211,7 +212,7 @@ impl NetworkHandle {
     /// The signaling client of the WebRTC transport, when the node was built with
     /// [`webrtc_signaling`](NetworkBuilder::webrtc_signaling).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn webrtc_signaling_client(&self) -> Option<Arc<crate::WebRtcSignalingClient>> {
+    pub fn webrtc_signaling_client(&self) -> Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>> {
         self.shared.webrtc_client.clone()
     }
 

@@ -72,9 +72,10 @@ fn webrtc_direct(
 fn signaling_webrtc(
     key: &Keypair,
     b: &NetworkBuilder,
-) -> libp2p::core::transport::OptionalTransport<crate::WebRtcTransport> {
+) -> libp2p::core::transport::OptionalTransport<crate::webrtc_transport::WebRtcTransport> {
     let transport = b.webrtc.client.clone().map(|client| {
-        let mut t = crate::WebRtcTransport::with_signaling_client(key.public().to_peer_id(), Some(client));
+        let mut t =
+            crate::webrtc_transport::WebRtcTransport::with_signaling_client(key.public().to_peer_id(), Some(client));
         if let Some(url) = &b.webrtc.signaling_url {
             t.set_signaling_server(url.clone());
         }

@@ -1,6 +1,7 @@
-//! WebRTC signaling: a versioned JSON protocol over WebSocket ([`wire`]), the server that routes
-//! it ([`SignalingServer`]) and the client that negotiates WebRTC connections through it
-//! ([`WebRtcSignalingClient`]).
+//! WebRTC signaling: a versioned JSON protocol over WebSocket ([`wire`]) and the server that routes
+//! it ([`SignalingServer`]). The client that negotiates WebRTC connections through it,
+//! [`WebRtcSignalingClient`](crate::WebRtcSignalingClient), lives with the connections in
+//! [`webrtc_connection`](crate::webrtc_connection).
 //!
 //! A client registers by signing the server's random challenge with its libp2p identity key, so
 //! the server only routes messages from peers that hold their ids. The server is still trusted
@@ -8,13 +9,9 @@
 //! (see [`webrtc_connection`](crate::webrtc_connection)).
 
 #[cfg(not(target_arch = "wasm32"))]
-mod client;
-#[cfg(not(target_arch = "wasm32"))]
 mod server;
 pub mod wire;
 
-#[cfg(not(target_arch = "wasm32"))]
-pub use client::{Offer, SignalingIdentity, WebRtcSignalingClient};
 #[cfg(not(target_arch = "wasm32"))]
 pub use server::{SignalingServer, SignalingServerConfig};
 pub use wire::{ErrorCode, IceCandidate, Payload};

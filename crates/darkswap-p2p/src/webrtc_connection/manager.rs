@@ -1,11 +1,8 @@
 //! [`WebRtcConnectionManager`]: WebRTC connections by peer, made through a signaling client and
 //! kept in a bounded, expiring [`ConnectionPool`].
 
-use super::{WebRtcConnection, WebRtcError};
-use crate::{
-    connection_pool::{ConnectionPool, ConnectionPoolConfig, ConnectionPoolStats},
-    WebRtcSignalingClient,
-};
+use super::{WebRtcConnection, WebRtcError, WebRtcSignalingClient};
+use crate::connection_pool::{ConnectionPool, ConnectionPoolConfig, ConnectionPoolStats};
 use libp2p::PeerId;
 use std::sync::Arc;
 

@@ -13,11 +13,13 @@
 //! different fingerprints, the prologues differ, and the handshake fails. A connection is handed
 //! out only after that handshake proved the remote peer id.
 
+mod client;
 mod manager;
 mod negotiate;
 
+pub use client::{Offer, SignalingIdentity, WebRtcSignalingClient};
 pub use manager::WebRtcConnectionManager;
-pub(crate) use negotiate::{negotiate, Inbox, Negotiation, Role};
+use negotiate::{negotiate, Inbox, Negotiation, Role};
 
 use bytes::Bytes;
 use libp2p::PeerId;

@@ -1,11 +1,11 @@
 //! [`WebRtcSignalingClient`]: registers with a signaling server under a proven peer id, keeps the
 //! registration alive across server restarts, and negotiates WebRTC connections through it.
 
-use super::{
+use super::{negotiate, Inbox, Negotiation, Role, WebRtcConfig, WebRtcConnection, WebRtcError};
+use crate::signaling::{
     wire::{self, ClientMessage, Payload, Routed, ServerMessage, MAX_SIGNALING_MESSAGE},
     SignalingError,
 };
-use crate::webrtc_connection::{negotiate, Inbox, Negotiation, Role, WebRtcConfig, WebRtcConnection, WebRtcError};
 use futures::{
     future::{BoxFuture, FutureExt, Shared},
     SinkExt, StreamExt,
