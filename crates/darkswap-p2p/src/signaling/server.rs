@@ -8,6 +8,7 @@ use axum::{
         State,
     },
     routing::get,
+    serve::ListenerExt,
     Router,
 };
 use futures::{SinkExt, StreamExt};
@@ -111,6 +112,13 @@ impl SignalingServer {
         let app = Router::new().route(&path, get(upgrade)).with_state(shared.clone());
         let stop = shared.stop.clone();
         let task = tokio::spawn(async move {
+            // Signaling frames are small and latency-bound: Nagle's algorithm would hold an answer
+            // back until the previous frame is acknowledged (~40 ms with delayed ACKs).
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("TCP_NODELAY: {e}");
+                }
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
             if let Err(e) = serve.await {
                 tracing::warn!("signaling server stopped: {e}");

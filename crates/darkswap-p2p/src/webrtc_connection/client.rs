@@ -188,6 +188,10 @@ impl WebRtcSignalingClient {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             return Err(SignalingError::InvalidUrl(url.to_owned()));
         }
+        // Made now rather than on the first offer, which would otherwise pay for it.
+        if let Err(e) = self.inner.certificate() {
+            tracing::warn!("cannot make a WebRTC certificate: {e}");
+        }
         let same = lock(&self.inner.link).as_ref().is_some_and(|(u, _)| u == url);
         if !same {
             let stop = CancellationToken::new();
