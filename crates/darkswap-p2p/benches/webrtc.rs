@@ -104,13 +104,17 @@ async fn setup(iters: usize) {
     let direct_addr = target.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct").await.unwrap();
     let tcp_addr = target.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap();
     let id = target.local_peer_id();
-    let (mut direct, mut tcp) = (Vec::new(), Vec::new());
+    let (mut direct, mut tcp, mut direct_failed) = (Vec::new(), Vec::new(), 0);
     for _ in 0..iters {
         let dialer = network().await;
         dialer.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct").await.unwrap();
         let t = Instant::now();
-        dialer.dial(&format!("{direct_addr}/p2p/{id}")).await.expect("webrtc-direct dial");
-        direct.push(t.elapsed());
+        // libp2p-webrtc's pre-negotiated handshake channel sometimes loses a race in webrtc-rs
+        // (a 10 s timeout); count those rather than stop.
+        match dialer.dial(&format!("{direct_addr}/p2p/{id}")).await {
+            Ok(_) => direct.push(t.elapsed()),
+            Err(_) => direct_failed += 1,
+        }
         dialer.shutdown().await.ok();
         let dialer = network().await;
         let t = Instant::now();
@@ -130,6 +134,7 @@ async fn setup(iters: usize) {
     ] {
         println!("{name:<44} {:>9.2} {:>9.2}", ms(pct(v, 0.5)), ms(pct(v, 0.99)));
     }
+    println!("libp2p WebRTC-direct dials that failed (timed out): {direct_failed} of {iters}");
     println!(
         "ratio p50 signaling WebRTC / WebRTC-direct: {:.2}x; p50 vs the 50 ms goal: {:.2}x of the limit",
         ms(pct(&ours, 0.5)) / ms(pct(&direct, 0.5)),

@@ -26,8 +26,10 @@ use webrtc::{
     },
 };
 
-/// Candidates kept while the remote description is not set yet.
+/// Candidates kept while the remote description is not set yet (and local ones held back).
 const MAX_EARLY_CANDIDATES: usize = 64;
+/// Longest wait for local candidates before the description goes out anyway.
+const GATHER_WAIT: Duration = Duration::from_millis(100);
 
 /// Which side of the offer/answer exchange we are.
 pub(crate) enum Role {
@@ -165,9 +167,12 @@ async fn establish(
         }));
     }
 
-    let signal = n.signal.clone();
+    // Candidates found before the description goes out wait here (they are in it anyway);
+    // after that they trickle. `None` = the description is out.
+    let held: Arc<Mutex<Option<Vec<IceCandidate>>>> = Arc::new(Mutex::new(Some(Vec::new())));
+    let (signal, hold) = (n.signal.clone(), held.clone());
     pc.on_ice_candidate(Box::new(move |candidate| {
-        let signal = signal.clone();
+        let (signal, hold) = (signal.clone(), hold.clone());
         Box::pin(async move {
             if let Some(Ok(c)) = candidate.map(|c| c.to_json()) {
                 let candidate = IceCandidate {
@@ -176,7 +181,14 @@ async fn establish(
                     sdp_mline_index: c.sdp_mline_index,
                     username_fragment: c.username_fragment,
                 };
-                let _ = signal(Payload::IceCandidate { candidate });
+                let mut held = hold.lock().unwrap_or_else(|p| p.into_inner());
+                match held.as_mut() {
+                    Some(buf) if buf.len() < MAX_EARLY_CANDIDATES => buf.push(candidate),
+                    Some(_) => {}
+                    None => {
+                        let _ = signal(Payload::IceCandidate { candidate });
+                    }
+                }
             }
         })
     }));
@@ -188,22 +200,28 @@ async fn establish(
         Box::pin(async {})
     }));
 
-    // The description goes out before it is applied locally: applying starts ICE gathering,
-    // and trickled candidates must not overtake the description they belong to.
+    // Half trickle: the description goes out once local candidates are gathered (host ones take
+    // milliseconds) or after GATHER_WAIT, whichever is first, so the remote agent's first
+    // connectivity checks already have pairs; webrtc-rs would otherwise wait for its next check
+    // tick (200 ms). Candidates found later trickle.
     let mut remote_set = false;
     match role {
         Role::Offerer { offer_sdp } => {
             let offer = pc.create_offer(None).await?;
-            (n.signal)(Payload::Offer { sdp: offer.sdp.clone() })?;
-            let _ = offer_sdp.send(offer.sdp.clone());
+            let mut gathered = pc.gathering_complete_promise().await;
             pc.set_local_description(offer).await?;
+            let _ = tokio::time::timeout(GATHER_WAIT, gathered.recv()).await;
+            let sdp = send_description(pc, n, &held, true).await?;
+            let _ = offer_sdp.send(sdp);
         }
         Role::Answerer { offer } => {
             pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
             remote_set = true;
             let answer = pc.create_answer(None).await?;
-            (n.signal)(Payload::Answer { sdp: answer.sdp.clone() })?;
+            let mut gathered = pc.gathering_complete_promise().await;
             pc.set_local_description(answer).await?;
+            let _ = tokio::time::timeout(GATHER_WAIT, gathered.recv()).await;
+            send_description(pc, n, &held, false).await?;
         }
     }
 
@@ -265,6 +283,26 @@ async fn establish(
     }
     .map_err(|e| WebRtcError::Handshake(e.to_string()))?;
     Ok((channels, proven))
+}
+
+/// Sends the local description with the candidates gathered so far, then whatever was held back;
+/// the lock keeps a candidate found meanwhile from overtaking the description.
+async fn send_description(
+    pc: &RTCPeerConnection,
+    n: &Negotiation,
+    held: &Mutex<Option<Vec<IceCandidate>>>,
+    offer: bool,
+) -> Result<String, WebRtcError> {
+    let desc = pc.local_description().await.ok_or_else(|| WebRtcError::Rtc("no local description".into()))?;
+    let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+    let sdp = desc.sdp;
+    (n.signal)(if offer { Payload::Offer { sdp: sdp.clone() } } else { Payload::Answer { sdp: sdp.clone() } })?;
+    for candidate in held.take().unwrap_or_default() {
+        if !sdp.contains(&candidate.candidate) {
+            let _ = (n.signal)(Payload::IceCandidate { candidate });
+        }
+    }
+    Ok(sdp)
 }
 
 type DetachResult = Result<Arc<Detached>, webrtc::Error>;
