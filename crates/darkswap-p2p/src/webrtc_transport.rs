@@ -153,19 +153,13 @@ fn url_to_multiaddr(url: &str) -> Option<Multiaddr> {
     Some(addr)
 }
 
-async fn yamux_outbound(conn: Arc<WebRtcConnection>) -> Result<(PeerId, StreamMuxerBox), WebRtcError> {
+/// Yamux on the connection's libp2p channel; the dialer is the Yamux client.
+async fn with_yamux(conn: Arc<WebRtcConnection>, dialer: bool) -> Result<(PeerId, StreamMuxerBox), WebRtcError> {
     let stream = conn.take_stream().ok_or(WebRtcError::Closed)?;
     let cfg = libp2p::yamux::Config::default();
     let info = cfg.protocol_info().next().ok_or(WebRtcError::Closed)?;
-    let muxer = cfg.upgrade_outbound(stream, info).await.map_err(|e| WebRtcError::Rtc(e.to_string()))?;
-    Ok((conn.remote_peer_id(), StreamMuxerBox::new(KeepAlive { muxer, _conn: conn })))
-}
-
-async fn yamux_inbound(conn: Arc<WebRtcConnection>) -> Result<(PeerId, StreamMuxerBox), WebRtcError> {
-    let stream = conn.take_stream().ok_or(WebRtcError::Closed)?;
-    let cfg = libp2p::yamux::Config::default();
-    let info = cfg.protocol_info().next().ok_or(WebRtcError::Closed)?;
-    let muxer = cfg.upgrade_inbound(stream, info).await.map_err(|e| WebRtcError::Rtc(e.to_string()))?;
+    let muxer = if dialer { cfg.upgrade_outbound(stream, info).await } else { cfg.upgrade_inbound(stream, info).await }
+        .map_err(|e| WebRtcError::Rtc(e.to_string()))?;
     Ok((conn.remote_peer_id(), StreamMuxerBox::new(KeepAlive { muxer, _conn: conn })))
 }
 
@@ -249,7 +243,7 @@ impl Transport for WebRtcTransport {
         let url = self.server_url.clone();
         Ok(async move {
             register_if_needed(&client, url.as_deref()).await?;
-            yamux_outbound(client.connect_to_peer(&peer).await?).await
+            with_yamux(client.connect_to_peer(&peer).await?, true).await
         }
         .boxed())
     }
@@ -282,7 +276,7 @@ impl Transport for WebRtcTransport {
                 cx.waker().wake_by_ref();
                 Poll::Ready(TransportEvent::Incoming {
                     listener_id,
-                    upgrade: yamux_inbound(conn).boxed(),
+                    upgrade: with_yamux(conn, false).boxed(),
                     local_addr,
                     send_back_addr,
                 })
