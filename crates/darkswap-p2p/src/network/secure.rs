@@ -444,6 +444,12 @@ impl Task {
                     self.dial(addr, reply);
                 }
                 if let Some(addr) = self.relay_auth_pending.remove(&peer) {
+                    // The relay may have been refused (e.g. it failed verification) while we
+                    // authenticated to it: its back-off stands, and so does its status.
+                    let now = web_time::Instant::now();
+                    if self.relay_backoff.get(&peer).is_some_and(|until| *until > now) {
+                        return;
+                    }
                     if let Err(e) = self.reserve(peer, addr) {
                         tracing::warn!(relay = %peer, error = %e, "relay reservation failed to start");
                     }

@@ -150,7 +150,8 @@ async fn pool_uses_only_relays_that_prove_themselves() {
         matches!(pool.get_relay_status(&good.local_peer_id()), RelayStatus::Reserved { .. }).then_some(())
     })
     .await;
-    assert!(matches!(pool.get_relay_status(&plain.local_peer_id()), RelayStatus::Failed { .. }));
+    let status = pool.get_relay_status(&plain.local_peer_id());
+    assert!(matches!(status, RelayStatus::Failed { .. }), "the refused relay is {status:?}");
 
     // The seed's methods, by hand.
     let challenge = pool.generate_relay_challenge(&plain.local_peer_id()).await.unwrap();
