@@ -1,7 +1,9 @@
 //! `darkswap-node`: run a DarkSwap node, a local demo network, or talk to a running node.
 
 use clap::{Args, Parser, Subcommand};
-use darkswap_node::{api, client, demo, DEFAULT_API_ADDR, DEFAULT_P2P_PORT, DEFAULT_WEBRTC_DIRECT_PORT};
+use darkswap_node::{
+    api, client, demo, web, DEFAULT_API_ADDR, DEFAULT_P2P_PORT, DEFAULT_WEBRTC_DIRECT_PORT, DEFAULT_WEB_ADDR,
+};
 use darkswap_p2p::{
     auth::{AuthManagerConfig, AuthMethod},
     libp2p::{multiaddr::Protocol, Multiaddr, PeerId},
@@ -153,6 +155,12 @@ struct RunArgs {
     /// (ws://host:9001/signaling): the node listens on /webrtc there, and peers dial /webrtc/p2p/<id>.
     #[arg(long = "webrtc-signaling", value_name = "URL")]
     webrtc_signaling: Option<String>,
+    /// Serve the demo page (a browser node bootstrapping to this one) on ADDR; `off` disables it.
+    #[arg(long = "web", value_name = "ADDR|off", default_value = DEFAULT_WEB_ADDR)]
+    web: String,
+    /// Directory of the built wasm package (`./scripts/build-web.sh` writes web/pkg).
+    #[arg(long = "web-pkg", value_name = "DIR", env = "DARKSWAP_WEB_PKG")]
+    web_pkg: Option<PathBuf>,
 }
 
 /// The authentication settings the flags ask for, if any.
@@ -265,6 +273,18 @@ async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             tracing::error!(error = %e, "control API stopped");
         }
     });
+    if args.web != "off" {
+        let listener =
+            tokio::net::TcpListener::bind(&args.web).await.map_err(|e| format!("--web {}: {e}", args.web))?;
+        println!("web: http://{}/", listener.local_addr()?);
+        let pkg = args.web_pkg.clone().unwrap_or_else(web::default_pkg_dir);
+        let router = web::router(network.handle(), pkg, args.relay, webrtc_url.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "web page server stopped");
+            }
+        });
+    }
     loop {
         let event = tokio::select! {
             e = network.next_event() => e,

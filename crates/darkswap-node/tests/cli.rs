@@ -29,7 +29,7 @@ impl Drop for Node {
 
 fn start(extra: &[&str]) -> Node {
     let mut child = Command::new(BIN)
-        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--web", "127.0.0.1:0"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

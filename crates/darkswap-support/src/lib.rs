@@ -24,6 +24,7 @@
 pub mod asset;
 pub mod order;
 pub mod trade;
+pub mod view;
 
 /// Every shared type in one place, as the seed imports them (`darkswap_support::types::PeerId`).
 pub mod types {

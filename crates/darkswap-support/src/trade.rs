@@ -6,7 +6,7 @@
 
 use crate::order::OrderId;
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use std::{fmt, str::FromStr};
 
 /// Identifies one negotiation; chosen at random by the taker.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -15,6 +15,15 @@ pub struct TradeId(pub [u8; 16]);
 impl fmt::Display for TradeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl FromStr for TradeId {
+    type Err = hex::FromHexError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut id = [0u8; 16];
+        hex::decode_to_slice(s.trim(), &mut id)?;
+        Ok(TradeId(id))
     }
 }
 
@@ -31,6 +40,15 @@ pub struct Txid(pub [u8; 32]);
 impl fmt::Display for Txid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl FromStr for Txid {
+    type Err = hex::FromHexError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(s.trim(), &mut id)?;
+        Ok(Txid(id))
     }
 }
 
