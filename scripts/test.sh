@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, installing what they need first:
-#   formatting, clippy (warnings are errors), the browser (wasm32) build, then all tests
+#   formatting, clippy (warnings are errors), the browser (wasm32) package, then all tests
 #   (unit, integration with real nodes on loopback, the CLI and demo, real NATs in network
-#   namespaces, doc examples). Needs root: apt installs, and the NAT lab's namespaces.
+#   namespaces, doc examples) and the real-browser tests in headless Chromium. Needs root: apt
+#   installs, and the namespaces of the NAT lab and the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== fmt"
 cargo fmt --all --check
 
-echo "== wasm32 build"
-bash scripts/build-wasm.sh
+echo "== wasm32 build (the browser package)"
+bash scripts/build-web.sh
 
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -20,3 +21,6 @@ bash scripts/setup-nat.sh
 
 echo "== tests"
 cargo test --workspace --locked
+
+echo "== browser tests (headless Chromium)"
+DARKSWAP_SKIP_WEB_BUILD=1 bash scripts/test-browser.sh

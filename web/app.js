@@ -125,6 +125,7 @@ async function send(t, step, value) {
 }
 
 function onEvent(e) {
+  console.debug("event", JSON.stringify(e));
   if (e.type === "peerConnected" || e.type === "peerDisconnected" || e.type === "connectedThroughRelay") renderPeers();
   if (e.type === "order" || e.type === "orderCancelled" || e.type === "tradeSettled") renderOrders();
   if (e.type === "trade") refreshTrade(e.tradeId);

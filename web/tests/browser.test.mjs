@@ -165,6 +165,7 @@ const tests = {
       assert.ok(conns.some((c) => c.peer_id === page.peerId && c.relayed), JSON.stringify(conns));
     } catch (e) {
       console.error(page.log.join("\n"));
+      console.error("page connections:", JSON.stringify(await page.evaluate(() => window.darkswap.node.connections())));
       throw e;
     }
   },

@@ -76,6 +76,7 @@ pub fn router(network: NetworkHandle, pkg_dir: PathBuf, relay: bool, signaling: 
         .route("/", get(|| async { ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX_HTML) }))
         .route("/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], APP_JS) }))
         .route("/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE_CSS) }))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/bootstrap.json", get(bootstrap))
         .route("/pkg/{file}", get(package_file))
         .with_state(Arc::new(Web { network, pkg_dir, relay, signaling }))

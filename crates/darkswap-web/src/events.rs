@@ -79,7 +79,7 @@ impl JsEvent {
                 let conn = net.connections().into_iter().find(|c| c.peer_id == peer);
                 JsEvent::PeerConnected {
                     peer_id: peer.to_string(),
-                    transport: conn.as_ref().map(|c| transport_of(&c.remote_addr)),
+                    transport: conn.as_ref().map(transport_of),
                     address: conn.map(|c| c.remote_addr.to_string()),
                 }
             }

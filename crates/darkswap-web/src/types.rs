@@ -1,7 +1,7 @@
 //! The values crossing into JavaScript, as JSON-shaped objects, and their TypeScript types.
 
 use darkswap_p2p::{
-    libp2p::{multiaddr::Protocol, Multiaddr},
+    libp2p::multiaddr::Protocol,
     network::ConnectionInfo,
     trade::{TradeSession, TradeState},
 };
@@ -101,17 +101,21 @@ impl From<&ConnectionInfo> for ConnectionView {
         ConnectionView {
             peer_id: c.peer_id.to_string(),
             address: c.remote_addr.to_string(),
-            transport: transport_of(&c.remote_addr),
+            transport: transport_of(c),
             relayed: c.relayed,
             outbound: c.outbound,
         }
     }
 }
 
-/// The transport an address runs over, by its outermost distinguishing protocol.
-pub fn transport_of(addr: &Multiaddr) -> &'static str {
+/// The transport a connection runs over. (An inbound circuit's address is only `/p2p/<peer>`,
+/// so the relay flag decides first.)
+pub fn transport_of(c: &ConnectionInfo) -> &'static str {
+    if c.relayed {
+        return "relay";
+    }
     let mut kind = "other";
-    for p in addr.iter() {
+    for p in c.remote_addr.iter() {
         match p {
             Protocol::P2pCircuit => return "relay",
             Protocol::WebRTCDirect => return "webrtc-direct",
