@@ -4,7 +4,7 @@ import init, { DarkSwapNode } from "/pkg/darkswap_web.js";
 const started = performance.now();
 const $ = (sel) => document.querySelector(sel);
 const short = (id) => (id.length > 16 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id);
-const state = { node: null, trades: new Map(), firstOrderMs: null };
+const state = { node: null, trades: new Map(), firstOrderMs: null, signaling: null };
 // Read by tests and the benchmark; harmless for users.
 window.darkswap = state;
 
@@ -106,8 +106,18 @@ function refreshTrade(id) {
   renderTrades();
 }
 
+// Trades go straight to the maker: over WebRTC through the signaling server when the maker is
+// not connected yet (another browser, say). The serving node never carries them.
+async function connectTo(peerId) {
+  if (state.node.connections().some((c) => c.peerId === peerId)) return;
+  if (!state.signaling) throw new Error(`not connected to ${peerId} and no signaling server to reach it`);
+  await state.node.dial(`/webrtc/p2p/${peerId}`);
+  renderPeers();
+}
+
 async function take(order) {
   try {
+    await connectTo(order.maker);
     const id = await state.node.startTrade(order.id, order.amount);
     refreshTrade(id);
   } catch (e) { showError(e); }
@@ -147,7 +157,11 @@ async function main() {
   const addrs = dialOrder(boot.addrs);
   // ?relay=1: reserve a slot on the serving node (a relay), to be reachable through it.
   const relayPeers = params.get("relay") === "1" && boot.relay ? addrs.slice(0, 1) : [];
-  state.node = await DarkSwapNode.start({ relayPeers, connectionTimeoutMs: 10000 });
+  // With a signaling server, other browsers reach this one directly at /webrtc/p2p/<peer id>.
+  state.signaling = boot.signaling || null;
+  const options = { relayPeers, connectionTimeoutMs: 10000 };
+  if (state.signaling) options.signaling = state.signaling;
+  state.node = await DarkSwapNode.start(options);
   $("#peer-id").textContent = state.node.peerId;
   state.node.onEvent(onEvent);
   let connected = relayPeers.length > 0;

@@ -139,6 +139,46 @@ const tests = {
     }
   },
 
+  // Two pages meet through the node's signaling server and connect browser<->browser over
+  // WebRTC: an order goes from one to the other, and the trade negotiation runs directly between
+  // them (end-to-end encrypted; the native node is not on the path and holds no trade state).
+  async "signaling: two pages connect browser-to-browser and negotiate a trade"(browser) {
+    const native = await startNode("native", [
+      "--listen", "/ip4/0.0.0.0/udp/0/webrtc-direct", "--signaling-server", "127.0.0.1:0",
+    ]);
+    const a = await openPage(browser, native);
+    const b = await openPage(browser, native);
+    try {
+      await a.selectOption("#post-form select[name=side]", "sell");
+      await a.fill("#post-form input[name=amount]", "4200");
+      await a.click("#post-form button[type=submit]");
+      const id = await (await a.waitForSelector("#post-result[data-order-id]", { timeout: TIMEOUT }))
+        .getAttribute("data-order-id");
+      await b.waitForSelector(`#orders tr[data-order-id="${id}"]`, { timeout: TIMEOUT });
+
+      // Taking the order dials the maker over WebRTC through the signaling server, then sends
+      // the intent straight to it.
+      await b.click(`#orders tr[data-order-id="${id}"] button`);
+      await b.waitForSelector(`#peers tr[data-peer="${a.peerId}"][data-transport="webrtc"]`, { timeout: TIMEOUT });
+      await a.waitForSelector(`#peers tr[data-peer="${b.peerId}"][data-transport="webrtc"]`, { timeout: TIMEOUT });
+      const proposed = await a.waitForSelector('#trades tr[data-state="proposed"]', { timeout: TIMEOUT });
+      const tradeId = await proposed.getAttribute("data-trade-id");
+      await a.click(`#trades tr[data-trade-id="${tradeId}"] button:text("Accept")`);
+      await b.waitForSelector(`#trades tr[data-trade-id="${tradeId}"][data-state="accepted"]`, { timeout: TIMEOUT });
+
+      // The native node relayed nothing: it only has its own connections to the two pages.
+      const conns = await api(native, "GET", "/connections");
+      assert.ok(conns.every((c) => !c.relayed), JSON.stringify(conns));
+      assert.deepEqual(new Set(conns.map((c) => c.peer_id)), new Set([a.peerId, b.peerId]));
+      const status = await api(native, "GET", "/status");
+      assert.equal(status.peers.length, 2);
+    } catch (e) {
+      console.error("page a:\n" + a.log.join("\n"));
+      console.error("page b:\n" + b.log.join("\n"));
+      throw e;
+    }
+  },
+
   // A browser reachable only through a relay (it cannot listen itself) is reached by a native
   // peer that dials the relay circuit; an order then travels over the circuit.
   async "relay: a native peer reaches a browser through a relay"(browser) {

@@ -57,16 +57,12 @@ pub mod relay_discovery;
 pub mod runtime;
 pub mod signaling;
 pub mod trade;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod webrtc_connection;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod webrtc_transport;
 
 pub use error::Error;
 pub use libp2p;
-#[cfg(not(target_arch = "wasm32"))]
 pub use webrtc_connection::WebRtcSignalingClient;
-#[cfg(not(target_arch = "wasm32"))]
 pub use webrtc_transport::WebRtcTransport;
 
 /// The repository README's Rust examples, compiled as doc tests so they cannot rot.

@@ -210,7 +210,7 @@ impl Transport for WebRtcTransport {
         if let Some(url) = self.server_url.clone() {
             if !client.is_registered() {
                 let c = client.clone();
-                tokio::spawn(async move {
+                crate::runtime::spawn(async move {
                     if let Err(e) = c.connect(&url).await {
                         tracing::warn!(%url, "WebRTC listener cannot register: {e}");
                     }

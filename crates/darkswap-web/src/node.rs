@@ -41,7 +41,7 @@ where
 #[wasm_bindgen]
 impl DarkSwapNode {
     /// Starts a node: makes a fresh identity, dials `options.bootstrap`, reserves slots on
-    /// `options.relayPeers`, and begins delivering events.
+    /// `options.relayPeers`, registers with `options.signaling`, and begins delivering events.
     #[wasm_bindgen(unchecked_return_type = "Promise<DarkSwapNode>")]
     pub fn start(#[wasm_bindgen(unchecked_param_type = "StartOptions")] options: JsValue) -> js_sys::Promise {
         promise(async move {
@@ -61,7 +61,15 @@ impl DarkSwapNode {
             if let Some(ms) = options.connection_timeout_ms {
                 config.connection_timeout = Duration::from_millis(ms);
             }
-            let mut network = Network::new(config).await.map_err(js_err)?;
+            let mut builder = Network::builder(config);
+            if let Some(url) = &options.signaling {
+                builder = builder.webrtc_signaling(url.clone());
+            }
+            let mut network = builder.build().await.map_err(js_err)?;
+            if options.signaling.is_some() {
+                // Registers with the server; peers then dial /webrtc/p2p/<this peer id>.
+                network.listen_on_addr("/webrtc".parse().map_err(js_err)?).await.map_err(js_err)?;
+            }
             let handle = network.handle();
             let hub = Rc::new(EventHub::default());
             let pump_hub = hub.clone();

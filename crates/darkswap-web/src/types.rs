@@ -21,6 +21,11 @@ export interface StartOptions {
   topics?: string[];
   /** Milliseconds allowed for a connection to be established (default 30000). */
   connectionTimeoutMs?: number;
+  /**
+   * A signaling server (ws://host:9001/signaling): the node registers there and is reachable at
+   * /webrtc/p2p/<its peer id> by other browsers and native nodes, directly over WebRTC.
+   */
+  signaling?: string;
 }
 
 /** An order. Amounts and prices are decimal strings (they may exceed 2^53). */
@@ -83,6 +88,7 @@ pub struct StartOptions {
     #[serde(default)]
     pub topics: Vec<String>,
     pub connection_timeout_ms: Option<u64>,
+    pub signaling: Option<String>,
 }
 
 /// One connection, as JavaScript sees it.

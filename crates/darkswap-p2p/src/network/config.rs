@@ -66,16 +66,15 @@ pub struct NetworkBuilder {
     #[cfg(feature = "insecure-test-plaintext")]
     pub(crate) insecure_plaintext: bool,
     pub(crate) encryption: crate::encryption::EncryptionConfig,
-    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) webrtc: WebRtcOptions,
 }
 
-/// WebRTC settings of a native node.
-#[cfg(not(target_arch = "wasm32"))]
+/// WebRTC settings of a node.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WebRtcOptions {
     pub signaling_url: Option<String>,
     pub config: crate::webrtc_connection::WebRtcConfig,
+    #[cfg(not(target_arch = "wasm32"))]
     pub certificate_file: Option<PathBuf>,
     /// Made by `Network::start` from the node's key when `signaling_url` is set.
     pub client: Option<std::sync::Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
@@ -106,7 +105,6 @@ impl NetworkBuilder {
             #[cfg(feature = "insecure-test-plaintext")]
             insecure_plaintext: false,
             encryption: crate::encryption::EncryptionConfig::default(),
-            #[cfg(not(target_arch = "wasm32"))]
             webrtc: WebRtcOptions::default(),
         }
     }
@@ -249,14 +247,13 @@ impl NetworkBuilder {
     /// transport: `listen_on("/webrtc")` registers the node there, and
     /// `dial("/webrtc/p2p/<peer>")` reaches any peer registered on the same server, with Noise
     /// proving the peer id end to end and Yamux on top. See [`WebRtcTransport`](crate::WebRtcTransport).
-    #[cfg(not(target_arch = "wasm32"))]
+    /// In the browser this is how two browsers (or a browser and a native node) connect directly.
     pub fn webrtc_signaling(mut self, url: impl Into<String>) -> Self {
         self.webrtc.signaling_url = Some(url.into());
         self
     }
 
     /// STUN/TURN servers, timeouts and channel names for signaling-server WebRTC.
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn webrtc_config(mut self, config: crate::webrtc_connection::WebRtcConfig) -> Self {
         self.webrtc.config = config;
         self

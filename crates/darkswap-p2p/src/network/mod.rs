@@ -76,7 +76,6 @@ pub(crate) struct Shared {
     pub(crate) e2e: Arc<EncryptionManager>,
     pub(crate) keypair: Keypair,
     pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, RelayStatus>>,
-    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) webrtc_client: Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
 }
 
@@ -127,9 +126,7 @@ impl Network {
         let local_peer_id = keypair.public().to_peer_id();
         let auth = Arc::new(AuthManager::with_identity(builder.auth.clone(), keypair.clone())?);
         let e2e = Arc::new(EncryptionManager::with_identity(builder.encryption.clone(), keypair.clone())?);
-        #[cfg(not(target_arch = "wasm32"))]
         let mut builder = builder;
-        #[cfg(not(target_arch = "wasm32"))]
         if builder.webrtc.signaling_url.is_some() {
             let client =
                 crate::webrtc_connection::WebRtcSignalingClient::with_config(&keypair, builder.webrtc.config.clone());
@@ -148,7 +145,6 @@ impl Network {
             e2e,
             keypair: keypair.clone(),
             relay_status: Mutex::new(Default::default()),
-            #[cfg(not(target_arch = "wasm32"))]
             webrtc_client: builder.webrtc.client.clone(),
         });
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -211,7 +207,6 @@ fn check_topic(topic: &str) -> Result<(), Error> {
 impl NetworkHandle {
     /// The signaling client of the WebRTC transport, when the node was built with
     /// [`webrtc_signaling`](NetworkBuilder::webrtc_signaling).
-    #[cfg(not(target_arch = "wasm32"))]
     pub fn webrtc_signaling_client(&self) -> Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>> {
         self.shared.webrtc_client.clone()
     }

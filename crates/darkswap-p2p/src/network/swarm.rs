@@ -68,7 +68,6 @@ fn webrtc_direct(
 }
 
 /// Signaling-server WebRTC, when configured.
-#[cfg(not(target_arch = "wasm32"))]
 fn signaling_webrtc(
     key: &Keypair,
     b: &NetworkBuilder,
@@ -105,14 +104,17 @@ fn build_plaintext(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .build())
 }
 
-/// Browser: WebRTC-direct to native nodes (the browser's own WebRTC stack), WebSocket (websys)
-/// with Noise and Yamux, plus the circuit-relay client transport.
+/// Browser: WebRTC-direct to native nodes and signaling-server WebRTC (both on the browser's own
+/// WebRTC stack), WebSocket (websys) with Noise and Yamux, plus the circuit-relay client transport.
 #[cfg(target_arch = "wasm32")]
 pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
     use libp2p::core::{upgrade::Version, Transport};
+    let signaling = signaling_webrtc(&key, b);
     Ok(SwarmBuilder::with_existing_identity(key)
         .with_wasm_bindgen()
         .with_other_transport(|key| libp2p::webrtc_websys::Transport::new(libp2p::webrtc_websys::Config::new(key)))
+        .map_err(transport_err)?
+        .with_other_transport(|_| signaling)
         .map_err(transport_err)?
         .with_other_transport(|key| {
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(

@@ -40,6 +40,8 @@ pub(super) const RELAY_BACKOFF: Duration = Duration::from_secs(30);
 const RELAY_ANNOUNCE_SECS: u64 = 600;
 /// Swarm events handled per wake-up before yielding to other tasks.
 const POLL_BUDGET: usize = 256;
+/// Own messages published while no peer was subscribed, kept to gossip once one is.
+const UNSENT_MAX: usize = 256;
 
 pub(crate) struct Task {
     pub(super) swarm: Swarm<Behaviour>,
@@ -77,6 +79,9 @@ pub(crate) struct Task {
     shutdown: Option<oneshot::Sender<()>>,
     /// Trade messages waiting for the end-to-end session with their peer, and key offers in flight.
     pub(super) awaiting_key: HashMap<PeerId, Vec<PendingTrade>>,
+    /// Own messages published with no subscribed peer yet (oldest first, bounded): gossiped when
+    /// a peer subscribes, so peers that already synced from our neighbours still hear of them.
+    unsent: VecDeque<(TopicHash, Vec<u8>)>,
     pub(super) key_offers: HashMap<OutboundRequestId, PeerId>,
     /// Auth requests in flight, tokens to present to relays, and relays authenticated to.
     pub(super) auth_requests: HashMap<OutboundRequestId, (PeerId, super::secure::AuthPurpose)>,
@@ -164,6 +169,7 @@ impl Task {
             last_relay_announce: None,
             shutdown: None,
             awaiting_key: HashMap::new(),
+            unsent: VecDeque::new(),
             key_offers: HashMap::new(),
             auth_requests: HashMap::new(),
             relay_tokens: builder.relay_tokens.iter().cloned().collect(),
@@ -567,6 +573,17 @@ impl Task {
         }
     }
 
+    /// Gossips what was published on `topic` while nobody listened (a peer just subscribed).
+    pub(super) fn publish_unsent(&mut self, topic: &TopicHash) {
+        let (now, later): (VecDeque<_>, VecDeque<_>) = self.unsent.drain(..).partition(|(t, _)| t == topic);
+        self.unsent = later;
+        for (hash, bytes) in now {
+            if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(hash, bytes) {
+                tracing::debug!("late publish: {e}");
+            }
+        }
+    }
+
     /// Signs, checks and publishes `message`, applying it to the local book first.
     fn publish(&mut self, topic: &str, message: Message) -> Result<(), Error> {
         let hash = IdentTopic::new(topic).hash();
@@ -578,10 +595,14 @@ impl Task {
         validate::check_envelope(topic, &env, now_unix()).map_err(PublishError::Invalid)?;
         let bytes: Arc<[u8]> = Arc::from(bytes);
         self.apply_to_book(&env, &bytes).map_err(PublishError::Book)?;
-        match self.swarm.behaviour_mut().gossipsub.publish(hash, bytes.to_vec()) {
+        match self.swarm.behaviour_mut().gossipsub.publish(hash.clone(), bytes.to_vec()) {
             Ok(_) => Ok(()),
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
-                tracing::debug!(topic, "published with no peers yet; the book serves it by sync");
+                tracing::debug!(topic, "published with no peers yet; gossiped once one subscribes");
+                if self.unsent.len() >= UNSENT_MAX {
+                    self.unsent.pop_front();
+                }
+                self.unsent.push_back((hash, bytes.to_vec()));
                 Ok(())
             }
             Err(gossipsub::PublishError::Duplicate) => Ok(()),

@@ -31,6 +31,16 @@ use libp2p::{
 };
 use std::sync::Arc;
 
+/// What a message did to the local book.
+pub(super) enum Applied {
+    /// News: reported to the application and forwarded.
+    New,
+    /// An order already in the book (learned by sync or an earlier copy).
+    Known,
+    /// Nothing to pass on (a withdrawn order, a trade message).
+    Dropped,
+}
+
 /// Peers a joining node syncs its book from.
 const SYNC_PEERS: usize = 2;
 /// Peers found by mDNS remembered (as the source of the relays among them).
@@ -222,6 +232,7 @@ impl Task {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
                 self.on_gossip(propagation_source, message_id, message)
             }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }) => self.publish_unsent(&topic),
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
             BehaviourEvent::Trade(ev) => self.on_trade(ev),
             BehaviourEvent::Auth(ev) => self.on_auth(ev),
@@ -381,13 +392,16 @@ impl Task {
             }
         };
         match self.apply_to_book(&env, &Arc::from(msg.data)) {
-            Ok(true) => {
+            Ok(Applied::New) => {
                 self.report(&id, &source, MessageAcceptance::Accept);
                 Counters::bump(&self.shared.stats.messages_accepted);
                 tracing::debug!(peer = %source, %topic, kind = env.message.kind(), "message accepted");
                 self.emit(NetworkEvent::MessageReceived { peer_id: source, topic, message: env.message });
             }
-            Ok(false) => self.report(&id, &source, MessageAcceptance::Ignore),
+            // Known by sync but new to gossip here (gossipsub drops its own duplicates): relay it,
+            // since peers that synced elsewhere may not have it; the application saw it already.
+            Ok(Applied::Known) => self.report(&id, &source, MessageAcceptance::Accept),
+            Ok(Applied::Dropped) => self.report(&id, &source, MessageAcceptance::Ignore),
             Err(e) => {
                 tracing::debug!(peer = %source, error = %e, "order not added");
                 counters(&self.shared).reject(RejectReason::BookFull);
@@ -400,30 +414,30 @@ impl Task {
         self.swarm.behaviour_mut().gossipsub.report_message_validation_result(id, source, acceptance);
     }
 
-    /// Applies a validated message to the local book. `Ok(true)` when it is news worth forwarding
-    /// and reporting.
-    pub(super) fn apply_to_book(&mut self, env: &Envelope, bytes: &Arc<[u8]>) -> Result<bool, BookError> {
+    /// Applies a validated message to the local book.
+    pub(super) fn apply_to_book(&mut self, env: &Envelope, bytes: &Arc<[u8]>) -> Result<Applied, BookError> {
         let Ok(mut book) = self.shared.book.lock() else {
-            return Ok(false);
+            return Ok(Applied::Dropped);
         };
         match &env.message {
             Message::OrderAnnounce(order) => match book.insert(order.clone(), bytes.clone()) {
                 Ok(Insert::Added) => {
                     Counters::bump(&self.shared.stats.orders_added);
-                    Ok(true)
+                    Ok(Applied::New)
                 }
-                Ok(Insert::Duplicate | Insert::Withdrawn) => Ok(false),
+                Ok(Insert::Duplicate) => Ok(Applied::Known),
+                Ok(Insert::Withdrawn) => Ok(Applied::Dropped),
                 Err(e) => Err(e),
             },
             Message::OrderCancel(c) => {
                 book.withdraw(c.order_id, c.maker, c.expiry);
-                Ok(true)
+                Ok(Applied::New)
             }
             Message::TradeSettled(s) => {
                 book.withdraw(s.order_id, s.maker, s.expiry);
-                Ok(true)
+                Ok(Applied::New)
             }
-            Message::Trade(_) => Ok(false),
+            Message::Trade(_) => Ok(Applied::Dropped),
         }
     }
 
@@ -482,7 +496,7 @@ impl Task {
             });
             match checked {
                 Ok(env) => match self.apply_to_book(&env, &Arc::from(bytes.into_vec())) {
-                    Ok(true) => {
+                    Ok(Applied::New) => {
                         Counters::bump(&self.shared.stats.orders_synced);
                         self.emit(NetworkEvent::MessageReceived {
                             peer_id: peer,
@@ -490,7 +504,7 @@ impl Task {
                             message: env.message,
                         });
                     }
-                    Ok(false) => {}
+                    Ok(Applied::Known | Applied::Dropped) => {}
                     Err(e) => {
                         tracing::debug!(%peer, error = %e, "synced order not added");
                         counters(&self.shared).reject(RejectReason::BookFull);

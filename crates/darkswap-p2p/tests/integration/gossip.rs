@@ -112,3 +112,34 @@ async fn a_slow_application_loses_no_events() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// An order posted while its maker was alone still reaches peers that cannot sync it: once a
+/// neighbour subscribes, the maker gossips what nobody heard. `late` has used its sync budget on
+/// `hub` and `filler` before `maker` shows up, and `hub` learns of the order by sync, which it
+/// does not gossip on; only the maker's own late publish brings the order to `late`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_posted_while_alone_is_gossiped_once_peers_come() {
+    let (hub, hub_addr) = node().await;
+    let (filler, filler_addr) = node().await;
+    let (maker, _) = node().await;
+    let (late, _) = node().await;
+    let (hub, _hub_rx) = drain(hub);
+    let (filler, _filler_rx) = drain(filler);
+    let (maker, _maker_rx) = drain(maker);
+    let (late, mut late_rx) = drain(late);
+    late.dial(&hub_addr).await.expect("late joins the hub");
+    late.dial(&filler_addr).await.expect("late joins the filler");
+    until_meshed(&hub, &[late.local_peer_id()]).await;
+
+    let order = maker.publish_order(draft(7, Duration::from_secs(600))).await.expect("posted while alone");
+    maker.dial(&hub_addr).await.expect("maker joins the hub");
+    let got = next_matching(&mut late_rx, |ev| match ev {
+        NetworkEvent::MessageReceived { message: Message::OrderAnnounce(o), .. } if o.id == order.id => Some(o),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got.maker, maker.local_peer_id());
+    for h in [&hub, &filler, &maker, &late] {
+        h.shutdown().await.unwrap();
+    }
+}
