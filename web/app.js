@@ -4,7 +4,8 @@ import init, { DarkSwapNode } from "/pkg/darkswap_web.js";
 const started = performance.now();
 const $ = (sel) => document.querySelector(sel);
 const short = (id) => (id.length > 16 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id);
-const state = { node: null, trades: new Map(), firstOrderMs: null, signaling: null };
+const state = { node: null, trades: new Map(), firstOrderMs: null, signaling: null, marks: {} };
+const mark = (name) => { state.marks[name] = performance.now() - started; };
 // Read by tests and the benchmark; harmless for users.
 window.darkswap = state;
 
@@ -152,6 +153,7 @@ function dialOrder(addrs) {
 
 async function main() {
   await init();
+  mark("wasm");
   const boot = await (await fetch("/bootstrap.json")).json();
   const params = new URLSearchParams(location.search);
   const addrs = dialOrder(boot.addrs);
@@ -162,12 +164,14 @@ async function main() {
   const options = { relayPeers, connectionTimeoutMs: 10000 };
   if (state.signaling) options.signaling = state.signaling;
   state.node = await DarkSwapNode.start(options);
+  mark("started");
   $("#peer-id").textContent = state.node.peerId;
   state.node.onEvent(onEvent);
   let connected = relayPeers.length > 0;
   for (const addr of relayPeers.length ? [] : addrs) {
     try {
       await state.node.dial(addr);
+      mark("connected");
       connected = true;
       break;
     } catch (e) {

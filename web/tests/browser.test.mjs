@@ -3,6 +3,7 @@
 // network namespace, so nothing leaves the machine. Every test either passes or fails; none skips.
 //
 //   node web/tests/browser.test.mjs [test name ...]
+//   node web/tests/browser.test.mjs --bench N      (page load to first order, N loads)
 import { chromium } from "playwright-core";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -197,10 +198,18 @@ const tests = {
       assert.equal(dialed.peer_id, page.peerId);
       await page.waitForSelector(`#peers tr[data-peer="${other.peerId}"][data-transport="relay"]`, { timeout: TIMEOUT });
 
+      // The JS API's async iterator sees the order too (`for await`, then `break` closes it).
+      const iterated = page.evaluate(async (maker) => {
+        for await (const e of window.darkswap.node.events()) {
+          if (e.type === "order" && e.order.maker === maker) return e.order.id;
+        }
+        return null;
+      }, other.peerId);
       const order = await api(other, "POST", "/orders", {
         side: "buy", base: "btc", quote: "rune:840000:1", amount: "100000", price: "1", ttl_secs: 600,
       });
       await page.waitForSelector(`#orders tr[data-order-id="${order.id}"]`, { timeout: TIMEOUT });
+      assert.equal(await iterated, order.id);
       const conns = await api(other, "GET", "/connections");
       assert.ok(conns.some((c) => c.peer_id === page.peerId && c.relayed), JSON.stringify(conns));
     } catch (e) {
@@ -211,7 +220,46 @@ const tests = {
   },
 };
 
+// `--bench N`: loads the page N times against one native node holding one order and prints the
+// time from navigation to the order on screen (p50, p90, min, max), and the wasm size.
+async function bench(runs) {
+  const native = await startNode("native", ["--listen", "/ip4/0.0.0.0/udp/0/webrtc-direct"]);
+  await api(native, "POST", "/orders", {
+    side: "sell", base: "rune:840000:1", quote: "btc", amount: "5000", price: "2500", ttl_secs: 3600,
+  });
+  const browser = await launch();
+  const times = [];
+  const marks = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      const page = await browser.newPage();
+      await page.goto(native.web);
+      await page.waitForSelector("#orders tr[data-order-id]", { timeout: TIMEOUT });
+      times.push(await page.evaluate(() => window.darkswap.firstOrderMs));
+      marks.push(await page.evaluate(() => window.darkswap.marks));
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  times.sort((x, y) => x - y);
+  const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+  console.log(`page load to first order visible over ${runs} loads: p50 ${at(0.5).toFixed(0)} ms, ` +
+    `p90 ${at(0.9).toFixed(0)} ms, min ${times[0].toFixed(0)} ms, max ${times[times.length - 1].toFixed(0)} ms`);
+  const median = (xs) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)].toFixed(0);
+  console.log(`  medians: wasm loaded ${median(marks.map((m) => m.wasm))} ms, node started ` +
+    `${median(marks.map((m) => m.started))} ms, connected by WebRTC-direct ${median(marks.map((m) => m.connected))} ms`);
+  const { statSync, readFileSync } = await import("node:fs");
+  const { gzipSync } = await import("node:zlib");
+  const wasm = path.join(root, "web/pkg/darkswap_web_bg.wasm");
+  console.log(`wasm: ${statSync(wasm).size} bytes raw, ${gzipSync(readFileSync(wasm), { level: 9 }).length} bytes gzipped`);
+}
+
 async function main() {
+  if (process.argv[2] === "--bench") {
+    await bench(Number(process.argv[3] || 20));
+    process.exit(0);
+  }
   const only = process.argv.slice(2);
   const selected = Object.entries(tests).filter(([name]) => only.length === 0 || only.some((o) => name.includes(o)));
   assert.ok(selected.length > 0, `no test matches ${only.join(" ")}`);

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a node (the default when no subcommand is given).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Start a small local network in this process, show gossip, sync and a trade, then exit.
     Demo {
         /// Nodes in the line (at least 3).
@@ -333,12 +333,12 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Run(cli.run));
+    let command = cli.command.unwrap_or(Command::Run(Box::new(cli.run)));
     // The demo prints its own story; a node logs what it sees.
     // (Connections torn down together at the demo's end make yamux warn about broken pipes.)
     init_tracing(if matches!(command, Command::Run(_)) { "info,libp2p=warn" } else { "warn,yamux=error" });
     let result: Result<(), Box<dyn std::error::Error>> = match command {
-        Command::Run(args) => runtime().map_err(Into::into).and_then(|rt| rt.block_on(run_node(args))),
+        Command::Run(args) => runtime().map_err(Into::into).and_then(|rt| rt.block_on(run_node(*args))),
         Command::Demo { nodes, orders } => runtime().map_err(Into::into).and_then(|rt| {
             let summary = rt.block_on(demo::run(nodes, orders))?;
             println!("{summary}");
