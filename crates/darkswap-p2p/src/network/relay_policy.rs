@@ -93,8 +93,9 @@ impl Task {
                 self.release_relay(relay);
                 self.relay_backoff.insert(relay, web_time::Instant::now() + super::task::RELAY_BACKOFF);
                 self.shared.relays.record_failure(&relay);
-                self.notice(NetworkNotice::RelayReservationFailed { relay_peer_id: relay, error: e.clone() });
-                self.reservation_failed(relay, e);
+                // Status first: whoever reacts to the notice must already read `Failed`.
+                self.reservation_failed(relay, e.clone());
+                self.notice(NetworkNotice::RelayReservationFailed { relay_peer_id: relay, error: e });
             }
         }
     }

@@ -134,8 +134,9 @@ impl Task {
                         NetworkNotice::RelayReservationFailed { error, .. } => error.clone(),
                         _ => "reservation lost".to_string(),
                     };
-                    self.notice(notice);
+                    // Status first: whoever reacts to the notice must already read `Failed`.
                     self.reservation_failed(relay, error);
+                    self.notice(notice);
                 }
                 if let Ok(mut a) = self.shared.listen_addrs.lock() {
                     a.retain(|x| !addresses.contains(x));
