@@ -16,8 +16,9 @@ bash scripts/build-web.sh
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== tools for the NAT lab"
+echo "== tools for the NAT lab, Prometheus"
 bash scripts/setup-nat.sh
+bash scripts/setup-prometheus.sh
 
 echo "== tests"
 cargo test --workspace --locked

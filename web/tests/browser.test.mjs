@@ -21,7 +21,7 @@ const nodes = [];
 
 /** Starts darkswap-node with `args`; resolves once it printed its api and web addresses. */
 function startNode(name, args) {
-  const child = spawn(BIN, ["--api", "127.0.0.1:0", "--web", "127.0.0.1:0", ...args], {
+  const child = spawn(BIN, ["--api", "127.0.0.1:0", "--web", "127.0.0.1:0", "--metrics", "127.0.0.1:0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn" },
   });

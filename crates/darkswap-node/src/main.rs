@@ -2,7 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use darkswap_node::{
-    api, client, demo, web, DEFAULT_API_ADDR, DEFAULT_P2P_PORT, DEFAULT_WEBRTC_DIRECT_PORT, DEFAULT_WEB_ADDR,
+    api, client, demo, metrics, web, DEFAULT_API_ADDR, DEFAULT_METRICS_ADDR, DEFAULT_P2P_PORT,
+    DEFAULT_WEBRTC_DIRECT_PORT, DEFAULT_WEB_ADDR,
 };
 use darkswap_p2p::{
     auth::{AuthManagerConfig, AuthMethod},
@@ -155,6 +156,9 @@ struct RunArgs {
     /// (ws://host:9001/signaling): the node listens on /webrtc there, and peers dial /webrtc/p2p/<id>.
     #[arg(long = "webrtc-signaling", value_name = "URL")]
     webrtc_signaling: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics; `off` disables it.
+    #[arg(long = "metrics", value_name = "ADDR|off", default_value = DEFAULT_METRICS_ADDR)]
+    metrics: String,
     /// Serve the demo page (a browser node bootstrapping to this one) on ADDR; `off` disables it.
     #[arg(long = "web", value_name = "ADDR|off", default_value = DEFAULT_WEB_ADDR)]
     web: String,
@@ -273,6 +277,21 @@ async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             tracing::error!(error = %e, "control API stopped");
         }
     });
+    if let Some(server) = &signaling {
+        server.register_metrics(network.metrics().registry());
+    }
+    if args.metrics != "off" {
+        let listener = tokio::net::TcpListener::bind(&args.metrics)
+            .await
+            .map_err(|e| format!("--metrics {}: {e}", args.metrics))?;
+        println!("metrics: http://{}/metrics", listener.local_addr()?);
+        let router = metrics::router(network.metrics());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        });
+    }
     if args.web != "off" {
         let listener =
             tokio::net::TcpListener::bind(&args.web).await.map_err(|e| format!("--web {}: {e}", args.web))?;

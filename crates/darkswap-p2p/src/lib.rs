@@ -49,6 +49,7 @@ pub mod connection_pool;
 pub mod encryption;
 pub mod error;
 pub mod identity;
+pub mod metrics;
 pub mod network;
 pub mod order_book;
 pub mod protocol;

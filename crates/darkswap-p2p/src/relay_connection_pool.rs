@@ -302,6 +302,11 @@ impl RelayConnectionPool {
         }
     }
 
+    /// The relays known to the pool's network, with their scores.
+    pub fn relay_discovery(&self) -> crate::relay_discovery::RelayDiscoveryManager {
+        self.inner.network.relay_discovery()
+    }
+
     /// Counts of relayed connections and relays.
     pub fn get_connection_stats(&self) -> RelayPoolStats {
         let s = self.inner.connections.stats();

@@ -124,8 +124,16 @@ impl Behaviour {
         let (topics, heartbeat, discovery) = (&b.config.topics, b.heartbeat, b.discovery);
         let (relay_server, autonat_global_only) = (b.relay_server.as_ref(), b.autonat_global_only);
         let peer_id = key.public().to_peer_id();
-        let mut gossipsub =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossipsub_config(heartbeat)?)?;
+        let config = gossipsub_config(heartbeat)?;
+        let anonymous = gossipsub::MessageAuthenticity::Anonymous;
+        let mut gossipsub = gossipsub::Behaviour::new(anonymous, config)?;
+        if let Some(m) = &b.metrics {
+            // gossipsub's own metrics (mesh, scores, messages per topic) in the network's registry.
+            gossipsub = m.registry().with_registry(|r| {
+                let r = r.sub_registry_with_prefix("libp2p").sub_registry_with_prefix("gossipsub");
+                gossipsub.with_metrics(r, gossipsub::MetricsConfig::default())
+            });
+        }
         let (params, thresholds) = peer_score(topics);
         gossipsub.with_peer_score(params, thresholds).map_err(|e| e.to_string())?;
 

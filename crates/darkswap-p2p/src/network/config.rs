@@ -67,6 +67,7 @@ pub struct NetworkBuilder {
     pub(crate) insecure_plaintext: bool,
     pub(crate) encryption: crate::encryption::EncryptionConfig,
     pub(crate) webrtc: WebRtcOptions,
+    pub(crate) metrics: Option<crate::metrics::P2PMetrics>,
 }
 
 /// WebRTC settings of a node.
@@ -106,6 +107,7 @@ impl NetworkBuilder {
             insecure_plaintext: false,
             encryption: crate::encryption::EncryptionConfig::default(),
             webrtc: WebRtcOptions::default(),
+            metrics: None,
         }
     }
 
@@ -250,6 +252,14 @@ impl NetworkBuilder {
     /// In the browser this is how two browsers (or a browser and a native node) connect directly.
     pub fn webrtc_signaling(mut self, url: impl Into<String>) -> Self {
         self.webrtc.signaling_url = Some(url.into());
+        self
+    }
+
+    /// Records this network's metrics into `metrics` (by default it makes its own; read them
+    /// with [`NetworkHandle::metrics`](super::NetworkHandle::metrics)). Give each network its own
+    /// registry: two networks in one would report the same names twice.
+    pub fn metrics(mut self, metrics: crate::metrics::P2PMetrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 

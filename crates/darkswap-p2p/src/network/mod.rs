@@ -55,7 +55,10 @@ use futures::{
     SinkExt, StreamExt,
 };
 use libp2p::{identity::Keypair, Multiaddr};
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 /// Notices kept for the application; beyond this the newest are dropped (and counted).
 const NOTICE_QUEUE: usize = 64;
@@ -77,6 +80,44 @@ pub(crate) struct Shared {
     pub(crate) keypair: Keypair,
     pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, RelayStatus>>,
     pub(crate) webrtc_client: Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
+    /// When each connected peer last exchanged DarkSwap messages with us (connected peers only).
+    pub(crate) activity: Mutex<std::collections::HashMap<PeerId, web_time::Instant>>,
+    pub(crate) metrics: crate::metrics::P2PMetrics,
+}
+
+/// A connection counts as active this long after its peer's last DarkSwap message.
+const ACTIVE_WINDOW: Duration = Duration::from_secs(60);
+
+impl Shared {
+    /// Live orders in the local book.
+    pub(crate) fn live_orders(&self) -> usize {
+        let now = runtime::now_unix();
+        self.book.lock().map(|b| b.live(now).len()).unwrap_or_default()
+    }
+
+    /// Connections open, and of those the ones whose peer exchanged DarkSwap messages lately.
+    pub(crate) fn connection_activity(&self) -> (usize, usize) {
+        let activity = self.activity.lock().map(|a| a.clone()).unwrap_or_default();
+        let Ok(connections) = self.connections.lock() else { return (0, 0) };
+        let active = connections
+            .values()
+            .filter(|c| activity.get(&c.peer_id).is_some_and(|t| t.elapsed() < ACTIVE_WINDOW))
+            .count();
+        (connections.len(), active)
+    }
+
+    /// Relay reservations held.
+    pub(crate) fn reservation_count(&self) -> usize {
+        let Ok(status) = self.relay_status.lock() else { return 0 };
+        status.values().filter(|s| matches!(s, RelayStatus::Reserved { .. })).count()
+    }
+
+    /// Notes traffic with `peer` (for the active/idle connection gauges).
+    pub(crate) fn touch(&self, peer: PeerId) {
+        if let Ok(mut a) = self.activity.lock() {
+            a.insert(peer, web_time::Instant::now());
+        }
+    }
 }
 
 /// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.
@@ -127,6 +168,8 @@ impl Network {
         let auth = Arc::new(AuthManager::with_identity(builder.auth.clone(), keypair.clone())?);
         let e2e = Arc::new(EncryptionManager::with_identity(builder.encryption.clone(), keypair.clone())?);
         let mut builder = builder;
+        let metrics =
+            builder.metrics.get_or_insert_with(|| crate::metrics::P2PMetrics::new(Duration::from_secs(1))).clone();
         if builder.webrtc.signaling_url.is_some() {
             let client =
                 crate::webrtc_connection::WebRtcSignalingClient::with_config(&keypair, builder.webrtc.config.clone());
@@ -146,7 +189,13 @@ impl Network {
             keypair: keypair.clone(),
             relay_status: Mutex::new(Default::default()),
             webrtc_client: builder.webrtc.client.clone(),
+            activity: Mutex::new(Default::default()),
+            metrics: metrics.clone(),
         });
+        metrics.set_network(&shared);
+        metrics
+            .registry()
+            .register_collector(Box::new(crate::metrics::NetworkCollector { shared: Arc::downgrade(&shared) }));
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
         let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
@@ -205,6 +254,12 @@ fn check_topic(topic: &str) -> Result<(), Error> {
 }
 
 impl NetworkHandle {
+    /// The network's metrics (and their registry, to serve at `/metrics`; see
+    /// [`metrics`](crate::metrics)).
+    pub fn metrics(&self) -> crate::metrics::P2PMetrics {
+        self.shared.metrics.clone()
+    }
+
     /// The signaling client of the WebRTC transport, when the node was built with
     /// [`webrtc_signaling`](NetworkBuilder::webrtc_signaling).
     pub fn webrtc_signaling_client(&self) -> Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>> {

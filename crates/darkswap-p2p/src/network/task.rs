@@ -82,6 +82,10 @@ pub(crate) struct Task {
     /// Own messages published with no subscribed peer yet (oldest first, bounded): gossiped when
     /// a peer subscribes, so peers that already synced from our neighbours still hear of them.
     unsent: VecDeque<(TopicHash, Vec<u8>)>,
+    /// rust-libp2p's own metrics (swarm, kad, identify, ping, relay, DCUtR, gossipsub messages).
+    pub(super) libp2p_metrics: libp2p::metrics::Metrics,
+    /// Dials whose attempt was counted when they started.
+    pub(super) dials_counted: HashSet<libp2p::swarm::ConnectionId>,
     pub(super) key_offers: HashMap<OutboundRequestId, PeerId>,
     /// Auth requests in flight, tokens to present to relays, and relays authenticated to.
     pub(super) auth_requests: HashMap<OutboundRequestId, (PeerId, super::secure::AuthPurpose)>,
@@ -137,6 +141,7 @@ impl Task {
             }
             swarm
         };
+        let libp2p_metrics = shared.metrics.registry().with_registry(libp2p::metrics::Metrics::new);
         let mut task = Task {
             swarm,
             keypair,
@@ -170,6 +175,8 @@ impl Task {
             shutdown: None,
             awaiting_key: HashMap::new(),
             unsent: VecDeque::new(),
+            libp2p_metrics,
+            dials_counted: HashSet::new(),
             key_offers: HashMap::new(),
             auth_requests: HashMap::new(),
             relay_tokens: builder.relay_tokens.iter().cloned().collect(),

@@ -31,6 +31,9 @@ use libp2p::{
 };
 use std::sync::Arc;
 
+/// Behaviour-started dials remembered until they end (far above the pending-connection limit).
+const MAX_DIALS_COUNTED: usize = 4096;
+
 /// What a message did to the local book.
 pub(super) enum Applied {
     /// News: reported to the application and forwarded.
@@ -85,7 +88,50 @@ fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
 }
 
 impl Task {
+    /// What the metrics learn from a swarm event (before the task reacts to it).
+    fn record_metrics(&mut self, event: &SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        let m = &self.shared.metrics;
+        // An attempt counts when a behaviour starts the dial (the only start the swarm reports);
+        // dials started otherwise (by the task, or by the relay transport itself) count when they
+        // end, so attempts never fall behind outcomes.
+        match event {
+            SwarmEvent::Dialing { connection_id, .. } => {
+                m.record_connection_attempt();
+                if self.dials_counted.len() < MAX_DIALS_COUNTED {
+                    self.dials_counted.insert(*connection_id);
+                }
+            }
+            SwarmEvent::ConnectionEstablished { endpoint, established_in, connection_id, .. }
+                if endpoint.is_dialer() =>
+            {
+                if !self.dials_counted.remove(connection_id) {
+                    m.record_connection_attempt();
+                }
+                m.record_connection_success(established_in.as_millis().try_into().unwrap_or(u64::MAX))
+            }
+            SwarmEvent::OutgoingConnectionError { connection_id, .. } => {
+                if !self.dials_counted.remove(connection_id) {
+                    m.record_connection_attempt();
+                }
+                m.record_connection_failure()
+            }
+            SwarmEvent::Behaviour(ev) => match ev {
+                BehaviourEvent::Gossipsub(e) => self.libp2p_metrics.record(e),
+                BehaviourEvent::Kad(e) => self.libp2p_metrics.record(e),
+                BehaviourEvent::Identify(e) => self.libp2p_metrics.record(e),
+                BehaviourEvent::Ping(e) => self.libp2p_metrics.record(e),
+                BehaviourEvent::RelayServer(e) => self.libp2p_metrics.record(e),
+                BehaviourEvent::Dcutr(e) => self.libp2p_metrics.record(e),
+                _ => {}
+            },
+            _ => {}
+        }
+        self.libp2p_metrics.record(event);
+    }
+
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.record_metrics(&event);
         match event {
             SwarmEvent::NewListenAddr { listener_id, address } => {
                 tracing::info!(%address, "listening");
@@ -206,6 +252,9 @@ impl Task {
                     return;
                 }
                 tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
+                if let Ok(mut a) = self.shared.activity.lock() {
+                    a.remove(&peer_id);
+                }
                 if self.lost_peers.len() >= LOST_PEERS_MAX {
                     // Forget the longest-lost peer.
                     if let Some(oldest) = self.lost_peers.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p) {
@@ -229,6 +278,15 @@ impl Task {
     }
 
     fn on_behaviour_event(&mut self, ev: BehaviourEvent) {
+        let traffic = match &ev {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source: peer, .. })
+            | BehaviourEvent::Sync(request_response::Event::Message { peer, .. })
+            | BehaviourEvent::Trade(request_response::Event::Message { peer, .. }) => Some(*peer),
+            _ => None,
+        };
+        if let Some(peer) = traffic {
+            self.shared.touch(peer);
+        }
         match ev {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
                 self.on_gossip(propagation_source, message_id, message)

@@ -81,6 +81,48 @@ struct Shared {
     stop: CancellationToken,
 }
 
+/// The server's figures, read at each scrape (nothing once the server is gone).
+#[derive(Debug)]
+struct SignalingCollector {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl prometheus_client::collector::Collector for SignalingCollector {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::{
+            encoding::EncodeMetric,
+            metrics::{counter::ConstCounter, gauge::ConstGauge},
+        };
+        let Some(s) = self.shared.upgrade() else { return Ok(()) };
+        let registered = s.clients.read().unwrap_or_else(|p| p.into_inner()).len();
+        for (name, help, value) in [
+            (
+                "darkswap_signaling_clients_connected",
+                "Signaling clients with an open WebSocket",
+                s.connected.load(Ordering::Relaxed),
+            ),
+            ("darkswap_signaling_clients_registered", "Signaling clients that proved a peer id", registered),
+        ] {
+            let g = ConstGauge::new(value as i64);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        for (name, help, value) in [
+            ("darkswap_signaling_sessions", "WebSocket sessions accepted", s.sessions.load(Ordering::Relaxed)),
+            ("darkswap_signaling_messages_routed", "Messages routed between peers", s.routed.load(Ordering::Relaxed)),
+        ] {
+            let c = ConstCounter::new(value);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 /// A running signaling server; dropping it (or [`shutdown`](Self::shutdown)) stops it and closes
 /// every client connection.
 pub struct SignalingServer {
@@ -151,6 +193,13 @@ impl SignalingServer {
     /// Messages routed between peers so far.
     pub fn routed_messages(&self) -> u64 {
         self.shared.routed.load(Ordering::Relaxed)
+    }
+
+    /// Reports this server in `registry` at each scrape: `darkswap_signaling_clients_connected`,
+    /// `darkswap_signaling_clients_registered` (gauges), `darkswap_signaling_sessions` and
+    /// `darkswap_signaling_messages_routed` (counters).
+    pub fn register_metrics(&self, registry: &crate::metrics::MetricsRegistry) {
+        registry.register_collector(Box::new(SignalingCollector { shared: Arc::downgrade(&self.shared) }));
     }
 
     /// Stops accepting, closes every client and waits for the server task.

@@ -1,0 +1,67 @@
+//! The network's own figures, read at each scrape: the order book and the message counters.
+
+use crate::{network::Shared, protocol::RejectReason};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric},
+    metrics::{counter::ConstCounter, gauge::ConstGauge, MetricType},
+};
+use std::sync::{atomic::Ordering::Relaxed, Weak};
+
+/// Encodes a network's order-book and message counters (nothing once the network is gone).
+#[derive(Debug)]
+pub(crate) struct NetworkCollector {
+    pub(crate) shared: Weak<Shared>,
+}
+
+fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(value);
+    c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+impl Collector for NetworkCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(shared) = self.shared.upgrade() else { return Ok(()) };
+        let live = shared.live_orders();
+        let g = ConstGauge::new(live as i64);
+        g.encode(encoder.encode_descriptor(
+            "darkswap_orderbook_orders",
+            "Live orders in the local order book",
+            None,
+            g.metric_type(),
+        )?)?;
+        let s = &shared.stats;
+        counter(
+            &mut encoder,
+            "darkswap_messages_accepted",
+            "Gossip messages that passed validation",
+            s.messages_accepted.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "darkswap_orders_added",
+            "Orders added to the local book (gossip or sync)",
+            s.orders_added.load(Relaxed),
+        )?;
+        counter(&mut encoder, "darkswap_orders_synced", "Orders learned by sync", s.orders_synced.load(Relaxed))?;
+        counter(
+            &mut encoder,
+            "darkswap_trade_messages_received",
+            "Trade messages accepted from peers",
+            s.trade_messages_received.load(Relaxed),
+        )?;
+        let snapshot = s.snapshot();
+        let mut family = encoder.encode_descriptor(
+            "darkswap_messages_rejected",
+            "Inbound DarkSwap messages refused, by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        // Every reason, zeros included, so rate() and alerts see the series from the start.
+        for reason in RejectReason::ALL {
+            let c = ConstCounter::new(snapshot.rejected(reason));
+            c.encode(family.encode_family(&[("reason", reason.to_string())])?)?;
+        }
+        Ok(())
+    }
+}
