@@ -105,7 +105,9 @@ const tests = {
   // The page dials the serving node by WebRTC-direct, shows the order the native side published,
   // and an order posted through the page's form reaches the native node. Screenshot kept.
   async "webrtc-direct: orders both ways between the page and a native node"(browser) {
-    const native = await startNode("native", ["--listen", "/ip4/0.0.0.0/udp/0/webrtc-direct"]);
+    const native = await startNode("native", [
+      "--listen", "/ip4/0.0.0.0/udp/0/webrtc-direct", "--listen", "/ip4/127.0.0.1/tcp/0/ws",
+    ]);
     const posted = await api(native, "POST", "/orders", {
       side: "sell", base: "rune:840000:1", quote: "btc", amount: "5000", price: "2500", ttl_secs: 3600,
     });
@@ -130,6 +132,12 @@ const tests = {
       assert.equal(seen.amount, "7000");
 
       await page.waitForSelector(`#orders tr[data-order-id="${id}"]`, { timeout: TIMEOUT });
+
+      // The browser's WebSocket transport reaches the same node too.
+      const ws = native.listen.find((a) => a.includes("/ws/"));
+      assert.equal(await page.evaluate((addr) => window.darkswap.node.dial(addr), ws), native.peerId);
+      const transports = await page.evaluate(() => window.darkswap.node.connections().map((c) => c.transport));
+      assert.ok(transports.includes("websocket") && transports.includes("webrtc-direct"), transports.join(","));
       mkdirSync(ARTIFACTS, { recursive: true });
       const shot = path.join(ARTIFACTS, "order-book.png");
       await page.screenshot({ path: shot, fullPage: true });

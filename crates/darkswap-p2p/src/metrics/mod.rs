@@ -17,7 +17,7 @@
 //! | `darkswap_orderbook_orders` | gauge | live orders in the local book |
 //! | `darkswap_messages_accepted`, `darkswap_messages_rejected{reason}` | counters | inbound DarkSwap messages |
 //! | `darkswap_protocol_bytes{protocol,direction}` | counter | bytes on each application protocol's streams |
-//! | `libp2p_*` | various | rust-libp2p's own: swarm, gossipsub, kad, identify, ping, relay, DCUtR, bandwidth per transport |
+//! | `libp2p_*` | various | rust-libp2p's own: swarm, gossipsub, kad, identify, ping, relay, DCUtR |
 //!
 //! Counters follow OpenMetrics: the family `p2p_connection_attempts` is scraped as the sample
 //! `p2p_connection_attempts_total` (what Prometheus queries and the alert rules use).
@@ -36,9 +36,11 @@
 //! ```
 
 mod network;
+mod protocols;
 mod text;
 
 pub(crate) use network::NetworkCollector;
+pub use protocols::{MeteredMuxer, MeteredStream, ProtocolBytes, MAX_PROTOCOLS};
 pub use text::{Metric, MetricKind, Sample};
 
 use crate::relay_connection_pool::RelayConnectionPool;

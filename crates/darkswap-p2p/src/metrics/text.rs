@@ -158,34 +158,50 @@ pub fn parse(text: &str) -> Vec<Metric> {
 /// `unknown` as `untyped`.
 pub fn to_prometheus_text(openmetrics: &str) -> String {
     let mut out = String::with_capacity(openmetrics.len());
-    let mut info_family: Option<String> = None;
+    // A HELP line waits for its TYPE line, which may rename the family (info → `<name>_info`).
+    let mut help: Option<&str> = None;
+    let flush = |out: &mut String, help: &mut Option<&str>| {
+        if let Some(h) = help.take() {
+            out.push_str(h);
+            out.push('\n');
+        }
+    };
     for line in openmetrics.lines() {
         if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            flush(&mut out, &mut help);
+            help = Some(line);
             continue;
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
             match kind {
                 "info" => {
+                    if let Some(h) = help.take() {
+                        let text = h.strip_prefix("# HELP ").and_then(|r| r.split_once(' ')).map_or("", |(_, t)| t);
+                        out.push_str(&format!("# HELP {name}_info {text}\n"));
+                    }
                     out.push_str(&format!("# TYPE {name}_info gauge\n"));
-                    info_family = Some(name.to_owned());
-                    continue;
                 }
                 "unknown" => {
+                    flush(&mut out, &mut help);
                     out.push_str(&format!("# TYPE {name} untyped\n"));
-                    continue;
                 }
-                _ => info_family = None,
+                _ => {
+                    flush(&mut out, &mut help);
+                    out.push_str(line);
+                    out.push('\n');
+                }
             }
+            continue;
         }
-        if let (Some(rest), Some(family)) = (line.strip_prefix("# HELP "), info_family.as_ref()) {
-            if rest.split(' ').next() == Some(family.as_str()) {
-                continue;
-            }
-        }
+        flush(&mut out, &mut help);
         out.push_str(line);
         out.push('\n');
     }
+    flush(&mut out, &mut help);
     out
 }
 
@@ -227,7 +243,7 @@ build_info{version=\"1\"} 1\n\
     fn prometheus_text_drops_what_0_0_4_lacks() {
         let t = to_prometheus_text(TEXT);
         assert!(!t.contains("# EOF"));
-        assert!(t.contains("# TYPE build_info gauge\nbuild_info{version=\"1\"} 1\n"));
+        assert!(t.contains("# HELP build_info Build.\n# TYPE build_info gauge\nbuild_info{version=\"1\"} 1\n"), "{t}");
         assert!(!t.contains("# HELP build "));
         assert!(t.contains("p2p_connection_attempts_total 3"));
     }

@@ -9,37 +9,65 @@ fn transport_err(e: impl std::fmt::Display) -> Error {
     Error::Transport(e.to_string())
 }
 
-/// Native: TCP, QUIC, DNS and WebSocket, each secured with Noise and multiplexed with Yamux (QUIC
-/// brings its own), plus the circuit-relay client transport.
+/// Native: TCP, QUIC, WebRTC (direct and through the signaling server), DNS and WebSocket, each
+/// secured with Noise and multiplexed with Yamux where it has no security and muxing of its own,
+/// plus the circuit-relay client transport; every connection counts its bytes per protocol.
+///
+/// Composed here rather than with `SwarmBuilder`, which offers no way to wrap the connections'
+/// muxers (it only has libp2p's per-transport bandwidth counters).
 #[cfg(not(target_arch = "wasm32"))]
 pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
+    use libp2p::core::{muxing::StreamMuxerBox, transport::timeout::TransportTimeout, upgrade::Version, Transport};
     #[cfg(feature = "insecure-test-plaintext")]
     if b.insecure_plaintext {
         return build_plaintext(key, b, auth);
     }
+    let peer_id = key.public().to_peer_id();
+    let noise = noise::Config::new(&key).map_err(transport_err)?;
+    let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true))
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise.clone())
+        .multiplex(yamux::Config::default())
+        .map(|(p, c), _| (p, StreamMuxerBox::new(c)));
+    let quic = libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(&key))
+        .map(|(p, c), _| (p, StreamMuxerBox::new(c)));
     let direct = webrtc_direct(&key, b)?;
     let signaling = signaling_webrtc(&key, b);
-    Ok(SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(libp2p::tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .map_err(transport_err)?
-        .with_quic()
-        .with_other_transport(|_| direct)
-        .map_err(transport_err)?
-        .with_other_transport(|_| signaling)
-        .map_err(transport_err)?
-        .with_dns()
-        .map_err(transport_err)?
-        .with_websocket(noise::Config::new, yamux::Config::default)
-        .await
-        .map_err(transport_err)?
-        .with_relay_client(noise::Config::new, yamux::Config::default)
-        .map_err(transport_err)?
-        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth))
-        .map_err(transport_err)?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
-        .with_connection_timeout(b.config.connection_timeout)
-        .build())
+    let resolved = libp2p::dns::tokio::Transport::system(
+        tcp.or_transport(quic)
+            .map(|e, _| e.into_inner())
+            .or_transport(direct)
+            .map(|e, _| e.into_inner())
+            .or_transport(signaling)
+            .map(|e, _| e.into_inner()),
+    )
+    .map_err(transport_err)?;
+    let ws_tcp =
+        libp2p::dns::tokio::Transport::system(libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default()))
+            .map_err(transport_err)?;
+    let websocket = libp2p::websocket::Config::new(ws_tcp)
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise.clone())
+        .multiplex(yamux::Config::default())
+        .map(|(p, c), _| (p, StreamMuxerBox::new(c)));
+    let (relay_transport, relay_client) = libp2p::relay::client::new(peer_id);
+    let relayed = relay_transport
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise)
+        .multiplex(yamux::Config::default())
+        .map(|(p, c), _| (p, StreamMuxerBox::new(c)));
+    let metrics = b.metrics.clone().ok_or_else(|| Error::Transport("metrics not set up".into()))?;
+    let bytes = metrics.registry().with_registry(crate::metrics::ProtocolBytes::register);
+    let transport = relayed
+        .or_transport(websocket)
+        .map(|e, _| e.into_inner())
+        .or_transport(resolved)
+        .map(|e, _| e.into_inner())
+        .map(move |(p, c), _| (p, StreamMuxerBox::new(bytes.wrap(c))));
+    let transport = TransportTimeout::new(transport, b.config.connection_timeout).boxed();
+    let behaviour = Behaviour::new(&key, relay_client, b, auth).map_err(transport_err)?;
+    let config = libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(b.idle_timeout);
+    Ok(Swarm::new(transport, behaviour, peer_id, config))
 }
 
 /// WebRTC-direct (libp2p-webrtc): browsers dial `/ip4/…/udp/…/webrtc-direct/certhash/…` with no

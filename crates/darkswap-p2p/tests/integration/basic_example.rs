@@ -143,3 +143,46 @@ async fn signaling_server_and_webrtc_example_across_processes() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains(&format!("connected to {peer}")) && text.contains("Received: Hello, world!"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_examples_run_and_serve_prometheus_text() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let out = run_example("metrics_example").await;
+    assert!(out.contains("p2p_connection_attempts = 1"), "{out}");
+    assert!(out.contains("p2p_relay_score{relay="), "{out}");
+    assert!(out.lines().last() == Some("ok"), "{out}");
+
+    // metrics_server answers a scrape with Prometheus text, then exits as asked.
+    let bin = example_binary().with_file_name(format!("metrics_server{}", std::env::consts::EXE_SUFFIX));
+    let mut server = tokio::process::Command::new(bin)
+        .args(["--addr", "127.0.0.1:0", "--exit-after-scrapes", "1"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("metrics_server starts");
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("metrics: ") {
+                return url.to_owned();
+            }
+        }
+        panic!("no metrics address printed");
+    })
+    .await
+    .expect("in time");
+    let host = url.trim_start_matches("http://").trim_end_matches("/metrics").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+    tcp.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{response}");
+    for family in ["p2p_connections_total", "p2p_connection_attempts_total", "darkswap_orderbook_orders"] {
+        assert!(response.contains(family), "{family} missing:\n{response}");
+    }
+    let status = tokio::time::timeout(WAIT, server.wait()).await.expect("exits after the scrape").unwrap();
+    assert!(status.success());
+}

@@ -8,6 +8,7 @@ mod common;
 mod encryption_table;
 mod fuzz_regressions;
 mod gossip;
+mod metrics;
 mod relay;
 mod relay_pool;
 mod relay_view;
