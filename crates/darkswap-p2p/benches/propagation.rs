@@ -6,6 +6,8 @@
 //! cargo bench -p darkswap-p2p --bench propagation                  # 20 nodes, 200 orders/s, 10 s
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50    # the issue's goal setting
 //! cargo bench -p darkswap-p2p --bench propagation -- --only darkswap --secs 5
+//! cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 3
+//!                                   # darkswap with metrics on and off, alternating; medians, CPU
 //! ```
 //!
 //! Prints p50/p99/max delivery latency (publish call to `MessageReceived` on each other node),
@@ -38,10 +40,11 @@ struct Opts {
     secs: u64,
     size: usize,
     only: Option<String>,
+    rounds: usize,
 }
 
 fn opts() -> Opts {
-    let mut o = Opts { nodes: 20, rate: 200, secs: 10, size: 1024, only: None };
+    let mut o = Opts { nodes: 20, rate: 200, secs: 10, size: 1024, only: None, rounds: 3 };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_default();
@@ -51,6 +54,7 @@ fn opts() -> Opts {
             "--secs" => o.secs = val().parse().expect("--secs SECONDS"),
             "--size" => o.size = val().parse().expect("--size BYTES"),
             "--only" => o.only = Some(val()),
+            "--rounds" => o.rounds = val().parse().expect("--rounds N"),
             _ => {} // cargo bench passes --bench
         }
     }
@@ -80,6 +84,19 @@ struct Report {
     expected: usize,
     published: usize,
     elapsed: Duration,
+    /// CPU time the whole process used while orders were published and delivered.
+    cpu: Duration,
+}
+
+/// CPU time (user + system) this process has used so far, from /proc/self/stat.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<u64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
 }
 
 impl Report {
@@ -98,7 +115,7 @@ impl Report {
     }
     fn print(&self) {
         println!(
-            "{:<22} p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms  delivered {:>7}/{:<7} ({:>6.2}%)  published {:>7.1} msg/s",
+            "{:<25} p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms  delivered {:>7}/{:<7} ({:>6.2}%)  published {:>7.1} msg/s  CPU {:.2} s",
             self.name,
             self.pct(0.50),
             self.pct(0.99),
@@ -106,7 +123,8 @@ impl Report {
             self.latencies_us.len(),
             self.expected,
             self.ratio() * 100.0,
-            self.rate()
+            self.rate(),
+            self.cpu.as_secs_f64()
         );
     }
 }
@@ -163,13 +181,14 @@ async fn drain(received: &Received, expected: usize) {
     }
 }
 
-async fn run_darkswap(o: &Opts) -> Report {
+async fn run_darkswap(o: &Opts, metrics: bool) -> Report {
     let mut handles: Vec<NetworkHandle> = Vec::new();
     let mut addrs = Vec::new();
     let received: Received = Arc::default();
     for _ in 0..o.nodes {
         // Same fixed topology as the plain stack: no DHT random walks adding connections.
-        let mut net = Network::builder(NetworkConfig::default()).discovery(false).build().await.unwrap();
+        let mut net =
+            Network::builder(NetworkConfig::default()).discovery(false).metrics_enabled(metrics).build().await.unwrap();
         let a = net.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap();
         addrs.push(format!("{a}/p2p/{}", net.local_peer_id()));
         handles.push(net.handle());
@@ -192,6 +211,7 @@ async fn run_darkswap(o: &Opts) -> Report {
         }
     }
     let sent: Sent = Arc::default();
+    let cpu_start = cpu_time();
     let (published, elapsed) = publish_loop(o, |node, k| {
         let h = handles[node].clone();
         let sent = sent.clone();
@@ -215,6 +235,7 @@ async fn run_darkswap(o: &Opts) -> Report {
     })
     .await;
     drain(&received, published * (o.nodes - 1)).await;
+    let cpu = cpu_time().saturating_sub(cpu_start);
     let mut conns = 0;
     for h in &handles {
         conns += h.connected_peers().await.unwrap().len();
@@ -224,7 +245,8 @@ async fn run_darkswap(o: &Opts) -> Report {
     for h in &handles {
         h.shutdown().await.unwrap();
     }
-    Report { name: "darkswap-p2p", latencies_us: lat, expected: published * (o.nodes - 1), published, elapsed }
+    let name = if metrics { "darkswap-p2p" } else { "darkswap-p2p, metrics off" };
+    Report { name, cpu, latencies_us: lat, expected: published * (o.nodes - 1), published, elapsed }
 }
 
 /// Plain rust-libp2p: gossipsub with strict signing and default message ids, TCP + Noise + Yamux.
@@ -296,6 +318,7 @@ async fn run_plain(o: &Opts) -> Report {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let sent: Sent = Arc::default();
+    let cpu_start = cpu_time();
     let (published, elapsed) = publish_loop(o, |node, k| {
         let tag = k.to_be_bytes().to_vec();
         let mut data = tag.clone();
@@ -306,9 +329,17 @@ async fn run_plain(o: &Opts) -> Report {
     })
     .await;
     drain(&received, published * (o.nodes - 1)).await;
+    let cpu = cpu_time().saturating_sub(cpu_start);
     let lat = latencies(&sent, &received);
     drop(cmd_txs);
-    Report { name: "plain rust-libp2p", latencies_us: lat, expected: published * (o.nodes - 1), published, elapsed }
+    Report {
+        name: "plain rust-libp2p",
+        cpu,
+        latencies_us: lat,
+        expected: published * (o.nodes - 1),
+        published,
+        elapsed,
+    }
 }
 
 enum PlainCmd {
@@ -327,18 +358,69 @@ fn main() {
         o.size,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    let mut reports = Vec::new();
-    if o.only.as_deref().is_none_or(|s| s == "darkswap") {
-        let r = rt.block_on(run_darkswap(&o));
+    let only = |s: &str| o.only.as_deref().is_none_or(|x| x == s);
+    let on = (only("darkswap") || only("metrics")).then(|| rt.block_on(run_darkswap(&o, true)));
+    if let Some(r) = &on {
         r.print();
-        reports.push(r);
     }
-    if o.only.as_deref().is_none_or(|s| s == "plain") {
-        let r = rt.block_on(run_plain(&o));
-        r.print();
-        reports.push(r);
+    // The same network with its metrics recording switched off: what metrics cost. Runs
+    // alternate (on, off, on, off, ...) so drift hits both alike; medians over the rounds.
+    if let (Some(first), true) = (&on, only("metrics")) {
+        let (mut ons, mut offs) = (vec![(first.pct(0.5), first.pct(0.99), first.cpu.as_secs_f64())], Vec::new());
+        for round in 0..o.rounds.max(1) {
+            let off = rt.block_on(run_darkswap(&o, false));
+            off.print();
+            offs.push((off.pct(0.5), off.pct(0.99), off.cpu.as_secs_f64()));
+            if round + 1 < o.rounds.max(1) {
+                let again = rt.block_on(run_darkswap(&o, true));
+                again.print();
+                ons.push((again.pct(0.5), again.pct(0.99), again.cpu.as_secs_f64()));
+            }
+        }
+        let median = |v: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
+            let mut x: Vec<f64> = v.iter().map(f).collect();
+            x.sort_by(|a, b| a.total_cmp(b));
+            x[x.len() / 2]
+        };
+        let spread = |v: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
+            let x: Vec<f64> = v.iter().map(f).collect();
+            let (lo, hi) = x.iter().fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+            format!("{lo:.1}-{hi:.1}")
+        };
+        type Pick = fn(&(f64, f64, f64)) -> f64;
+        let (p50, p99, cpu): (Pick, Pick, Pick) = (|r| r.0, |r| r.1, |r| r.2);
+        println!(
+            "metrics on  ({} runs): p50 {:.2} ms (range {}), p99 {:.2} ms (range {}), CPU {:.2} s (range {})",
+            ons.len(),
+            median(&ons, p50),
+            spread(&ons, p50),
+            median(&ons, p99),
+            spread(&ons, p99),
+            median(&ons, cpu),
+            spread(&ons, cpu)
+        );
+        println!(
+            "metrics off ({} runs): p50 {:.2} ms (range {}), p99 {:.2} ms (range {}), CPU {:.2} s (range {})",
+            offs.len(),
+            median(&offs, p50),
+            spread(&offs, p50),
+            median(&offs, p99),
+            spread(&offs, p99),
+            median(&offs, cpu),
+            spread(&offs, cpu)
+        );
+        println!(
+            "metrics cost, off/on medians (goal >= 0.97): CPU {:.3}x  p50 latency {:.3}x  p99 latency {:.3}x",
+            median(&offs, cpu) / median(&ons, cpu),
+            median(&offs, p50) / median(&ons, p50),
+            median(&offs, p99) / median(&ons, p99)
+        );
     }
-    if let [d, p] = &reports[..] {
+    let plain = only("plain").then(|| rt.block_on(run_plain(&o)));
+    if let Some(p) = &plain {
+        p.print();
+    }
+    if let (Some(d), Some(p)) = (&on, &plain) {
         println!(
             "ratio darkswap/plain:  p50 {:.2}x  p99 {:.2}x  delivery {:.3}x  (lower latency is better)",
             d.pct(0.5) / p.pct(0.5),

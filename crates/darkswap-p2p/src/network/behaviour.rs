@@ -127,7 +127,7 @@ impl Behaviour {
         let config = gossipsub_config(heartbeat)?;
         let anonymous = gossipsub::MessageAuthenticity::Anonymous;
         let mut gossipsub = gossipsub::Behaviour::new(anonymous, config)?;
-        if let Some(m) = &b.metrics {
+        if let Some(m) = b.metrics.as_ref().filter(|_| b.metrics_enabled) {
             // gossipsub's own metrics (mesh, scores, messages per topic) in the network's registry.
             gossipsub = m.registry().with_registry(|r| {
                 let r = r.sub_registry_with_prefix("libp2p").sub_registry_with_prefix("gossipsub");

@@ -68,6 +68,7 @@ pub struct NetworkBuilder {
     pub(crate) encryption: crate::encryption::EncryptionConfig,
     pub(crate) webrtc: WebRtcOptions,
     pub(crate) metrics: Option<crate::metrics::P2PMetrics>,
+    pub(crate) metrics_enabled: bool,
 }
 
 /// WebRTC settings of a node.
@@ -108,6 +109,7 @@ impl NetworkBuilder {
             encryption: crate::encryption::EncryptionConfig::default(),
             webrtc: WebRtcOptions::default(),
             metrics: None,
+            metrics_enabled: true,
         }
     }
 
@@ -260,6 +262,14 @@ impl NetworkBuilder {
     /// registry: two networks in one would report the same names twice.
     pub fn metrics(mut self, metrics: crate::metrics::P2PMetrics) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Whether the network records metrics as it runs (default on). Off, it skips the per-event
+    /// recording, libp2p's and gossipsub's metrics and the per-protocol byte counting; the
+    /// registry then only has the gauges read at scrape time. For measuring what metrics cost.
+    pub fn metrics_enabled(mut self, enabled: bool) -> Self {
+        self.metrics_enabled = enabled;
         self
     }
 

@@ -57,13 +57,16 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .multiplex(yamux::Config::default())
         .map(|(p, c), _| (p, StreamMuxerBox::new(c)));
     let metrics = b.metrics.clone().ok_or_else(|| Error::Transport("metrics not set up".into()))?;
-    let bytes = metrics.registry().with_registry(crate::metrics::ProtocolBytes::register);
+    let bytes = b.metrics_enabled.then(|| metrics.registry().with_registry(crate::metrics::ProtocolBytes::register));
     let transport = relayed
         .or_transport(websocket)
         .map(|e, _| e.into_inner())
         .or_transport(resolved)
         .map(|e, _| e.into_inner())
-        .map(move |(p, c), _| (p, StreamMuxerBox::new(bytes.wrap(c))));
+        .map(move |(p, c), _| match &bytes {
+            Some(bytes) => (p, StreamMuxerBox::new(bytes.wrap(c))),
+            None => (p, c),
+        });
     let transport = TransportTimeout::new(transport, b.config.connection_timeout).boxed();
     let behaviour = Behaviour::new(&key, relay_client, b, auth).map_err(transport_err)?;
     let config = libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(b.idle_timeout);

@@ -86,6 +86,7 @@ pub(crate) struct Task {
     pub(super) libp2p_metrics: libp2p::metrics::Metrics,
     /// Dials whose attempt was counted when they started.
     pub(super) dials_counted: HashSet<libp2p::swarm::ConnectionId>,
+    pub(super) metrics_enabled: bool,
     pub(super) key_offers: HashMap<OutboundRequestId, PeerId>,
     /// Auth requests in flight, tokens to present to relays, and relays authenticated to.
     pub(super) auth_requests: HashMap<OutboundRequestId, (PeerId, super::secure::AuthPurpose)>,
@@ -177,6 +178,7 @@ impl Task {
             unsent: VecDeque::new(),
             libp2p_metrics,
             dials_counted: HashSet::new(),
+            metrics_enabled: builder.metrics_enabled,
             key_offers: HashMap::new(),
             auth_requests: HashMap::new(),
             relay_tokens: builder.relay_tokens.iter().cloned().collect(),

@@ -131,7 +131,9 @@ impl Task {
     }
 
     pub(super) fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
-        self.record_metrics(&event);
+        if self.metrics_enabled {
+            self.record_metrics(&event);
+        }
         match event {
             SwarmEvent::NewListenAddr { listener_id, address } => {
                 tracing::info!(%address, "listening");
