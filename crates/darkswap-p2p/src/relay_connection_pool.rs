@@ -388,3 +388,19 @@ async fn maintain(pool: Weak<Inner>, every: Duration) {
         }
     }
 }
+
+impl crate::metrics::ConnectionSource for RelayConnectionPool {
+    fn connection_gauges(&self) -> crate::metrics::ConnectionGauges {
+        let s = self.get_connection_stats();
+        crate::metrics::ConnectionGauges {
+            total: s.total_connections,
+            active: s.in_use_connections,
+            idle: s.idle_connections,
+            relays: s.connected_relays,
+        }
+    }
+
+    fn relay_scores(&self, max: usize) -> Vec<(String, f64)> {
+        self.relay_discovery().get_best_relays(max).into_iter().map(|r| (r.peer_id.to_string(), r.score())).collect()
+    }
+}

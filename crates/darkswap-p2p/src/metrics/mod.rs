@@ -35,15 +35,12 @@
 //! assert!(metrics.get_prometheus_metrics().contains("p2p_connection_latency_ms_bucket"));
 //! ```
 
-mod network;
 mod protocols;
 mod text;
 
-pub(crate) use network::NetworkCollector;
 pub use protocols::{MeteredMuxer, MeteredStream, ProtocolBytes, MAX_PROTOCOLS};
 pub use text::{Metric, MetricKind, Sample};
 
-use crate::relay_connection_pool::RelayConnectionPool;
 use prometheus_client::{
     collector::Collector,
     encoding::EncodeLabelSet,
@@ -143,11 +140,35 @@ struct Families {
     relay_score: Family<RelayLabel, Gauge<f64, AtomicU64>>,
 }
 
+/// Connection figures a [`ConnectionSource`] reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionGauges {
+    /// Connections held.
+    pub total: usize,
+    /// Of those, in use.
+    pub active: usize,
+    /// Of those, idle.
+    pub idle: usize,
+    /// Relay reservations held.
+    pub relays: usize,
+}
+
+/// Something [`P2PMetrics`] reads its connection gauges and relay scores from: a
+/// [`Network`](crate::network::Network) (done by the network itself) or a
+/// [`RelayConnectionPool`](crate::relay_connection_pool::RelayConnectionPool)
+/// ([`set_relay_pool`](P2PMetrics::set_relay_pool)).
+pub trait ConnectionSource: Send + Sync {
+    /// Connections and reservations now.
+    fn connection_gauges(&self) -> ConnectionGauges;
+    /// Known relays and their scores (0-100), best first.
+    fn relay_scores(&self, max: usize) -> Vec<(String, f64)>;
+}
+
 /// Where the connection gauges come from.
 #[derive(Default)]
 struct Sources {
-    relay_pool: Option<RelayConnectionPool>,
-    network: Option<std::sync::Weak<crate::network::Shared>>,
+    relay_pool: Option<Box<dyn ConnectionSource>>,
+    network: Option<std::sync::Weak<dyn ConnectionSource>>,
     last_update: Option<web_time::Instant>,
 }
 
@@ -222,16 +243,17 @@ impl P2PMetrics {
         self.inner.sources.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes the connection gauges and relay counts from `pool` from now on.
-    pub fn set_relay_pool(&mut self, pool: RelayConnectionPool) {
-        self.sources().relay_pool = Some(pool);
+    /// Takes the connection gauges and relay counts from `pool` (a
+    /// [`RelayConnectionPool`](crate::relay_connection_pool::RelayConnectionPool)) from now on.
+    pub fn set_relay_pool(&mut self, pool: impl ConnectionSource + 'static) {
+        self.sources().relay_pool = Some(Box::new(pool));
         self.update_metrics();
     }
 
-    /// Takes the connection gauges, reservations and relay scores from a network (done by
-    /// [`Network`](crate::network::Network) itself).
-    pub(crate) fn set_network(&self, shared: &Arc<crate::network::Shared>) {
-        self.sources().network = Some(Arc::downgrade(shared));
+    /// Takes the connection gauges, reservations and relay scores from a network while it lives
+    /// (done by [`Network`](crate::network::Network) itself).
+    pub(crate) fn set_network(&self, network: std::sync::Weak<dyn ConnectionSource>) {
+        self.sources().network = Some(network);
     }
 
     /// One outgoing connection attempt.
@@ -256,27 +278,16 @@ impl P2PMetrics {
         sources.last_update = Some(web_time::Instant::now());
         let f = &self.inner.families;
         let network = sources.network.as_ref().and_then(|w| w.upgrade());
-        if let Some(pool) = &sources.relay_pool {
-            let s = pool.get_connection_stats();
-            f.connections_total.set(s.total_connections as i64);
-            f.connections_active.set(s.in_use_connections as i64);
-            f.connections_idle.set(s.idle_connections as i64);
-            f.relay_connections.set(s.connected_relays as i64);
-        } else if let Some(net) = &network {
-            let (total, active) = net.connection_activity();
-            f.connections_total.set(total as i64);
-            f.connections_active.set(active as i64);
-            f.connections_idle.set(total.saturating_sub(active) as i64);
-            f.relay_connections.set(net.reservation_count() as i64);
-        }
-        let relays = match (&sources.relay_pool, &network) {
-            (Some(pool), _) => pool.relay_discovery().get_best_relays(MAX_RELAY_SCORES),
-            (None, Some(net)) => net.relays.get_best_relays(MAX_RELAY_SCORES),
-            (None, None) => return,
-        };
+        let source: Option<&dyn ConnectionSource> = sources.relay_pool.as_deref().or(network.as_deref());
+        let Some(source) = source else { return };
+        let g = source.connection_gauges();
+        f.connections_total.set(g.total as i64);
+        f.connections_active.set(g.active as i64);
+        f.connections_idle.set(g.idle as i64);
+        f.relay_connections.set(g.relays as i64);
         f.relay_score.clear();
-        for r in relays {
-            f.relay_score.get_or_create(&RelayLabel { relay: r.peer_id.to_string() }).set(r.score());
+        for (relay, score) in source.relay_scores(MAX_RELAY_SCORES) {
+            f.relay_score.get_or_create(&RelayLabel { relay }).set(score);
         }
     }
 

@@ -17,6 +17,7 @@
 //! touches the swarm. The order book and counters are shared read-only views the task updates.
 
 mod behaviour;
+mod collector;
 mod command;
 mod config;
 mod event;
@@ -85,31 +86,11 @@ pub(crate) struct Shared {
     pub(crate) metrics: crate::metrics::P2PMetrics,
 }
 
-/// A connection counts as active this long after its peer's last DarkSwap message.
-const ACTIVE_WINDOW: Duration = Duration::from_secs(60);
-
 impl Shared {
     /// Live orders in the local book.
     pub(crate) fn live_orders(&self) -> usize {
         let now = runtime::now_unix();
         self.book.lock().map(|b| b.live(now).len()).unwrap_or_default()
-    }
-
-    /// Connections open, and of those the ones whose peer exchanged DarkSwap messages lately.
-    pub(crate) fn connection_activity(&self) -> (usize, usize) {
-        let activity = self.activity.lock().map(|a| a.clone()).unwrap_or_default();
-        let Ok(connections) = self.connections.lock() else { return (0, 0) };
-        let active = connections
-            .values()
-            .filter(|c| activity.get(&c.peer_id).is_some_and(|t| t.elapsed() < ACTIVE_WINDOW))
-            .count();
-        (connections.len(), active)
-    }
-
-    /// Relay reservations held.
-    pub(crate) fn reservation_count(&self) -> usize {
-        let Ok(status) = self.relay_status.lock() else { return 0 };
-        status.values().filter(|s| matches!(s, RelayStatus::Reserved { .. })).count()
     }
 
     /// Notes traffic with `peer` (for the active/idle connection gauges).
@@ -192,10 +173,11 @@ impl Network {
             activity: Mutex::new(Default::default()),
             metrics: metrics.clone(),
         });
-        metrics.set_network(&shared);
+        let source: Arc<dyn crate::metrics::ConnectionSource> = shared.clone();
+        metrics.set_network(Arc::downgrade(&source));
         metrics
             .registry()
-            .register_collector(Box::new(crate::metrics::NetworkCollector { shared: Arc::downgrade(&shared) }));
+            .register_collector(Box::new(collector::NetworkCollector { shared: Arc::downgrade(&shared) }));
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
         let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);

@@ -1,12 +1,49 @@
-//! The network's own figures, read at each scrape: the order book and the message counters.
+//! The network's figures for its metrics: the order book and message counters (a collector read
+//! at each scrape), and the connection gauges and relay scores `P2PMetrics` reads.
 
-use crate::{network::Shared, protocol::RejectReason};
+use super::{RelayStatus, Shared};
+use crate::{
+    metrics::{ConnectionGauges, ConnectionSource},
+    protocol::RejectReason,
+};
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric},
     metrics::{counter::ConstCounter, gauge::ConstGauge, MetricType},
 };
-use std::sync::{atomic::Ordering::Relaxed, Weak};
+use std::{
+    sync::{atomic::Ordering::Relaxed, Weak},
+    time::Duration,
+};
+
+/// A connection counts as active this long after its peer's last DarkSwap message.
+const ACTIVE_WINDOW: Duration = Duration::from_secs(60);
+
+impl ConnectionSource for Shared {
+    fn connection_gauges(&self) -> ConnectionGauges {
+        let activity = self.activity.lock().map(|a| a.clone()).unwrap_or_default();
+        let (total, active) = match self.connections.lock() {
+            Ok(connections) => (
+                connections.len(),
+                connections
+                    .values()
+                    .filter(|c| activity.get(&c.peer_id).is_some_and(|t| t.elapsed() < ACTIVE_WINDOW))
+                    .count(),
+            ),
+            Err(_) => (0, 0),
+        };
+        let relays = self
+            .relay_status
+            .lock()
+            .map(|s| s.values().filter(|s| matches!(s, RelayStatus::Reserved { .. })).count())
+            .unwrap_or_default();
+        ConnectionGauges { total, active, idle: total - active, relays }
+    }
+
+    fn relay_scores(&self, max: usize) -> Vec<(String, f64)> {
+        self.relays.get_best_relays(max).into_iter().map(|r| (r.peer_id.to_string(), r.score())).collect()
+    }
+}
 
 /// Encodes a network's order-book and message counters (nothing once the network is gone).
 #[derive(Debug)]
