@@ -61,11 +61,15 @@ fn scrape(url: &str) -> String {
 fn dashboard_and_alerts_use_metrics_a_node_exports() {
     // A node with a relay, so that the relay families have series too.
     let relay = start(&["--relay"]);
-    let node = start(&["--relay-peer", &relay.p2p]);
+    // It also runs a signaling server, whose figures join the node's.
+    let node = start(&["--relay-peer", &relay.p2p, "--signaling-server", "127.0.0.1:0"]);
     let mut exposition = String::new();
     until("the node reserves on its relay", || {
         exposition = scrape(&node.metrics);
         exposition.contains("p2p_relay_connections 1") && exposition.contains("p2p_relay_score{")
+    });
+    until("the node registers on its own signaling server", || {
+        scrape(&node.metrics).contains("darkswap_signaling_clients_registered 1")
     });
     // Sample names, and family names (a family with no series yet, such as relay scores before
     // any relay is known, still has its TYPE line).

@@ -126,9 +126,12 @@ impl Behaviour {
         let peer_id = key.public().to_peer_id();
         let config = gossipsub_config(heartbeat)?;
         let anonymous = gossipsub::MessageAuthenticity::Anonymous;
+        #[allow(unused_mut)] // gossipsub's metrics exist on native only
         let mut gossipsub = gossipsub::Behaviour::new(anonymous, config)?;
-        if let Some(m) = b.metrics.as_ref().filter(|_| b.metrics_enabled) {
-            // gossipsub's own metrics (mesh, scores, messages per topic) in the network's registry.
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(m) = b.metrics.as_ref().filter(|_| b.metrics_enabled && b.gossipsub_metrics) {
+            // gossipsub's own metrics (mesh, scores, queues, messages per topic): opt-in, since
+            // they cost several percent of CPU under load (see the propagation bench).
             gossipsub = m.registry().with_registry(|r| {
                 let r = r.sub_registry_with_prefix("libp2p").sub_registry_with_prefix("gossipsub");
                 gossipsub.with_metrics(r, gossipsub::MetricsConfig::default())

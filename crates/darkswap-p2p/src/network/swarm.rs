@@ -2,7 +2,7 @@
 
 use super::{behaviour::Behaviour, NetworkBuilder};
 use crate::{auth::AuthManager, Error};
-use libp2p::{identity::Keypair, noise, yamux, Swarm, SwarmBuilder};
+use libp2p::{identity::Keypair, noise, yamux, Swarm};
 use std::sync::Arc;
 
 fn transport_err(e: impl std::fmt::Display) -> Error {
@@ -122,7 +122,7 @@ fn signaling_webrtc(
 #[cfg(all(feature = "insecure-test-plaintext", not(target_arch = "wasm32")))]
 fn build_plaintext(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
     let plain = |k: &Keypair| Ok::<_, std::convert::Infallible>(libp2p::plaintext::Config::new(k));
-    Ok(SwarmBuilder::with_existing_identity(key)
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(libp2p::tcp::Config::default().nodelay(true), plain, yamux::Config::default)
         .map_err(transport_err)?
@@ -141,7 +141,7 @@ fn build_plaintext(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
 pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
     use libp2p::core::{upgrade::Version, Transport};
     let signaling = signaling_webrtc(&key, b);
-    Ok(SwarmBuilder::with_existing_identity(key)
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_wasm_bindgen()
         .with_other_transport(|key| libp2p::webrtc_websys::Transport::new(libp2p::webrtc_websys::Config::new(key)))
         .map_err(transport_err)?

@@ -83,6 +83,7 @@ pub(crate) struct Task {
     /// a peer subscribes, so peers that already synced from our neighbours still hear of them.
     unsent: VecDeque<(TopicHash, Vec<u8>)>,
     /// rust-libp2p's own metrics (swarm, kad, identify, ping, relay, DCUtR, gossipsub messages).
+    #[cfg(not(target_arch = "wasm32"))]
     pub(super) libp2p_metrics: libp2p::metrics::Metrics,
     /// Dials whose attempt was counted when they started.
     pub(super) dials_counted: HashSet<libp2p::swarm::ConnectionId>,
@@ -142,6 +143,7 @@ impl Task {
             }
             swarm
         };
+        #[cfg(not(target_arch = "wasm32"))]
         let libp2p_metrics = shared.metrics.registry().with_registry(libp2p::metrics::Metrics::new);
         let mut task = Task {
             swarm,
@@ -176,6 +178,7 @@ impl Task {
             shutdown: None,
             awaiting_key: HashMap::new(),
             unsent: VecDeque::new(),
+            #[cfg(not(target_arch = "wasm32"))]
             libp2p_metrics,
             dials_counted: HashSet::new(),
             metrics_enabled: builder.metrics_enabled,

@@ -90,7 +90,6 @@ fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
 impl Task {
     /// What the metrics learn from a swarm event (before the task reacts to it).
     fn record_metrics(&mut self, event: &SwarmEvent<BehaviourEvent>) {
-        use libp2p::metrics::Recorder;
         let m = &self.shared.metrics;
         // An attempt counts when a behaviour starts the dial (the only start the swarm reports);
         // dials started otherwise (by the task, or by the relay transport itself) count when they
@@ -116,7 +115,18 @@ impl Task {
                 }
                 m.record_connection_failure()
             }
-            SwarmEvent::Behaviour(ev) => match ev {
+            _ => {}
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.record_libp2p_metrics(event);
+    }
+
+    /// rust-libp2p's own metrics (native only).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn record_libp2p_metrics(&mut self, event: &SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        if let SwarmEvent::Behaviour(ev) = event {
+            match ev {
                 BehaviourEvent::Gossipsub(e) => self.libp2p_metrics.record(e),
                 BehaviourEvent::Kad(e) => self.libp2p_metrics.record(e),
                 BehaviourEvent::Identify(e) => self.libp2p_metrics.record(e),
@@ -124,8 +134,7 @@ impl Task {
                 BehaviourEvent::RelayServer(e) => self.libp2p_metrics.record(e),
                 BehaviourEvent::Dcutr(e) => self.libp2p_metrics.record(e),
                 _ => {}
-            },
-            _ => {}
+            }
         }
         self.libp2p_metrics.record(event);
     }

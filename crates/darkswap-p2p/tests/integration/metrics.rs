@@ -60,9 +60,25 @@ async fn a_network_records_dials_connections_and_orders() {
     assert_eq!(on("unknown", "in") + on("unknown", "out"), 0.0, "every stream's protocol was found: {bytes:?}");
     let text = a.metrics().get_prometheus_metrics();
     assert!(text.contains("libp2p_swarm_connections_established_total{"), "libp2p's own metrics");
-    assert!(text.contains("libp2p_gossipsub_"), "gossipsub's own metrics");
+    assert!(text.contains("libp2p_gossipsub_messages_total"), "libp2p's gossipsub message count");
+    assert!(!text.contains("libp2p_gossipsub_mesh_peer_counts"), "gossipsub's detailed metrics are opt-in");
     assert!(text.contains("darkswap_messages_rejected_total{reason=\"bad_signature\"} 0"));
     for h in [&a, &b] {
         h.shutdown().await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossipsub_detail_and_recording_can_be_switched() {
+    use darkswap_p2p::network::{Network, NetworkConfig};
+    let detailed = Network::builder(NetworkConfig::default()).gossipsub_metrics(true).build().await.unwrap();
+    let text = detailed.metrics().get_prometheus_metrics();
+    assert!(text.contains("libp2p_gossipsub_topic_subscription_status{"), "{text}");
+    let quiet = Network::builder(NetworkConfig::default()).metrics_enabled(false).build().await.unwrap();
+    let text = quiet.metrics().get_prometheus_metrics();
+    assert!(text.contains("p2p_connections_total 0"), "the gauges stay");
+    assert!(!text.contains("darkswap_protocol_bytes"), "no per-protocol counting");
+    assert!(!text.contains("libp2p_gossipsub_topic_subscription_status"), "no gossipsub detail");
+    detailed.shutdown().await.unwrap();
+    quiet.shutdown().await.unwrap();
 }
