@@ -158,6 +158,11 @@ const tests = {
     const a = await openPage(browser, native);
     const b = await openPage(browser, native);
     try {
+      // Both pages online first: an order gossiped while the other page is still joining can miss
+      // it (it syncs before the node has the order, and joins the mesh after it was forwarded).
+      for (const page of [a, b]) {
+        await page.waitForSelector(`#peers tr[data-peer="${native.peerId}"]`, { timeout: TIMEOUT });
+      }
       await a.selectOption("#post-form select[name=side]", "sell");
       await a.fill("#post-form input[name=amount]", "4200");
       await a.click("#post-form button[type=submit]");
