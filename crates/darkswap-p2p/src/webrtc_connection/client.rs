@@ -1,7 +1,9 @@
 //! [`WebRtcSignalingClient`]: registers with a signaling server under a proven peer id, keeps the
 //! registration alive across server restarts, and negotiates WebRTC connections through it.
 
-use super::{negotiate, Inbox, Negotiation, Role, WebRtcConfig, WebRtcConnection, WebRtcError};
+use super::{
+    negotiate, Inbox, Negotiation, Offer, Role, SignalingIdentity, WebRtcConfig, WebRtcConnection, WebRtcError,
+};
 use crate::signaling::{
     wire::{self, ClientMessage, Payload, Routed, ServerMessage, MAX_SIGNALING_MESSAGE},
     SignalingError,
@@ -29,42 +31,6 @@ const SESSION_QUEUE: usize = 64;
 const MAX_RESULTS: usize = 1024;
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// Who a client is: a key (can register) or only a peer id (cannot prove it).
-#[derive(Debug, Clone)]
-pub enum SignalingIdentity {
-    /// A bare id; `connect` fails with [`SignalingError::NoIdentityKey`].
-    PeerId(PeerId),
-    /// The libp2p identity key whose id the client registers.
-    Keypair(Keypair),
-}
-
-impl From<PeerId> for SignalingIdentity {
-    fn from(p: PeerId) -> Self {
-        SignalingIdentity::PeerId(p)
-    }
-}
-
-impl From<Keypair> for SignalingIdentity {
-    fn from(k: Keypair) -> Self {
-        SignalingIdentity::Keypair(k)
-    }
-}
-
-impl From<&Keypair> for SignalingIdentity {
-    fn from(k: &Keypair) -> Self {
-        SignalingIdentity::Keypair(k.clone())
-    }
-}
-
-/// An offer sent by [`WebRtcSignalingClient::create_offer`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Offer {
-    /// The connection it starts.
-    pub connection_id: String,
-    /// Its SDP.
-    pub sdp: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum LinkState {

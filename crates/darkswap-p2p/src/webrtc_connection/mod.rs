@@ -26,9 +26,9 @@ mod manager;
 mod negotiate;
 
 #[cfg(target_arch = "wasm32")]
-pub use browser::{DataChannel, LibP2pStream, Offer, SignalingIdentity, WebRtcConnection, WebRtcSignalingClient};
+pub use browser::{DataChannel, LibP2pStream, WebRtcConnection, WebRtcSignalingClient};
 #[cfg(not(target_arch = "wasm32"))]
-pub use client::{Offer, SignalingIdentity, WebRtcSignalingClient};
+pub use client::WebRtcSignalingClient;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use connection::install_crypto_provider;
 #[cfg(not(target_arch = "wasm32"))]
@@ -38,8 +38,44 @@ pub use manager::WebRtcConnectionManager;
 #[cfg(not(target_arch = "wasm32"))]
 use negotiate::{negotiate, Inbox, Negotiation, Role};
 
-use libp2p::PeerId;
+use libp2p::{identity::Keypair, PeerId};
 use std::time::Duration;
+
+/// Who a client is: a key (can register) or only a peer id (cannot prove it).
+#[derive(Debug, Clone)]
+pub enum SignalingIdentity {
+    /// A bare id; `connect` fails with [`SignalingError::NoIdentityKey`].
+    PeerId(PeerId),
+    /// The libp2p identity key whose id the client registers.
+    Keypair(Keypair),
+}
+
+impl From<PeerId> for SignalingIdentity {
+    fn from(p: PeerId) -> Self {
+        SignalingIdentity::PeerId(p)
+    }
+}
+
+impl From<Keypair> for SignalingIdentity {
+    fn from(k: Keypair) -> Self {
+        SignalingIdentity::Keypair(k)
+    }
+}
+
+impl From<&Keypair> for SignalingIdentity {
+    fn from(k: &Keypair) -> Self {
+        SignalingIdentity::Keypair(k.clone())
+    }
+}
+
+/// An offer sent by [`WebRtcSignalingClient::create_offer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// The connection it starts.
+    pub connection_id: String,
+    /// Its SDP.
+    pub sdp: String,
+}
 
 /// Largest message [`DataChannel::send`] takes (the SCTP message size webrtc-rs and browsers agree on).
 pub const MAX_DATA_MESSAGE: usize = 64 * 1024;

@@ -11,7 +11,7 @@ use crate::{
         wire::{self, ClientMessage, Payload, Routed, ServerMessage, MAX_SIGNALING_MESSAGE},
         SignalingError,
     },
-    webrtc_connection::{WebRtcConfig, WebRtcError},
+    webrtc_connection::{Offer, SignalingIdentity, WebRtcConfig, WebRtcError},
 };
 use futures::{
     channel::{mpsc, oneshot},
@@ -39,42 +39,6 @@ const SESSION_QUEUE: usize = 64;
 const MAX_RESULTS: usize = 1024;
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-/// Who a client is: a key (can register) or only a peer id (cannot prove it).
-#[derive(Debug, Clone)]
-pub enum SignalingIdentity {
-    /// A bare id; `connect` fails with [`SignalingError::NoIdentityKey`].
-    PeerId(PeerId),
-    /// The libp2p identity key whose id the client registers.
-    Keypair(Keypair),
-}
-
-impl From<PeerId> for SignalingIdentity {
-    fn from(p: PeerId) -> Self {
-        SignalingIdentity::PeerId(p)
-    }
-}
-
-impl From<Keypair> for SignalingIdentity {
-    fn from(k: Keypair) -> Self {
-        SignalingIdentity::Keypair(k)
-    }
-}
-
-impl From<&Keypair> for SignalingIdentity {
-    fn from(k: &Keypair) -> Self {
-        SignalingIdentity::Keypair(k.clone())
-    }
-}
-
-/// An offer sent by [`WebRtcSignalingClient::create_offer`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Offer {
-    /// The connection it starts.
-    pub connection_id: String,
-    /// Its SDP.
-    pub sdp: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum LinkState {

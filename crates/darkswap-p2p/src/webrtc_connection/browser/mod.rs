@@ -11,7 +11,7 @@ mod client;
 mod negotiate;
 
 pub use channel::{DataChannel, LibP2pStream};
-pub use client::{Offer, SignalingIdentity, WebRtcSignalingClient};
+pub use client::WebRtcSignalingClient;
 
 use super::WebRtcError;
 use libp2p::PeerId;
