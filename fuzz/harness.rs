@@ -5,8 +5,18 @@
 use darkswap_p2p::{
     auth::{self, AuthManager, AuthManagerConfig, AuthMethod, AuthRequest, AuthResponse},
     encryption::{EncryptionConfig, EncryptionManager, EphemeralPublicKey},
-    protocol::codec::decode_frame,
+    order_book::{OrderBook, OrderBookLimits},
+    protocol::{
+        self,
+        codec::{decode_body, decode_frame},
+        envelope, limits,
+        sealed::{TradeReply, TradeRequest},
+        validate, Message, SyncRequest, SyncResponse, ORDERBOOK_TOPIC, TRADE_TOPIC,
+    },
+    signaling::wire,
+    trade::{TradeAck, TradeSessions},
 };
+use darkswap_support::types::TradeMessage;
 use std::sync::OnceLock;
 
 fn auth_managers() -> &'static [(AuthManager, AuthManager); 3] {
@@ -93,5 +103,115 @@ pub fn envelope(data: &[u8]) {
         let _ = bob.generate_ephemeral_key_pair(&key.sender);
         let _ = bob.perform_key_exchange(&key.sender, &key);
         bob.remove_session(&key.sender);
+    }
+}
+
+/// A fixed time for the decoders' expiry checks, so a saved input replays the same way.
+const NOW: u64 = 1_750_000_000;
+
+fn signer() -> &'static libp2p::identity::Keypair {
+    static K: OnceLock<libp2p::identity::Keypair> = OnceLock::new();
+    K.get_or_init(|| libp2p::identity::Keypair::ed25519_from_bytes([7; 32]).unwrap())
+}
+
+/// What a node does with gossip that passed its checks (`apply_to_book` in the network task).
+fn apply(book: &mut OrderBook, env: &protocol::Envelope, bytes: &[u8]) {
+    match &env.message {
+        Message::OrderAnnounce(order) => {
+            let _ = book.insert(order.clone(), bytes.into());
+        }
+        Message::OrderCancel(c) => {
+            book.withdraw(c.order_id, c.maker, c.expiry);
+        }
+        Message::TradeSettled(s) => {
+            book.withdraw(s.order_id, s.maker, s.expiry);
+        }
+        Message::Trade(_) => {}
+    }
+    book.expire(NOW);
+}
+
+/// Checks and applies one received gossip envelope, as the network task does.
+fn receive_gossip(book: &mut OrderBook, topic: &str, bytes: &[u8]) {
+    let _ = envelope::claimed_order_id(bytes);
+    if let Ok(env) = envelope::open(topic, bytes) {
+        if validate::check_envelope(topic, &env, NOW).is_ok() {
+            apply(book, &env, bytes);
+        }
+    }
+}
+
+/// Order-book gossip: the input as a received envelope on both topics, and as the payload of a
+/// validly signed envelope, so that it gets past the signature to the decoder and the rules.
+pub fn orderbook(data: &[u8]) {
+    let mut book = OrderBook::new(OrderBookLimits { max_orders: 64, max_orders_per_maker: 8 });
+    for topic in [ORDERBOOK_TOPIC, TRADE_TOPIC] {
+        receive_gossip(&mut book, topic, data);
+        if let Ok(signed) = envelope::seal_payload(signer(), topic, data) {
+            receive_gossip(&mut book, topic, &signed);
+        }
+    }
+    let (page, _) = book.page(None, limits::SYNC_PAGE_MAX, NOW);
+    assert!(page.len() <= book.len(), "a page holds only what the book holds");
+}
+
+/// Order-book sync: requests served from a book, responses checked envelope by envelope.
+pub fn sync(data: &[u8]) {
+    let mut book = OrderBook::new(OrderBookLimits { max_orders: 64, max_orders_per_maker: 8 });
+    if let Ok(request) = decode_frame::<SyncRequest>(data, limits::MAX_SYNC_REQUEST) {
+        let (page, _) = book.page(request.after, request.limit.min(limits::SYNC_PAGE_MAX), NOW);
+        assert!(page.is_empty());
+    }
+    if let Ok(response) = decode_frame::<SyncResponse>(data, limits::MAX_SYNC_RESPONSE) {
+        for envelope in response.envelopes.iter().take(usize::from(limits::SYNC_PAGE_MAX)) {
+            receive_gossip(&mut book, ORDERBOOK_TOPIC, envelope);
+        }
+        let (_, next) = book.page(response.next, limits::SYNC_PAGE_MAX, NOW);
+        if let (Some(after), Some(next)) = (response.next, next) {
+            assert!(next > after, "pages move forward");
+        }
+    }
+}
+
+/// Trade protocol: framed requests and replies, and the decrypted plaintext of a sealed one
+/// (a trade message or an acknowledgement) driving the trade state machine.
+pub fn trade(data: &[u8]) {
+    let _ = decode_frame::<TradeRequest>(data, limits::MAX_TRADE_REQUEST);
+    let _ = decode_frame::<TradeReply>(data, limits::MAX_TRADE_REPLY);
+    let _ = decode_body::<TradeAck>(data);
+    let (alice, bob) = sessions();
+    let Ok(sealed) = alice.encrypt(&bob.local_peer_id(), data) else { return };
+    let Ok(plain) = bob.decrypt(&alice.local_peer_id(), &sealed) else { return };
+    assert_eq!(plain, data, "a sealed message opens to what was sealed");
+    if let Ok(message) = decode_body::<TradeMessage>(&plain) {
+        let book = OrderBook::new(OrderBookLimits::default());
+        let mut trades = TradeSessions::new(bob.local_peer_id(), 8);
+        let alice_id = alice.local_peer_id();
+        if trades.on_inbound(alice_id, &message, &book, NOW).is_ok() {
+            assert!(trades.get(&message.trade_id).is_some(), "an accepted message leaves a session");
+        }
+        let _ = trades.check_outbound(alice_id, &message, &book);
+        trades.prune(NOW + 86_400 * 365);
+    }
+}
+
+/// Signaling frames (JSON over WebSocket): what the server reads from clients and what clients
+/// read from the server.
+pub fn signaling(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(msg) = wire::decode_client(&text) {
+        // What the server accepted, it can forward: encoding and decoding again gives it back.
+        let again = wire::decode_client(&wire::encode_client(&msg));
+        assert!(again.is_ok(), "re-encoded client frame refused: {again:?}");
+    }
+    if let Ok(msg) = wire::decode_server(&text) {
+        let _ = wire::decode_server(&wire::encode_server(&msg));
+    }
+}
+
+/// The multistream-select negotiation the per-protocol byte counters read on every substream.
+pub fn multistream(data: &[u8]) {
+    if let Some(name) = darkswap_p2p::metrics::sniff_protocol(data) {
+        assert!(name.starts_with('/') && name.len() <= 140);
     }
 }

@@ -13,6 +13,9 @@ cargo fmt --all --check
 echo "== wasm32 build (the browser package)"
 bash scripts/build-web.sh
 
+echo "== dependency audit (offline, RustSec snapshot)"
+bash scripts/audit.sh
+
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -38,6 +38,8 @@
 mod protocols;
 mod text;
 
+#[doc(hidden)]
+pub use protocols::sniff_protocol;
 pub use protocols::{MeteredMuxer, MeteredStream, ProtocolBytes, MAX_PROTOCOLS};
 pub use text::{Metric, MetricKind, Sample};
 

@@ -126,6 +126,16 @@ impl Sniffer {
     }
 }
 
+/// The protocol a listener accepts in `negotiation` (its side of multistream-select), as the
+/// byte counters read it; `None` while incomplete or when it names none. Exposed for fuzzing.
+#[doc(hidden)]
+pub fn sniff_protocol(negotiation: &[u8]) -> Option<String> {
+    match Sniffer::default().feed(negotiation) {
+        Sniffed::Protocol(p) => Some(p),
+        Sniffed::More | Sniffed::Unknown => None,
+    }
+}
+
 /// A connection's muxer whose substreams count their bytes per protocol.
 pub struct MeteredMuxer<M> {
     inner: M,

@@ -9,9 +9,17 @@ mod harness;
 use darkswap_p2p::{
     auth::{self, AuthManager, AuthManagerConfig, AuthRequest},
     encryption::{EncryptionConfig, EncryptionManager},
-    protocol::codec::encode_frame,
+    libp2p::identity::Keypair,
+    protocol::{
+        codec::encode_frame,
+        envelope,
+        sealed::{SealRefusal, TradeReply, TradeRequest},
+        Message, SyncRequest, SyncResponse, ORDERBOOK_TOPIC,
+    },
+    signaling::wire,
 };
-use std::path::Path;
+use darkswap_support::types::{AssetId, Order, OrderCancel, OrderDraft, Side, TradeBody, TradeId, TradeMessage};
+use std::{path::Path, time::Duration};
 
 fn saved(target: &str) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions").join(target);
@@ -82,5 +90,104 @@ fn envelope_inputs() {
     let inputs = [saved("envelope"), mutations(&sealed), mutations(&key.to_bytes())].concat();
     for input in inputs {
         harness::envelope(&input);
+    }
+}
+
+/// The key and time the harness signs and checks gossip with (see `harness::orderbook`).
+fn fuzz_maker() -> (Keypair, u64) {
+    (Keypair::ed25519_from_bytes([7; 32]).unwrap(), 1_750_000_000)
+}
+
+fn valid_order(maker: &Keypair, now: u64) -> Order {
+    let draft = OrderDraft {
+        base: AssetId::Btc,
+        quote: "rune:840000:3".parse().unwrap(),
+        side: Side::Sell,
+        amount: 100_000,
+        price: 25_000,
+        ttl: Duration::from_secs(3600),
+        terms: b"utxo".to_vec(),
+    };
+    Order::from_draft(maker.public().to_peer_id(), &draft, now, 42)
+}
+
+#[test]
+fn orderbook_inputs() {
+    let (key, now) = fuzz_maker();
+    let order = valid_order(&key, now);
+    let cancel = OrderCancel { order_id: order.id, maker: order.maker, expiry: now + 60 };
+    let payloads = [
+        postcard::to_extend(&Message::OrderAnnounce(order.clone()), Vec::new()).unwrap(),
+        postcard::to_extend(&Message::OrderCancel(cancel), Vec::new()).unwrap(),
+    ];
+    let sealed = envelope::seal(&key, ORDERBOOK_TOPIC, &Message::OrderAnnounce(order)).unwrap();
+    let mut inputs = saved("orderbook");
+    inputs.extend(payloads.iter().flat_map(|p| mutations(p)));
+    inputs.extend(mutations(&sealed));
+    for input in inputs {
+        harness::orderbook(&input);
+    }
+}
+
+#[test]
+fn sync_inputs() {
+    let (key, now) = fuzz_maker();
+    let order = valid_order(&key, now);
+    let sealed = envelope::seal(&key, ORDERBOOK_TOPIC, &Message::OrderAnnounce(order.clone())).unwrap();
+    let request = SyncRequest { after: Some(order.id), limit: 256 };
+    let response = SyncResponse { envelopes: vec![sealed.clone().into(), sealed.into()], next: Some(order.id) };
+    let mut inputs = saved("sync");
+    inputs.extend(mutations(&encode_frame(&request, 64).unwrap()));
+    inputs.extend(mutations(&encode_frame(&response, 1 << 20).unwrap()));
+    for input in inputs {
+        harness::sync(&input);
+    }
+}
+
+#[test]
+fn trade_inputs() {
+    let (key, now) = fuzz_maker();
+    let order = valid_order(&key, now);
+    let trade_id: TradeId = TradeId([9; 16]);
+    let bodies =
+        [TradeBody::Intent { amount: 1000 }, TradeBody::PsbtOffer { psbt: vec![0x70; 300] }, TradeBody::Accept];
+    let mut inputs = saved("trade");
+    for body in bodies {
+        let msg = TradeMessage { trade_id, order_id: order.id, body };
+        inputs.extend(mutations(&postcard::to_extend(&msg, Vec::new()).unwrap()));
+    }
+    let request = TradeRequest::Sealed(vec![1; 80]);
+    inputs.extend(mutations(&encode_frame(&request, 1024).unwrap()));
+    inputs.extend(mutations(&encode_frame(&TradeReply::Refused(SealRefusal::NoSession), 1024).unwrap()));
+    for input in inputs {
+        harness::trade(&input);
+    }
+}
+
+#[test]
+fn signaling_inputs() {
+    let key = Keypair::generate_ed25519();
+    let register = wire::sign_register(&key, "00112233445566778899aabbccddeeff").unwrap();
+    let frames = [
+        wire::encode_client(&wire::ClientMessage::Register(register)),
+        r#"{"type":"offer","to":"12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN","connection_id":"c1","sdp":"v=0"}"#.to_owned(),
+        r#"{"type":"challenge","version":1,"nonce":"00ff"}"#.to_owned(),
+        r#"{"type":"error","code":"rate_limited","message":"slow down"}"#.to_owned(),
+    ];
+    let mut inputs = saved("signaling");
+    inputs.extend(frames.iter().flat_map(|f| mutations(f.as_bytes())));
+    for input in inputs {
+        harness::signaling(&input);
+    }
+}
+
+#[test]
+fn multistream_inputs() {
+    let frame = |m: &[u8]| [&[(m.len() + 1) as u8][..], m, b"\n"].concat();
+    let negotiation = [frame(b"/multistream/1.0.0"), frame(b"na"), frame(b"/darkswap/sync/1.0.0")].concat();
+    assert_eq!(darkswap_p2p::metrics::sniff_protocol(&negotiation).as_deref(), Some("/darkswap/sync/1.0.0"));
+    let inputs = [saved("multistream"), mutations(&negotiation)].concat();
+    for input in inputs {
+        harness::multistream(&input);
     }
 }
