@@ -53,6 +53,7 @@ pub mod metrics;
 pub mod network;
 pub mod order_book;
 pub mod protocol;
+pub mod rate;
 pub mod relay_connection_pool;
 pub mod relay_discovery;
 pub mod runtime;

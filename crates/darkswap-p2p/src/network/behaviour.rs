@@ -38,9 +38,17 @@ pub type Mdns = libp2p::swarm::dummy::Behaviour;
 /// Request-response behaviour for authentication.
 pub type AuthBehaviour = request_response::Behaviour<FrameCodec<AuthRequest, AuthResponse>>;
 
+/// Gossipsub with a cap on the topics each peer may subscribe to.
+pub type Gossipsub = gossipsub::Behaviour<
+    gossipsub::IdentityTransform,
+    gossipsub::MaxCountSubscriptionFilter<gossipsub::AllowAllSubscriptionFilter>,
+>;
+
 /// Everything a DarkSwap node speaks.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Bounds on inbound connections per IP address.
+    pub ip_limits: super::IpLimits,
     /// Bounds on connections.
     pub limits: connection_limits::Behaviour,
     /// Circuit relay v2 client (reservations and relayed dials).
@@ -52,7 +60,7 @@ pub struct Behaviour {
     /// Reachability probes (and confirmation of external addresses).
     pub autonat: autonat::Behaviour,
     /// Order-book and trade-notice gossip.
-    pub gossipsub: gossipsub::Behaviour,
+    pub gossipsub: Gossipsub,
     /// Peer and relay discovery (absent when discovery is turned off).
     pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
     /// Learns peers' addresses and protocols.
@@ -94,23 +102,38 @@ fn gossipsub_config(heartbeat: Duration) -> Result<gossipsub::Config, Box<dyn st
 /// Scoring that penalises only what a peer provably did wrong (invalid messages), so quiet but
 /// honest peers on a slow order book are never pruned for under-delivery.
 fn peer_score(topics: &[String]) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
-    let mut params = gossipsub::PeerScoreParams::default();
+    let mut params = gossipsub::PeerScoreParams {
+        // No IP colocation penalty: peers reached through one relay, or behind one carrier-grade
+        // NAT, share an IP; inbound connections per IP are capped by `ResourceLimits` instead.
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
     for topic in topics {
         let hash = gossipsub::IdentTopic::new(topic).hash();
         let t = gossipsub::TopicScoreParams {
             topic_weight: 1.0,
-            first_message_deliveries_weight: 1.0,
-            first_message_deliveries_cap: 100.0,
+            // Small rewards (at most +36 for an hour in the mesh, +10 for first deliveries), so
+            // that they never hide invalid messages: a flooder cannot buy credit with valid ones.
+            time_in_mesh_weight: 0.01,
+            time_in_mesh_quantum: Duration::from_secs(1),
+            time_in_mesh_cap: 3600.0,
+            first_message_deliveries_weight: 0.5,
+            first_message_deliveries_cap: 20.0,
             mesh_message_deliveries_weight: 0.0,
             mesh_failure_penalty_weight: 0.0,
-            // Squared counter: a peer is graylisted (-80) after ~9 invalid messages in a burst.
+            // Squared counter: a peer is graylisted (-80) after ~10-12 invalid messages in a burst.
             invalid_message_deliveries_weight: -1.0,
             invalid_message_deliveries_decay: 0.9,
             ..Default::default()
         };
         params.topics.insert(hash, t);
     }
-    (params, gossipsub::PeerScoreThresholds::default())
+    (params, score_thresholds())
+}
+
+/// Gossipsub's score thresholds; a peer at or below the graylist one is banned for a while.
+pub(crate) fn score_thresholds() -> gossipsub::PeerScoreThresholds {
+    gossipsub::PeerScoreThresholds::default()
 }
 
 impl Behaviour {
@@ -127,7 +150,13 @@ impl Behaviour {
         let config = gossipsub_config(heartbeat)?;
         let anonymous = gossipsub::MessageAuthenticity::Anonymous;
         #[allow(unused_mut)] // gossipsub's metrics exist on native only
-        let mut gossipsub = gossipsub::Behaviour::new(anonymous, config)?;
+        let res = &b.resources;
+        let filter = gossipsub::MaxCountSubscriptionFilter {
+            filter: gossipsub::AllowAllSubscriptionFilter {},
+            max_subscribed_topics: res.max_topics_per_peer,
+            max_subscriptions_per_request: res.max_subscriptions_per_rpc,
+        };
+        let mut gossipsub = Gossipsub::new_with_subscription_filter(anonymous, config, filter)?;
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(m) = b.metrics.as_ref().filter(|_| b.metrics_enabled && b.gossipsub_metrics) {
             // gossipsub's own metrics (mesh, scores, queues, messages per topic): opt-in, since
@@ -176,16 +205,20 @@ impl Behaviour {
 
         // A relay holds a connection per reservation, so it gets room for all of them.
         let (established, pending) = match relay_server {
-            Some(c) => ((c.max_reservations + c.max_circuits + 1024) as u32, 512),
-            None => (1024, 128),
+            Some(c) => (
+                res.max_connections.saturating_add((c.max_reservations + c.max_circuits) as u32),
+                res.max_pending_incoming.max(512),
+            ),
+            None => (res.max_connections, res.max_pending_incoming),
         };
         let limits = connection_limits::Behaviour::new(
             connection_limits::ConnectionLimits::default()
-                .with_max_established_per_peer(Some(4))
+                .with_max_established_per_peer(Some(res.max_connections_per_peer))
                 .with_max_established(Some(established))
                 .with_max_pending_incoming(Some(pending))
-                .with_max_pending_outgoing(Some(128)),
+                .with_max_pending_outgoing(Some(res.max_pending_outgoing)),
         );
+        let ip_limits = super::IpLimits::new(res.max_inbound_per_ip, res.limit_loopback);
 
         let relay_server = relay_server.map(|c| relay::Behaviour::new(peer_id, c.to_libp2p_with_auth(auth))).into();
         let autonat = autonat::Behaviour::new(
@@ -206,6 +239,7 @@ impl Behaviour {
             None
         };
         Ok(Self {
+            ip_limits,
             limits,
             relay_client,
             relay_server,

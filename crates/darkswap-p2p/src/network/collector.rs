@@ -87,6 +87,12 @@ impl Collector for NetworkCollector {
             "Trade messages accepted from peers",
             s.trade_messages_received.load(Relaxed),
         )?;
+        counter(
+            &mut encoder,
+            "darkswap_peers_banned",
+            "Peers banned for a while for flooding gossip or sending invalid gossip",
+            s.peers_banned.load(Relaxed),
+        )?;
         let snapshot = s.snapshot();
         let mut family = encoder.encode_descriptor(
             "darkswap_messages_rejected",

@@ -56,6 +56,8 @@ pub struct NetworkBuilder {
     pub(crate) heartbeat: Duration,
     pub(crate) discovery: bool,
     pub(crate) relay_server: Option<super::RelayServerConfig>,
+    pub(crate) resources: super::ResourceLimits,
+    pub(crate) gossip_limits: super::GossipLimits,
     pub(crate) external_addrs: Vec<Multiaddr>,
     pub(crate) relay_discovery: Option<crate::relay_discovery::RelayDiscoveryConfig>,
     pub(crate) autonat_global_only: bool,
@@ -98,6 +100,8 @@ impl NetworkBuilder {
             heartbeat: Duration::from_millis(700),
             discovery: true,
             relay_server: None,
+            resources: super::ResourceLimits::default(),
+            gossip_limits: super::GossipLimits::default(),
             external_addrs: Vec::new(),
             relay_discovery: None,
             autonat_global_only: true,
@@ -280,6 +284,20 @@ impl NetworkBuilder {
     /// nodes they cost ~7% CPU, where everything else the network records costs none measurable.
     pub fn gossipsub_metrics(mut self, enabled: bool) -> Self {
         self.gossipsub_metrics = enabled;
+        self
+    }
+
+    /// Caps on connections (total, per peer, per IP, pending) and on the gossip topics a peer
+    /// may subscribe to. Default: [`ResourceLimits::default()`](super::ResourceLimits).
+    pub fn resource_limits(mut self, limits: super::ResourceLimits) -> Self {
+        self.resources = limits;
+        self
+    }
+
+    /// Rate limits on inbound order gossip, and when a flooding peer is banned. Default:
+    /// [`GossipLimits::default()`](super::GossipLimits).
+    pub fn gossip_limits(mut self, limits: super::GossipLimits) -> Self {
+        self.gossip_limits = limits;
         self
     }
 

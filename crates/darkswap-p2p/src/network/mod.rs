@@ -21,21 +21,26 @@ mod collector;
 mod command;
 mod config;
 mod event;
+mod flood;
 mod notice;
 mod relay;
 mod relay_policy;
+mod resources;
 pub(crate) use relay_policy::RelayPolicy;
 mod secure;
 mod stats;
 mod swarm;
 mod task;
 mod task_events;
+mod task_guard;
 
 pub use behaviour::{Behaviour, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use config::{NetworkBuilder, NetworkConfig};
 pub use event::NetworkEvent;
+pub use flood::GossipLimits;
 pub use notice::{ConnectionInfo, NetworkNotice, Reachability, RelayStatus};
 pub use relay::{RelayServerConfig, RELAY_PROVIDER_KEY};
+pub use resources::{IpLimitExceeded, IpLimits, ResourceLimits};
 pub use stats::NetworkStats;
 
 use crate::{

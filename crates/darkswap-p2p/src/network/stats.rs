@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     pub(crate) sync_failures: AtomicU64,
     pub(crate) trade_messages_received: AtomicU64,
     pub(crate) notices_dropped: AtomicU64,
+    pub(crate) peers_banned: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],
 }
 
@@ -36,6 +37,7 @@ impl Counters {
             sync_failures: self.sync_failures.load(Relaxed),
             trade_messages_received: self.trade_messages_received.load(Relaxed),
             notices_dropped: self.notices_dropped.load(Relaxed),
+            peers_banned: self.peers_banned.load(Relaxed),
             rejected: RejectReason::ALL
                 .iter()
                 .map(|r| (*r, self.rejected[*r as usize].load(Relaxed)))
@@ -62,6 +64,8 @@ pub struct NetworkStats {
     pub trade_messages_received: u64,
     /// Notices dropped because the application did not read them.
     pub notices_dropped: u64,
+    /// Peers banned for a while for flooding gossip or being graylisted by gossipsub.
+    pub peers_banned: u64,
     /// Refused inbound messages by reason (only non-zero counts).
     pub rejected: BTreeMap<RejectReason, u64>,
 }

@@ -66,6 +66,10 @@ pub(crate) struct Task {
     pub(super) reservations: HashMap<PeerId, u64>,
     pub(super) next_reservation: u64,
     tick: futures_timer::Delay,
+    /// Gossip rate limits, temporary bans (until the instant) and gossipsub's graylist score.
+    pub(super) flood: super::flood::FloodGuard,
+    pub(super) temp_bans: HashMap<PeerId, web_time::Instant>,
+    pub(super) graylist_threshold: f64,
     /// Circuit listeners (reservations being made or held) and the relay and start time of each.
     pub(super) circuit_listeners: HashMap<ListenerId, (PeerId, web_time::Instant)>,
     last_relay_query: Option<web_time::Instant>,
@@ -166,6 +170,9 @@ impl Task {
             reservations: HashMap::new(),
             next_reservation: 1,
             tick: runtime::interval(TICK),
+            flood: super::flood::FloodGuard::new(builder.gossip_limits.clone(), web_time::Instant::now()),
+            temp_bans: HashMap::new(),
+            graylist_threshold: super::behaviour::score_thresholds().graylist_threshold,
             circuit_listeners: HashMap::new(),
             last_relay_query: None,
             min_reservations: builder
@@ -324,6 +331,7 @@ impl Task {
             }
         }
         self.trades.prune(now);
+        self.police_peers();
         self.publish_trades();
         self.announce_relay(now);
         self.discover_relays();

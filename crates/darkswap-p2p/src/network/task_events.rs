@@ -275,6 +275,7 @@ impl Task {
                 self.lost_peers.insert(peer_id, web_time::Instant::now());
                 self.sync_pages.remove(&peer_id);
                 self.syncs_running.remove(&peer_id);
+                self.flood.forget(&peer_id);
                 self.emit(NetworkEvent::PeerDisconnected(peer_id));
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
@@ -449,6 +450,9 @@ impl Task {
             self.report(&id, &source, MessageAcceptance::Ignore);
             return;
         };
+        if !self.admit_gossip(source, &id) {
+            return;
+        }
         let now = now_unix();
         let checked =
             envelope::open(&topic, &msg.data).and_then(|env| validate::check_envelope(&topic, &env, now).map(|()| env));
@@ -458,9 +462,13 @@ impl Task {
                 tracing::warn!(peer = %source, %topic, %reason, "rejected gossip message");
                 counters(&self.shared).reject(reason);
                 self.report(&id, &source, MessageAcceptance::Reject);
+                self.after_invalid(source);
                 return;
             }
         };
+        if !self.admit_author(&env, source, &id) {
+            return;
+        }
         match self.apply_to_book(&env, &Arc::from(msg.data)) {
             Ok(Applied::New) => {
                 self.report(&id, &source, MessageAcceptance::Accept);
@@ -480,7 +488,7 @@ impl Task {
         }
     }
 
-    fn report(&mut self, id: &gossipsub::MessageId, source: &PeerId, acceptance: MessageAcceptance) {
+    pub(super) fn report(&mut self, id: &gossipsub::MessageId, source: &PeerId, acceptance: MessageAcceptance) {
         self.swarm.behaviour_mut().gossipsub.report_message_validation_result(id, source, acceptance);
     }
 

@@ -37,11 +37,14 @@ pub enum RejectReason {
     BookFull,
     /// A trade-negotiation message was refused (see [`crate::trade::TradeError`]).
     TradeRefused,
+    /// The peer or the maker is over its gossip rate ([`GossipLimits`](crate::network::GossipLimits));
+    /// ignored, not penalised.
+    RateLimited,
 }
 
 impl RejectReason {
     /// Every reason, in counter order.
-    pub const ALL: [RejectReason; 15] = [
+    pub const ALL: [RejectReason; 16] = [
         RejectReason::Undecodable,
         RejectReason::UnknownVersion,
         RejectReason::Oversized,
@@ -57,6 +60,7 @@ impl RejectReason {
         RejectReason::CreatedInFuture,
         RejectReason::BookFull,
         RejectReason::TradeRefused,
+        RejectReason::RateLimited,
     ];
 
     /// Stable snake_case name, used in logs and metric labels.
@@ -77,6 +81,7 @@ impl RejectReason {
             RejectReason::CreatedInFuture => "created_in_future",
             RejectReason::BookFull => "book_full",
             RejectReason::TradeRefused => "trade_refused",
+            RejectReason::RateLimited => "rate_limited",
         }
     }
 }

@@ -222,30 +222,19 @@ async fn upgrade(ws: WebSocketUpgrade, State(shared): State<Arc<Shared>>) -> axu
     ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| serve_client(socket, shared))
 }
 
-/// Token bucket: `rate` per second, up to `burst` saved.
+/// A client's rate limit, and when it was last told it hit it.
 struct Bucket {
-    tokens: f64,
-    rate: f64,
-    burst: f64,
-    at: Instant,
+    bucket: crate::rate::TokenBucket,
     warned_at: Option<Instant>,
 }
 
 impl Bucket {
     fn new(rate: u32, burst: u32) -> Self {
-        Self { tokens: burst as f64, rate: rate as f64, burst: burst as f64, at: Instant::now(), warned_at: None }
+        Self { bucket: crate::rate::TokenBucket::new(rate, burst, Instant::now()), warned_at: None }
     }
 
     fn take(&mut self) -> bool {
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.bucket.take(Instant::now())
     }
 
     /// One `rate_limited` error per second is enough to tell a flooding client.

@@ -7,39 +7,20 @@ use darkswap_p2p::{
         futures::StreamExt,
         gossipsub::{self, IdentTopic},
         identity::Keypair,
-        noise,
         swarm::SwarmEvent,
-        tcp, yamux, Multiaddr, SwarmBuilder,
+        Multiaddr,
     },
     network::NetworkEvent,
     protocol::{envelope, limits, Message, RejectReason, ORDERBOOK_TOPIC},
     runtime::now_unix,
 };
 use darkswap_support::types::{Order, PeerId};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// Starts a bare gossipsub peer that dials `target`, waits for it to join the order-book topic,
 /// then publishes each payload in turn.
 fn raw_peer(key: Keypair, target: Multiaddr, target_id: PeerId, payloads: Vec<Vec<u8>>) -> tokio::task::JoinHandle<()> {
-    let config = gossipsub::ConfigBuilder::default()
-        .heartbeat_interval(Duration::from_millis(200))
-        .validation_mode(gossipsub::ValidationMode::Anonymous)
-        .message_id_fn(|m| gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20]))
-        .max_transmit_size(limits::GOSSIP_TRANSMIT_MAX)
-        .build()
-        .unwrap();
-    let mut swarm = SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-        .unwrap()
-        .with_behaviour(|_| {
-            gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(gossipsub::MessageAuthenticity::Anonymous, config)
-                .unwrap()
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut swarm = raw_gossip_swarm(key);
     let topic = IdentTopic::new(ORDERBOOK_TOPIC);
     swarm.behaviour_mut().subscribe(&topic).unwrap();
     swarm.dial(target).unwrap();
