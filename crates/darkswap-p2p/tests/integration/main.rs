@@ -1,6 +1,7 @@
 //! Integration tests: real nodes over real sockets on loopback, in one test binary so the libp2p
 //! link happens once.
 
+mod attacks;
 mod auth_table;
 mod bad_input;
 mod basic_example;
