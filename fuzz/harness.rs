@@ -159,7 +159,8 @@ pub fn orderbook(data: &[u8]) {
 pub fn sync(data: &[u8]) {
     let mut book = OrderBook::new(OrderBookLimits { max_orders: 64, max_orders_per_maker: 8 });
     if let Ok(request) = decode_frame::<SyncRequest>(data, limits::MAX_SYNC_REQUEST) {
-        let (page, _) = book.page(request.after, request.limit.min(limits::SYNC_PAGE_MAX), NOW);
+        let mask = request.digest.as_deref().map_or(u64::MAX, |d| book.differing(d, NOW));
+        let (page, _) = book.page_in(request.after, request.limit.min(limits::SYNC_PAGE_MAX), NOW, mask);
         assert!(page.is_empty());
     }
     if let Ok(response) = decode_frame::<SyncResponse>(data, limits::MAX_SYNC_RESPONSE) {

@@ -265,7 +265,11 @@ async function bench(runs) {
   const { statSync, readFileSync } = await import("node:fs");
   const { gzipSync } = await import("node:zlib");
   const wasm = path.join(root, "web/pkg/darkswap_web_bg.wasm");
-  console.log(`wasm: ${statSync(wasm).size} bytes raw, ${gzipSync(readFileSync(wasm), { level: 9 }).length} bytes gzipped`);
+  const raw = statSync(wasm).size;
+  const gz = gzipSync(readFileSync(wasm), { level: 9 }).length;
+  console.log(`wasm: ${raw} bytes raw, ${gz} bytes gzipped`);
+  console.log(`BENCH | Browser: page load to first order (p50) | ${at(0.5).toFixed(0)} ms (p90 ${at(0.9).toFixed(0)}) | ` +
+    `no goal set | - | ${runs} loads, headless Chromium; wasm ${raw} B raw, ${gz} B gzipped |`);
 }
 
 async function main() {

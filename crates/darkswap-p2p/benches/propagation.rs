@@ -6,6 +6,8 @@
 //! cargo bench -p darkswap-p2p --bench propagation                  # 20 nodes, 200 orders/s, 10 s
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50    # the issue's goal setting
 //! cargo bench -p darkswap-p2p --bench propagation -- --only darkswap --secs 5
+//! cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100
+//!                                   # honest orders quiet, then with two flooding peers
 //! cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 3
 //!                                   # darkswap with metrics on and off, alternating; medians, CPU
 //! ```
@@ -23,7 +25,7 @@ use darkswap_p2p::{
         tcp, yamux, Multiaddr, PeerId, SwarmBuilder,
     },
     network::{Network, NetworkConfig, NetworkEvent, NetworkHandle},
-    protocol::{Message, ORDERBOOK_TOPIC},
+    protocol::{Message, RejectReason, ORDERBOOK_TOPIC},
 };
 use darkswap_support::types::{AssetId, OrderDraft, Side};
 use std::{
@@ -181,7 +183,69 @@ async fn drain(received: &Received, expected: usize) {
     }
 }
 
+/// A flooding peer: bare gossipsub (no limits of its own) that connects to `target` and, once
+/// subscribed, publishes signed orders of its own interleaved with junk as fast as it can.
+fn flooder(target: String) -> tokio::task::JoinHandle<()> {
+    use sha2::{Digest, Sha256};
+    let key = Keypair::generate_ed25519();
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .message_id_fn(|m| gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20]))
+        .build()
+        .unwrap();
+    let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_| {
+            gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(gossipsub::MessageAuthenticity::Anonymous, config)
+                .unwrap()
+        })
+        .unwrap()
+        .build();
+    let topic = IdentTopic::new(ORDERBOOK_TOPIC);
+    swarm.behaviour_mut().subscribe(&topic).unwrap();
+    swarm.dial(target.parse::<Multiaddr>().unwrap()).unwrap();
+    tokio::spawn(async move {
+        loop {
+            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) = swarm.select_next_some().await {
+                break;
+            }
+        }
+        let me = key.public().to_peer_id();
+        let now = darkswap_p2p::runtime::now_unix();
+        for i in 0u64.. {
+            let payload = if i % 10 == 9 {
+                [vec![darkswap_p2p::protocol::WIRE_VERSION], i.to_le_bytes().to_vec()].concat()
+            } else {
+                let draft = OrderDraft {
+                    base: AssetId::Btc,
+                    quote: "rune:840000:1".parse().unwrap(),
+                    side: Side::Buy,
+                    amount: 1 + i as u128,
+                    price: 2_500,
+                    ttl: Duration::from_secs(600),
+                    terms: Vec::new(),
+                };
+                let order = darkswap_support::types::Order::from_draft(me, &draft, now, i);
+                darkswap_p2p::protocol::envelope::seal(&key, ORDERBOOK_TOPIC, &Message::OrderAnnounce(order)).unwrap()
+            };
+            let _ = swarm.behaviour_mut().publish(topic.clone(), payload);
+            // Write what was queued, then go on; stop when every connection is gone (banned).
+            while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_micros(200), swarm.next()).await {
+                if let SwarmEvent::ConnectionClosed { num_established: 0, .. } = ev {
+                    return;
+                }
+            }
+        }
+    })
+}
+
 async fn run_darkswap(o: &Opts, metrics: bool) -> Report {
+    run_darkswap_with(o, metrics, 0).await
+}
+
+async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
     let mut handles: Vec<NetworkHandle> = Vec::new();
     let mut addrs = Vec::new();
     let received: Received = Arc::default();
@@ -196,6 +260,9 @@ async fn run_darkswap(o: &Opts, metrics: bool) -> Report {
         tokio::spawn(async move {
             while let Some(ev) = net.next_event().await {
                 if let NetworkEvent::MessageReceived { message: Message::OrderAnnounce(order), .. } = ev {
+                    if order.terms.is_empty() {
+                        continue; // a flooder's order
+                    }
                     let now = Instant::now();
                     rx.lock().unwrap().push((order.terms, now));
                 }
@@ -210,6 +277,7 @@ async fn run_darkswap(o: &Opts, metrics: bool) -> Report {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    let floods: Vec<_> = (0..flooders).map(|k| flooder(addrs[k * o.nodes / flooders.max(1)].clone())).collect();
     let sent: Sent = Arc::default();
     let cpu_start = cpu_time();
     let (published, elapsed) = publish_loop(o, |node, k| {
@@ -242,10 +310,24 @@ async fn run_darkswap(o: &Opts, metrics: bool) -> Report {
     }
     println!("darkswap-p2p: {:.1} connected peers per node on average", conns as f64 / o.nodes as f64);
     let lat = latencies(&sent, &received);
+    if flooders > 0 {
+        let banned: u64 = handles.iter().map(|h| h.stats().peers_banned).sum();
+        let limited: u64 = handles.iter().map(|h| h.stats().rejected(RejectReason::RateLimited)).sum();
+        let junk: u64 = handles.iter().map(|h| h.stats().rejected(RejectReason::Undecodable)).sum();
+        let gone = floods.iter().filter(|f| f.is_finished()).count();
+        println!("flood: {flooders} flooders, {gone} cut off from every node; bans {banned}, rate-limited {limited}, junk rejected {junk}");
+    }
+    for f in floods {
+        f.abort();
+    }
     for h in &handles {
         h.shutdown().await.unwrap();
     }
-    let name = if metrics { "darkswap-p2p" } else { "darkswap-p2p, metrics off" };
+    let name = match (metrics, flooders) {
+        (_, 1..) => "darkswap-p2p, under flood",
+        (true, 0) => "darkswap-p2p",
+        (false, 0) => "darkswap-p2p, metrics off",
+    };
     Report { name, cpu, latencies_us: lat, expected: published * (o.nodes - 1), published, elapsed }
 }
 
@@ -415,6 +497,38 @@ fn main() {
             median(&offs, p50) / median(&ons, p50),
             median(&offs, p99) / median(&ons, p99)
         );
+        println!(
+            "BENCH | Metrics cost (off/on, medians) | CPU {:.3}x, p50 {:.3}x, p99 {:.3}x | >= 0.97 | {:.3}x CPU | {} nodes, {} rounds each; p50 ranges on {} / off {} ms |",
+            median(&offs, cpu) / median(&ons, cpu),
+            median(&offs, p50) / median(&ons, p50),
+            median(&offs, p99) / median(&ons, p99),
+            median(&offs, cpu) / median(&ons, cpu),
+            o.nodes,
+            ons.len(),
+            spread(&ons, p50),
+            spread(&offs, p50)
+        );
+    }
+    if o.only.as_deref() == Some("flood") {
+        let quiet = rt.block_on(run_darkswap_with(&o, true, 0));
+        quiet.print();
+        let flood = rt.block_on(run_darkswap_with(&o, true, 2));
+        flood.print();
+        let ratio = flood.pct(0.99) / quiet.pct(0.99);
+        println!(
+            "under flood: delivery {:.2}% of honest orders, p99 {:.2} ms vs {:.2} ms quiet: {ratio:.2}x   (goals: 100%, <= 2x)",
+            flood.ratio() * 100.0,
+            flood.pct(0.99),
+            quiet.pct(0.99)
+        );
+        println!(
+            "BENCH | Honest order delivery under a flood (p99) | {:.2}% delivered, p99 {:.2} ms (quiet {:.2} ms) | 100%, p99 <= 2x quiet | {ratio:.2}x | {} nodes, {} orders/s, 2 flooders |",
+            flood.ratio() * 100.0,
+            flood.pct(0.99),
+            quiet.pct(0.99),
+            o.nodes,
+            o.rate
+        );
     }
     let plain = only("plain").then(|| rt.block_on(run_plain(&o)));
     if let Some(p) = &plain {
@@ -426,6 +540,18 @@ fn main() {
             d.pct(0.5) / p.pct(0.5),
             d.pct(0.99) / p.pct(0.99),
             d.ratio() / p.ratio()
+        );
+        println!(
+            "BENCH | Order propagation, {} nodes at {} orders/s (p50) | {:.2} ms (plain rust-libp2p {:.2}; p99 {:.2} / {:.2}) | <= plain | {:.2}x plain | delivery {:.2}% / {:.2}% |",
+            o.nodes,
+            o.rate,
+            d.pct(0.5),
+            p.pct(0.5),
+            d.pct(0.99),
+            p.pct(0.99),
+            d.pct(0.5) / p.pct(0.5),
+            d.ratio() * 100.0,
+            p.ratio() * 100.0
         );
     }
     rt.shutdown_timeout(Duration::from_secs(5));

@@ -19,12 +19,11 @@ use darkswap_p2p::{
     order_book::OrderBookLimits,
 };
 use darkswap_support::types::{AssetId, OrderDraft, Side};
-use std::{
-    io::{BufRead, Write},
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+
+mod support;
+use support::{pct, report, rss_kib, serve_parent, spawn_child, stop_child};
 
 struct Opts {
     iters: usize,
@@ -75,10 +74,6 @@ async fn relay_node() -> (NetworkHandle, String) {
     (handle, addr)
 }
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 async fn setup_and_throughput(o: &Opts) {
     let (_relay, relay_addr) = relay_node().await;
     let mut server_net =
@@ -115,6 +110,13 @@ async fn setup_and_throughput(o: &Opts) {
     println!("  direct    p50 {:>7.2} ms  p99 {:>7.2} ms", pct(&d, 0.5), pct(&d, 0.99));
     println!("  relayed   p50 {:>7.2} ms  p99 {:>7.2} ms   (goal: p50 <= 10 ms)", pct(&r, 0.5), pct(&r, 0.99));
     println!("  ratio relayed/direct: p50 {:.2}x", pct(&r, 0.5) / pct(&d, 0.5));
+    report(
+        "Relayed connection setup (p50)",
+        &format!("{:.2} ms (direct {:.2} ms)", pct(&r, 0.5), pct(&d, 0.5)),
+        "<= 10 ms",
+        &format!("{:.2}x of the limit", pct(&r, 0.5) / 10.0),
+        &format!("{} dials each", o.iters),
+    );
 
     let terms = vec![0x5a; 2000];
     for k in 0..o.orders {
@@ -150,6 +152,13 @@ async fn setup_and_throughput(o: &Opts) {
         c.shutdown().await.unwrap();
     }
     println!("  ratio relayed/direct: {:.2}x   (goal >= 0.5x)", rates[1] / rates[0]);
+    report(
+        "Relayed bulk transfer (order-book sync)",
+        &format!("{:.1} MB/s (direct {:.1})", rates[1], rates[0]),
+        ">= 0.5x direct",
+        &format!("{:.2}x", rates[1] / rates[0]),
+        &format!("{} orders", o.orders),
+    );
 }
 
 /// A minimal relay client: only what a reservation and circuits need, so a thousand fit in the
@@ -193,28 +202,10 @@ async fn light_client(
     (id, dial_tx, ev_rx)
 }
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 async fn capacity(o: &Opts) {
     // The relay runs in its own process (this binary, re-executed) so its memory is its own.
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .arg("--relay-child")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let relay: Multiaddr = line.trim().parse().unwrap();
+    let (child, line) = spawn_child("--relay-child");
+    let relay: Multiaddr = line.parse().unwrap();
     let pid = child.id();
     let idle = rss_kib(pid, "VmRSS:");
     let t = Instant::now();
@@ -260,24 +251,21 @@ async fn capacity(o: &Opts) {
         loaded as f64 / 1024.0,
         peak as f64 / 1024.0
     );
-    drop(child.stdin.take());
-    let _ = child.kill();
-    let _ = child.wait();
+    report(
+        "Relay memory with reservations and circuits",
+        &format!("{:.1} MiB (peak {:.1})", loaded as f64 / 1024.0, peak as f64 / 1024.0),
+        "<= 256 MiB",
+        &format!("{:.2}x of the limit", peak as f64 / 1024.0 / 256.0),
+        &format!("{} reservations, {circuits} circuits", clients.len()),
+    );
+    stop_child(child);
 }
 
 fn relay_child() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let (_h, addr) = relay_node().await;
-        println!("{addr}");
-        std::io::stdout().flush().unwrap();
-        // Runs until the parent closes stdin.
-        tokio::task::spawn_blocking(|| {
-            let mut s = String::new();
-            let _ = std::io::stdin().read_line(&mut s);
-        })
-        .await
-        .unwrap();
+        serve_parent(&addr).await;
     });
 }
 

@@ -140,6 +140,13 @@ async fn setup(iters: usize) {
         ms(pct(&ours, 0.5)) / ms(pct(&direct, 0.5)),
         ms(pct(&ours, 0.5)) / 50.0
     );
+    println!(
+        "BENCH | WebRTC setup via signaling (p50) | {:.2} ms (WebRTC-direct {:.2} ms, TCP {:.2} ms) | <= 50 ms | {:.2}x of the limit | {iters} connections; {direct_failed} WebRTC-direct dials timed out |",
+        ms(pct(&ours, 0.5)),
+        ms(pct(&direct, 0.5)),
+        ms(pct(&tcp, 0.5)),
+        ms(pct(&ours, 0.5)) / 50.0
+    );
     target.shutdown().await.ok();
 }
 
@@ -188,6 +195,11 @@ async fn throughput(megabytes: usize, message_kib: usize) {
     println!("## data-channel throughput, {megabytes} MiB in {} KiB messages, loopback", msg / 1024);
     println!("darkswap WebRTC data channel: {webrtc:>9.1} Mbit/s ({:.2}x of the 500 Mbit/s goal)", webrtc / 500.0);
     println!("plain TCP loopback stream:    {tcp:>9.1} Mbit/s (WebRTC/TCP {:.3}x)", webrtc / tcp);
+    println!(
+        "BENCH | WebRTC data-channel throughput | {webrtc:.0} Mbit/s (plain TCP {tcp:.0}) | >= 500 Mbit/s | {:.2}x of the goal | {megabytes} MiB in {} KiB messages |",
+        webrtc / 500.0,
+        msg / 1024
+    );
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -276,6 +288,13 @@ async fn signaling_load(clients: usize, rate: u64) {
         ms(pct(&lat, 0.5)),
         ms(pct(&lat, 0.99)),
         ms(pct(&lat, 0.99)) / 10.0
+    );
+    println!(
+        "BENCH | Signaling relay latency, {clients} clients (p99) | {:.2} ms (p50 {:.2}) | <= 10 ms | {:.2}x of the limit | {} of {total} offers at {rate}/s |",
+        ms(pct(&lat, 0.99)),
+        ms(pct(&lat, 0.5)),
+        ms(pct(&lat, 0.99)) / 10.0,
+        lat.len()
     );
     server.shutdown().await;
 }

@@ -34,6 +34,9 @@ pub enum Error {
     /// Dialing failed.
     #[error("dial failed: {0}")]
     Dial(String),
+    /// Opening or accepting an application stream failed.
+    #[error("stream: {0}")]
+    Stream(String),
     /// Publishing failed.
     #[error(transparent)]
     Publish(#[from] PublishError),

@@ -1,7 +1,7 @@
 //! Each node's local view of the live order book: orders added from gossip or sync, removed when
 //! cancelled, settled or expired. Bounded in total and per maker.
 
-use crate::protocol::limits::SYNC_PAGE_MAX;
+use crate::protocol::limits::{SYNC_BUCKETS, SYNC_PAGE_MAX};
 use darkswap_support::types::{Order, OrderId, PeerId};
 use std::{
     collections::{BTreeMap, HashMap},
@@ -155,6 +155,47 @@ impl OrderBook {
     /// One sync page: envelopes of live orders with id > `after`, at most `limit` (capped at
     /// [`SYNC_PAGE_MAX`]), and where the next page starts.
     pub fn page(&self, after: Option<OrderId>, limit: u16, now: u64) -> (Vec<serde_bytes::ByteBuf>, Option<OrderId>) {
+        self.page_in(after, limit, now, u64::MAX)
+    }
+
+    /// The bucket of the book digest an order id falls in.
+    pub fn bucket(id: &OrderId) -> usize {
+        usize::from(id.0[0]) % SYNC_BUCKETS
+    }
+
+    /// A digest of the live orders: for each of [`SYNC_BUCKETS`] buckets, the XOR of the first
+    /// eight bytes of its order ids. Equal books have equal digests; a differing bucket says
+    /// where to look. (Not a proof: a peer could lie, which only costs us one round of repair.)
+    pub fn digest(&self, now: u64) -> Vec<u64> {
+        let mut d = vec![0u64; SYNC_BUCKETS];
+        for (id, e) in &self.orders {
+            if !e.order.is_expired(now) {
+                let mut head = [0u8; 8];
+                head.copy_from_slice(&id.0[..8]);
+                d[Self::bucket(id)] ^= u64::from_le_bytes(head);
+            }
+        }
+        d
+    }
+
+    /// Buckets (a bit each) where `theirs` differs from this book's digest; all of them when
+    /// `theirs` is not a digest.
+    pub fn differing(&self, theirs: &[u64], now: u64) -> u64 {
+        if theirs.len() != SYNC_BUCKETS {
+            return u64::MAX;
+        }
+        let ours = self.digest(now);
+        ours.iter().zip(theirs).enumerate().filter(|(_, (a, b))| a != b).fold(0, |m, (i, _)| m | 1 << i)
+    }
+
+    /// [`page`](Self::page) restricted to the buckets set in `mask`.
+    pub fn page_in(
+        &self,
+        after: Option<OrderId>,
+        limit: u16,
+        now: u64,
+        mask: u64,
+    ) -> (Vec<serde_bytes::ByteBuf>, Option<OrderId>) {
         let limit = limit.clamp(1, SYNC_PAGE_MAX) as usize;
         let range = match after {
             Some(a) => self.orders.range((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
@@ -169,7 +210,7 @@ impl OrderBook {
                 break;
             }
             last = Some(*id);
-            if !e.order.is_expired(now) {
+            if !e.order.is_expired(now) && mask & (1 << Self::bucket(id)) != 0 {
                 out.push(serde_bytes::ByteBuf::from(e.envelope.to_vec()));
             }
         }
@@ -234,5 +275,26 @@ mod tests {
         let mut seen: Vec<Vec<u8>> = seen.into_iter().map(|b| b.into_vec()).collect();
         seen.sort();
         assert_eq!(seen, (0..10u8).map(|n| vec![n]).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn digests_find_the_differing_buckets() {
+        let maker = PeerId::random();
+        let (mut a, mut b) = (OrderBook::new(OrderBookLimits::default()), OrderBook::new(OrderBookLimits::default()));
+        for n in 0..50 {
+            let o = order(maker, n, 1000);
+            a.insert(o.clone(), Arc::from(vec![n as u8])).unwrap();
+            b.insert(o, Arc::from(vec![n as u8])).unwrap();
+        }
+        assert_eq!(b.differing(&a.digest(200), 200), 0, "equal books, nothing to send");
+        assert_eq!(b.page_in(None, 256, 200, 0).0.len(), 0);
+        let extra = order(maker, 99, 1000);
+        b.insert(extra.clone(), Arc::from(vec![99u8])).unwrap();
+        let mask = b.differing(&a.digest(200), 200);
+        assert_eq!(mask, 1 << OrderBook::bucket(&extra.id), "only the new order's bucket differs");
+        let (page, next) = b.page_in(None, 256, 200, mask);
+        assert!(page.iter().any(|e| e.as_slice() == [99u8]) && next.is_none());
+        assert!(page.len() < 50, "only that bucket is sent");
+        assert_eq!(b.differing(&[1, 2, 3], 200), u64::MAX, "not a digest: everything");
     }
 }

@@ -77,6 +77,8 @@ pub struct Behaviour {
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// mDNS on the local network (native, opt-in: see `NetworkBuilder::relay_discovery`).
     pub mdns: Toggle<Mdns>,
+    /// The application's own stream protocols (`NetworkHandle::open_stream`).
+    pub streams: libp2p_stream::Behaviour,
 }
 
 /// Content-addressed gossip message id: the first 20 bytes of SHA-256 over the data.
@@ -254,6 +256,7 @@ impl Behaviour {
             auth: auth_rr,
             blocked,
             mdns: mdns.into(),
+            streams: libp2p_stream::Behaviour::new(),
         })
     }
 }

@@ -58,6 +58,7 @@ pub struct NetworkBuilder {
     pub(crate) relay_server: Option<super::RelayServerConfig>,
     pub(crate) resources: super::ResourceLimits,
     pub(crate) gossip_limits: super::GossipLimits,
+    pub(crate) anti_entropy: Duration,
     pub(crate) external_addrs: Vec<Multiaddr>,
     pub(crate) relay_discovery: Option<crate::relay_discovery::RelayDiscoveryConfig>,
     pub(crate) autonat_global_only: bool,
@@ -102,6 +103,7 @@ impl NetworkBuilder {
             relay_server: None,
             resources: super::ResourceLimits::default(),
             gossip_limits: super::GossipLimits::default(),
+            anti_entropy: Duration::from_secs(20),
             external_addrs: Vec::new(),
             relay_discovery: None,
             autonat_global_only: true,
@@ -291,6 +293,14 @@ impl NetworkBuilder {
     /// may subscribe to. Default: [`ResourceLimits::default()`](super::ResourceLimits).
     pub fn resource_limits(mut self, limits: super::ResourceLimits) -> Self {
         self.resources = limits;
+        self
+    }
+
+    /// How often the node compares its order book with a random peer's and pulls what differs
+    /// (default 20 s; zero turns it off). A digest of 64 buckets goes each way; books that
+    /// agree exchange nothing more.
+    pub fn anti_entropy_interval(mut self, every: Duration) -> Self {
+        self.anti_entropy = every;
         self
     }
 

@@ -60,7 +60,7 @@ use futures::{
     channel::{mpsc, oneshot},
     SinkExt, StreamExt,
 };
-use libp2p::{identity::Keypair, Multiaddr};
+use libp2p::{identity::Keypair, Multiaddr, StreamProtocol};
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -86,9 +86,19 @@ pub(crate) struct Shared {
     pub(crate) keypair: Keypair,
     pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, RelayStatus>>,
     pub(crate) webrtc_client: Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
+    pub(crate) streams: StreamControl,
     /// When each connected peer last exchanged DarkSwap messages with us (connected peers only).
     pub(crate) activity: Mutex<std::collections::HashMap<PeerId, web_time::Instant>>,
     pub(crate) metrics: crate::metrics::P2PMetrics,
+}
+
+/// The application-streams handle (libp2p-stream's `Control` has no `Debug`).
+pub(crate) struct StreamControl(libp2p_stream::Control);
+
+impl std::fmt::Debug for StreamControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamControl")
+    }
 }
 
 impl Shared {
@@ -175,6 +185,7 @@ impl Network {
             keypair: keypair.clone(),
             relay_status: Mutex::new(Default::default()),
             webrtc_client: builder.webrtc.client.clone(),
+            streams: StreamControl(swarm.behaviour().streams.new_control()),
             activity: Mutex::new(Default::default()),
             metrics: metrics.clone(),
         });
@@ -450,6 +461,21 @@ impl NetworkHandle {
     /// Counters: messages, rejections by reason, syncs.
     pub fn stats(&self) -> NetworkStats {
         self.shared.stats.snapshot()
+    }
+
+    /// Opens a stream of the application's own `protocol` to `peer` (dialing it if it is not
+    /// connected but its address is known): for bulk data such as large PSBTs or files, with
+    /// the connection's security and multiplexing and nothing on top. The peer must
+    /// [`accept_streams`](Self::accept_streams) for `protocol`.
+    pub async fn open_stream(&self, peer: PeerId, protocol: StreamProtocol) -> Result<libp2p::Stream, Error> {
+        self.shared.streams.0.clone().open_stream(peer, protocol).await.map_err(|e| Error::Stream(e.to_string()))
+    }
+
+    /// Inbound streams of `protocol` as `(peer, stream)` pairs; one receiver per protocol.
+    /// Streams arriving while the receiver is not polled wait in a short queue and are then
+    /// refused, so a slow application cannot make the node buffer without bound.
+    pub fn accept_streams(&self, protocol: StreamProtocol) -> Result<libp2p_stream::IncomingStreams, Error> {
+        self.shared.streams.0.clone().accept(protocol).map_err(|e| Error::Stream(e.to_string()))
     }
 
     /// Peers currently connected.

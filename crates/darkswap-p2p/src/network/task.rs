@@ -61,6 +61,10 @@ pub(crate) struct Task {
     /// Peers we are syncing from now, and how many full syncs completed.
     pub(super) syncs_running: HashSet<PeerId>,
     pub(super) syncs_done: usize,
+    /// Anti-entropy rounds running (the digest sent), and when the last one started.
+    pub(super) sync_digests: HashMap<PeerId, Vec<u64>>,
+    last_anti_entropy: web_time::Instant,
+    anti_entropy_every: Duration,
     /// Peers whose last connection closed, and when (bounded).
     pub(super) lost_peers: HashMap<PeerId, web_time::Instant>,
     pub(super) reservations: HashMap<PeerId, u64>,
@@ -166,6 +170,9 @@ impl Task {
             sync_pages: HashMap::new(),
             syncs_running: HashSet::new(),
             syncs_done: 0,
+            sync_digests: HashMap::new(),
+            last_anti_entropy: web_time::Instant::now(),
+            anti_entropy_every: builder.anti_entropy,
             lost_peers: HashMap::new(),
             reservations: HashMap::new(),
             next_reservation: 1,
@@ -332,10 +339,41 @@ impl Task {
         }
         self.trades.prune(now);
         self.police_peers();
+        self.anti_entropy(now);
         self.publish_trades();
         self.announce_relay(now);
         self.discover_relays();
         self.maintain_reservations();
+    }
+
+    /// Every `anti_entropy_every`, compares books with one random order-book peer and pulls
+    /// what differs: gossip can miss a node (it joined the mesh after a message passed, or it
+    /// restarted), and this repairs it within a round or two at the cost of a digest when
+    /// books agree.
+    fn anti_entropy(&mut self, now: u64) {
+        if self.anti_entropy_every.is_zero() || self.last_anti_entropy.elapsed() < self.anti_entropy_every {
+            return;
+        }
+        self.last_anti_entropy = web_time::Instant::now();
+        let hash = IdentTopic::new(crate::protocol::ORDERBOOK_TOPIC).hash();
+        let candidates: Vec<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(p, topics)| topics.contains(&&hash) && !self.syncs_running.contains(p))
+            .map(|(p, _)| *p)
+            .collect();
+        let Some(&peer) = candidates.get(rand::random::<usize>() % candidates.len().max(1)) else { return };
+        let digest = match self.shared.book.lock() {
+            Ok(book) => book.digest(now),
+            Err(_) => return,
+        };
+        tracing::debug!(%peer, "anti-entropy round");
+        self.sync_digests.insert(peer, digest);
+        self.syncs_running.insert(peer);
+        self.sync_pages.remove(&peer); // the page cap bounds one run
+        self.request_sync(peer, None);
     }
 
     /// Relays announce themselves as providers of [`RELAY_PROVIDER_KEY`](super::RELAY_PROVIDER_KEY)

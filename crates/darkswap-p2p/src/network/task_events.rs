@@ -275,6 +275,7 @@ impl Task {
                 self.lost_peers.insert(peer_id, web_time::Instant::now());
                 self.sync_pages.remove(&peer_id);
                 self.syncs_running.remove(&peer_id);
+                self.sync_digests.remove(&peer_id);
                 self.flood.forget(&peer_id);
                 self.emit(NetworkEvent::PeerDisconnected(peer_id));
             }
@@ -526,7 +527,8 @@ impl Task {
             return;
         }
         *pages += 1;
-        let req = SyncRequest { after, limit: limits::SYNC_PAGE_MAX };
+        let digest = self.sync_digests.get(&peer).cloned();
+        let req = SyncRequest { after, limit: limits::SYNC_PAGE_MAX, digest };
         self.swarm.behaviour_mut().sync.send_request(&peer, req);
     }
 
@@ -534,8 +536,12 @@ impl Task {
         use request_response::{Event, Message as RrMessage};
         match ev {
             Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
+                let now = now_unix();
                 let page = match self.shared.book.lock() {
-                    Ok(book) => book.page(request.after, request.limit, now_unix()),
+                    Ok(book) => {
+                        let mask = request.digest.as_deref().map_or(u64::MAX, |d| book.differing(d, now));
+                        book.page_in(request.after, request.limit, now, mask)
+                    }
                     Err(_) => (Vec::new(), None),
                 };
                 Counters::bump(&self.shared.stats.sync_requests_served);
@@ -550,6 +556,7 @@ impl Task {
             Event::OutboundFailure { peer, error, .. } => {
                 // Peers that do not speak the protocol (plain relays, other apps) are expected.
                 self.syncs_running.remove(&peer);
+                self.sync_digests.remove(&peer);
                 if !matches!(error, request_response::OutboundFailure::UnsupportedProtocols) {
                     Counters::bump(&self.shared.stats.sync_failures);
                     tracing::debug!(%peer, %error, "sync request failed");
@@ -597,7 +604,8 @@ impl Task {
         match page.next {
             Some(next) => self.request_sync(peer, Some(next)),
             None => {
-                if self.syncs_running.remove(&peer) {
+                // An anti-entropy round is not one of the newcomer's syncs.
+                if self.syncs_running.remove(&peer) && self.sync_digests.remove(&peer).is_none() {
                     self.syncs_done += 1;
                 }
             }

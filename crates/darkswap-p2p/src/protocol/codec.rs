@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn frames_round_trip_and_bad_frames_are_typed() {
-        let req = SyncRequest { after: None, limit: 10 };
+        let req = SyncRequest { after: None, limit: 10, digest: None };
         let bytes = encode_frame(&req, 64).unwrap();
         assert_eq!(decode_frame::<SyncRequest>(&bytes, 64).unwrap(), req);
         assert_eq!(decode_frame::<SyncRequest>(&[], 64), Err(FrameError::Empty));

@@ -23,7 +23,9 @@ pub const MAX_TRADE_REQUEST: usize = MAX_TRADE_MESSAGE + SEAL_OVERHEAD;
 /// Largest trade-protocol reply (a sealed acknowledgement or a key offer).
 pub const MAX_TRADE_REPLY: usize = crate::encryption::envelope::MAX_KEY_MESSAGE_BYTES + MAX_TRADE_ACK + SEAL_OVERHEAD;
 /// Largest encoded sync request.
-pub const MAX_SYNC_REQUEST: usize = 64;
+pub const MAX_SYNC_REQUEST: usize = 1024;
+/// Buckets of an order-book digest (anti-entropy sync).
+pub const SYNC_BUCKETS: usize = 64;
 /// Most orders in one sync page.
 pub const SYNC_PAGE_MAX: u16 = 256;
 /// Largest encoded sync response.

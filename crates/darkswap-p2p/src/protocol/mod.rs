@@ -72,6 +72,10 @@ pub struct SyncRequest {
     pub after: Option<OrderId>,
     /// Page size wanted; the server caps it at [`limits::SYNC_PAGE_MAX`].
     pub limit: u16,
+    /// Anti-entropy: the requester's book digest ([`crate::order_book::OrderBook::digest`],
+    /// [`limits::SYNC_BUCKETS`] values). When set, the page holds only orders in buckets whose
+    /// digest differs from the server's, so two books that agree exchange nothing.
+    pub digest: Option<Vec<u64>>,
 }
 
 /// Sync response: one page of signed order envelopes, in order-id order.

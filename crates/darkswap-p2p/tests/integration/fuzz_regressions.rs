@@ -134,7 +134,7 @@ fn sync_inputs() {
     let (key, now) = fuzz_maker();
     let order = valid_order(&key, now);
     let sealed = envelope::seal(&key, ORDERBOOK_TOPIC, &Message::OrderAnnounce(order.clone())).unwrap();
-    let request = SyncRequest { after: Some(order.id), limit: 256 };
+    let request = SyncRequest { after: Some(order.id), limit: 256, digest: Some(vec![u64::MAX; 64]) };
     let response = SyncResponse { envelopes: vec![sealed.clone().into(), sealed.into()], next: Some(order.id) };
     let mut inputs = saved("sync");
     inputs.extend(mutations(&encode_frame(&request, 64).unwrap()));

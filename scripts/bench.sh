@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every benchmark of the project and writes BENCHMARKS.md: each figure with its goal and
+# the ratio against the peer or limit measured in the same run, plus the machine and the date.
+# Full outputs stay in target/bench-logs/. Takes about half an hour on 2 cores.
+#
+#   ./scripts/bench.sh            # everything
+#   ./scripts/bench.sh network    # some: network propagation metrics flood relay aead webrtc browser
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LOGS=target/bench-logs
+mkdir -p "$LOGS"
+ALL=(network propagation metrics flood relay aead webrtc browser)
+WANT=("${@:-${ALL[@]}}")
+
+run() {
+  local name=$1
+  shift
+  echo "== $name: $*"
+  "$@" 2>&1 | tee "$LOGS/$name.log"
+}
+
+for b in "${WANT[@]}"; do
+  case "$b" in
+    network) run network cargo bench -p darkswap-p2p --bench network ;;
+    propagation) run propagation cargo bench -p darkswap-p2p --bench propagation ;;
+    metrics) run metrics cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 7 ;;
+    flood) run flood cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100 ;;
+    relay) run relay cargo bench -p darkswap-p2p --bench relay ;;
+    aead) run aead cargo bench -p darkswap-p2p --bench aead ;;
+    webrtc) run webrtc cargo bench -p darkswap-p2p --bench webrtc ;;
+    browser) run browser bash scripts/test-browser.sh --bench 20 ;;
+    *) echo "unknown benchmark $b (one of: ${ALL[*]})" >&2; exit 2 ;;
+  esac
+done
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Written by \`./scripts/bench.sh\` on $(date -u +%Y-%m-%d) ($(date -u +%H:%M) UTC)."
+  echo
+  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr); $(rustc --version)."
+  echo
+  echo "Each figure is measured next to its peer (plain rust-libp2p, OpenSSL, a plain TCP stream) or"
+  echo "against its limit in the same run; ratios above 1 are better for throughput, below 1 for"
+  echo "latency, memory and time. Notes say how many runs and how noisy they were; full outputs are"
+  echo "in \`target/bench-logs/\`."
+  echo
+  echo "| Figure | Value | Goal | Ratio | Runs, notes |"
+  echo "|---|---|---|---|---|"
+  for b in "${ALL[@]}"; do
+    [ -f "$LOGS/$b.log" ] || continue
+    grep '^BENCH |' "$LOGS/$b.log" | sed 's/^BENCH //; s/ *$//; s/|$/|/' | sed 's/^\(.*[^|]\)$/\1 |/'
+  done
+} > BENCHMARKS.md
+echo "wrote BENCHMARKS.md"
