@@ -137,7 +137,7 @@ fn sync_inputs() {
     let request = SyncRequest { after: Some(order.id), limit: 256, digest: Some(vec![u64::MAX; 64]) };
     let response = SyncResponse { envelopes: vec![sealed.clone().into(), sealed.into()], next: Some(order.id) };
     let mut inputs = saved("sync");
-    inputs.extend(mutations(&encode_frame(&request, 64).unwrap()));
+    inputs.extend(mutations(&encode_frame(&request, 1024).unwrap()));
     inputs.extend(mutations(&encode_frame(&response, 1 << 20).unwrap()));
     for input in inputs {
         harness::sync(&input);
