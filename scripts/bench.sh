@@ -5,6 +5,7 @@
 #
 #   ./scripts/bench.sh            # everything
 #   ./scripts/bench.sh network    # some: network propagation metrics flood relay aead webrtc browser
+#   ./scripts/bench.sh --report   # only rewrite BENCHMARKS.md from the logs of earlier runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ LOGS=target/bench-logs
 mkdir -p "$LOGS"
 ALL=(network propagation metrics flood relay aead webrtc browser)
 WANT=("${@:-${ALL[@]}}")
+if [ "${1:-}" = "--report" ]; then
+  WANT=()
+fi
 
 run() {
   local name=$1
@@ -20,7 +24,7 @@ run() {
   "$@" 2>&1 | tee "$LOGS/$name.log"
 }
 
-for b in "${WANT[@]}"; do
+for b in ${WANT[@]+"${WANT[@]}"}; do
   case "$b" in
     network) run network cargo bench -p darkswap-p2p --bench network ;;
     propagation) run propagation cargo bench -p darkswap-p2p --bench propagation ;;

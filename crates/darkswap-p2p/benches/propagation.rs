@@ -447,7 +447,7 @@ fn main() {
     }
     // The same network with its metrics recording switched off: what metrics cost. Runs
     // alternate (on, off, on, off, ...) so drift hits both alike; medians over the rounds.
-    if let (Some(first), true) = (&on, only("metrics")) {
+    if let (Some(first), true) = (&on, o.only.as_deref() == Some("metrics")) {
         let (mut ons, mut offs) = (vec![(first.pct(0.5), first.pct(0.99), first.cpu.as_secs_f64())], Vec::new());
         for round in 0..o.rounds.max(1) {
             let off = rt.block_on(run_darkswap(&o, false));
