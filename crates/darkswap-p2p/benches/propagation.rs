@@ -35,6 +35,9 @@ use std::{
 };
 use tokio::sync::mpsc;
 
+#[path = "../tests/integration/raw_gossip.rs"]
+mod raw_gossip;
+
 #[derive(Clone, Debug)]
 struct Opts {
     nodes: usize,
@@ -186,23 +189,8 @@ async fn drain(received: &Received, expected: usize) {
 /// A flooding peer: bare gossipsub (no limits of its own) that connects to `target` and, once
 /// subscribed, publishes signed orders of its own interleaved with junk as fast as it can.
 fn flooder(target: String) -> tokio::task::JoinHandle<()> {
-    use sha2::{Digest, Sha256};
     let key = Keypair::generate_ed25519();
-    let config = gossipsub::ConfigBuilder::default()
-        .validation_mode(gossipsub::ValidationMode::Anonymous)
-        .message_id_fn(|m| gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20]))
-        .build()
-        .unwrap();
-    let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
-        .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-        .unwrap()
-        .with_behaviour(|_| {
-            gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(gossipsub::MessageAuthenticity::Anonymous, config)
-                .unwrap()
-        })
-        .unwrap()
-        .build();
+    let mut swarm = raw_gossip::raw_gossip_swarm(key.clone());
     let topic = IdentTopic::new(ORDERBOOK_TOPIC);
     swarm.behaviour_mut().subscribe(&topic).unwrap();
     swarm.dial(target.parse::<Multiaddr>().unwrap()).unwrap();

@@ -1,12 +1,10 @@
 //! Helpers: start nodes, connect them, wait for events with timeouts.
 
 use darkswap_p2p::{
-    libp2p::{gossipsub, identity::Keypair, noise, tcp, yamux, Swarm, SwarmBuilder},
-    network::{Network, NetworkConfig, NetworkEvent, NetworkHandle},
-    protocol::{limits, ORDERBOOK_TOPIC},
+    network::{Network, NetworkBuilder, NetworkConfig, NetworkEvent, NetworkHandle},
+    protocol::ORDERBOOK_TOPIC,
 };
 use darkswap_support::types::{AssetId, OrderDraft, PeerId, Side};
-use sha2::{Digest, Sha256};
 use std::{future::Future, time::Duration};
 use tokio::sync::mpsc;
 
@@ -21,12 +19,14 @@ pub fn init_tracing() {
 
 /// A node listening on a loopback TCP port.
 pub async fn node() -> (Network, String) {
+    node_with(|b| b).await
+}
+
+/// [`node`] with more builder options.
+pub async fn node_with(options: impl FnOnce(NetworkBuilder) -> NetworkBuilder) -> (Network, String) {
     init_tracing();
-    let net = Network::builder(NetworkConfig::default())
-        .gossip_heartbeat(Duration::from_millis(200))
-        .build()
-        .await
-        .expect("network starts");
+    let builder = Network::builder(NetworkConfig::default()).gossip_heartbeat(Duration::from_millis(200));
+    let net = options(builder).build().await.expect("network starts");
     let addr = net.listen_on("/ip4/127.0.0.1/tcp/0").await.expect("listen");
     let full = format!("{addr}/p2p/{}", net.local_peer_id());
     (net, full)
@@ -101,26 +101,4 @@ pub fn draft(n: u128, ttl: Duration) -> OrderDraft {
     }
 }
 
-/// A bare rust-libp2p gossipsub peer speaking the order-book gossip as DarkSwap nodes do
-/// (anonymous messages, content ids) but with none of their checks or limits: what an attacker
-/// or a buggy client runs.
-pub fn raw_gossip_swarm(key: Keypair) -> Swarm<gossipsub::Behaviour> {
-    let config = gossipsub::ConfigBuilder::default()
-        .heartbeat_interval(Duration::from_millis(200))
-        .validation_mode(gossipsub::ValidationMode::Anonymous)
-        .message_id_fn(|m| gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20]))
-        .max_transmit_size(limits::GOSSIP_TRANSMIT_MAX)
-        .build()
-        .unwrap();
-    SwarmBuilder::with_existing_identity(key)
-        .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)
-        .unwrap()
-        .with_behaviour(|_| {
-            gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(gossipsub::MessageAuthenticity::Anonymous, config)
-                .unwrap()
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build()
-}
+pub use crate::raw_gossip::raw_gossip_swarm;

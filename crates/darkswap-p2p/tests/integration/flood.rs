@@ -5,7 +5,7 @@
 use crate::common::*;
 use darkswap_p2p::{
     libp2p::{futures::StreamExt, gossipsub, identity::Keypair, swarm::SwarmEvent, Multiaddr},
-    network::{GossipLimits, Network, NetworkConfig, NetworkHandle},
+    network::{GossipLimits, NetworkHandle},
     protocol::{envelope, Message, RejectReason, ORDERBOOK_TOPIC},
     runtime::now_unix,
 };
@@ -63,15 +63,8 @@ fn flooder(targets: Vec<Multiaddr>, valid: usize, invalid: usize) -> (tokio::tas
 /// A node with tight gossip limits, so that a test-sized flood crosses them within seconds.
 async fn guarded() -> (NetworkHandle, String) {
     let limits = GossipLimits { per_maker_rate: 10, per_maker_burst: 50, max_strikes: 50, ..Default::default() };
-    let net = Network::builder(NetworkConfig::default())
-        .gossip_heartbeat(Duration::from_millis(200))
-        .gossip_limits(limits)
-        .build()
-        .await
-        .expect("network starts");
-    let addr = net.listen_on("/ip4/127.0.0.1/tcp/0").await.expect("listen");
-    let full = format!("{addr}/p2p/{}", net.local_peer_id());
-    (drain(net).0, full)
+    let (net, addr) = node_with(|b| b.gossip_limits(limits)).await;
+    (drain(net).0, addr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

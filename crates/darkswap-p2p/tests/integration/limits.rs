@@ -4,22 +4,13 @@
 use crate::common::*;
 use darkswap_p2p::{
     libp2p::{futures::StreamExt, gossipsub::IdentTopic, identity::Keypair, swarm::SwarmEvent},
-    network::{Network, NetworkConfig, ResourceLimits},
+    network::{Network, ResourceLimits},
     protocol::ORDERBOOK_TOPIC,
 };
 use std::time::Duration;
 
 async fn limited(limits: ResourceLimits) -> (Network, String) {
-    init_tracing();
-    let net = Network::builder(NetworkConfig::default())
-        .resource_limits(limits)
-        .gossip_heartbeat(Duration::from_millis(200))
-        .build()
-        .await
-        .expect("network starts");
-    let addr = net.listen_on("/ip4/127.0.0.1/tcp/0").await.expect("listen");
-    let full = format!("{addr}/p2p/{}", net.local_peer_id());
-    (net, full)
+    node_with(|b| b.resource_limits(limits)).await
 }
 
 /// Dials `target` from a fresh node and reports whether the connection was established and

@@ -13,6 +13,7 @@ mod fuzz_regressions;
 mod gossip;
 mod limits;
 mod metrics;
+mod raw_gossip;
 mod relay;
 mod relay_pool;
 mod relay_view;
