@@ -1,10 +1,13 @@
 //! End-to-end encryption throughput (encrypt + decrypt through `EncryptionManager`, envelope and
-//! replay window included) at 64 B, 1 KiB and 16 KiB for both AEADs, beside `openssl speed` for the
-//! same cipher and size measured in the same run.
+//! replay window included; in place, as trades use it, and through the copying calls) at 64 B,
+//! 1 KiB and 16 KiB for both AEADs, beside `openssl speed` for the same cipher and size measured
+//! in the same run.
 //!
 //! Run: `cargo bench -p darkswap-p2p --bench aead` (needs the `openssl` command for the ratio).
 
-use darkswap_p2p::encryption::{EncryptionAlgorithm, EncryptionConfig, EncryptionManager};
+use darkswap_p2p::encryption::{
+    envelope::HEADER_LEN, EncryptionAlgorithm, EncryptionConfig, EncryptionManager, TAG_LEN,
+};
 use std::{process::Command, time::Instant};
 
 const SIZES: [usize; 3] = [64, 1024, 16 * 1024];
@@ -22,26 +25,48 @@ fn pair(alg: EncryptionAlgorithm) -> (EncryptionManager, EncryptionManager) {
 
 /// Rounds per measurement; the best round counts (this machine's neighbours make single runs vary
 /// by +-15%).
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
-/// Bytes per second through encrypt then decrypt, best of [`ROUNDS`].
-fn ours(alg: EncryptionAlgorithm, size: usize) -> f64 {
-    (0..ROUNDS).map(|_| ours_once(alg, size)).fold(0.0, f64::max)
+/// Which `EncryptionManager` calls a round trip goes through.
+#[derive(Clone, Copy)]
+enum Api {
+    /// `encrypt_in_place` / `decrypt_in_place`, as the network's trade path uses them.
+    InPlace,
+    /// `encrypt` / `decrypt`: a new buffer each way, the plaintext and ciphertext copied.
+    Copying,
 }
 
-fn ours_once(alg: EncryptionAlgorithm, size: usize) -> f64 {
+/// Bytes per second through encrypt then decrypt, best of [`ROUNDS`].
+fn ours(alg: EncryptionAlgorithm, size: usize, api: Api) -> f64 {
+    (0..ROUNDS).map(|_| ours_once(alg, size, api)).fold(0.0, f64::max)
+}
+
+fn ours_once(alg: EncryptionAlgorithm, size: usize, api: Api) -> f64 {
     let (alice, bob) = pair(alg);
     let (a, b) = (alice.local_peer_id(), bob.local_peer_id());
     let msg = vec![0x5a; size];
+    let mut buf = Vec::with_capacity(HEADER_LEN + size + TAG_LEN);
+    buf.resize(HEADER_LEN, 0);
+    buf.extend_from_slice(&msg);
+    let mut round_trip = || match api {
+        Api::Copying => {
+            let c = alice.encrypt(&b, &msg).unwrap();
+            std::hint::black_box(bob.decrypt(&a, &c).unwrap());
+        }
+        Api::InPlace => {
+            // The plaintext comes back where it was, ready for the next round.
+            alice.encrypt_in_place(&b, &mut buf).unwrap();
+            std::hint::black_box(bob.decrypt_in_place(&a, &mut buf).unwrap());
+            buf.truncate(HEADER_LEN + size);
+        }
+    };
     let iters = (BYTES_PER_RUN / size).max(1000);
     for _ in 0..iters / 10 {
-        let c = alice.encrypt(&b, &msg).unwrap();
-        bob.decrypt(&a, &c).unwrap();
+        round_trip();
     }
     let start = Instant::now();
     for _ in 0..iters {
-        let c = alice.encrypt(&b, &msg).unwrap();
-        std::hint::black_box(bob.decrypt(&a, &c).unwrap());
+        round_trip();
     }
     (iters * size) as f64 / start.elapsed().as_secs_f64()
 }
@@ -76,34 +101,32 @@ fn main() {
     let version =
         Command::new("openssl").arg("version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     println!("openssl: {}", version.unwrap_or_else(|_| "not found".into()));
-    println!("{:<20} {:>7} {:>12} {:>12} {:>7}", "algorithm", "size", "ours MB/s", "openssl MB/s", "ratio");
+    println!(
+        "{:<20} {:>6} {:>14} {:>13} {:>13} {:>8} {:>8}",
+        "algorithm", "size", "in place MB/s", "copying MB/s", "openssl MB/s", "ratio", "copying"
+    );
     for (alg, cipher) in
         [(EncryptionAlgorithm::AesGcm256, "aes-256-gcm"), (EncryptionAlgorithm::ChaCha20Poly1305, "chacha20-poly1305")]
     {
         for size in SIZES {
-            let us = ours(alg, size) / 1e6;
-            match openssl(cipher, size) {
-                Some(them) => {
-                    println!(
-                        "{:<20} {:>7} {:>12.0} {:>12.0} {:>6.2}x",
-                        cipher,
-                        size,
-                        us,
-                        them / 1e6,
-                        us / (them / 1e6)
-                    );
-                    println!(
-                        "BENCH | E2E encryption {cipher}, {size} B (encrypt + decrypt) | {us:.0} MB/s (openssl {:.0}) | >= 0.7x openssl | {:.2}x | best of {ROUNDS} |",
-                        them / 1e6,
-                        us / (them / 1e6)
-                    );
-                }
-                None => println!("{:<20} {:>7} {:>12.0} {:>12} {:>7}", cipher, size, us, "-", "-"),
-            }
+            let in_place = ours(alg, size, Api::InPlace) / 1e6;
+            let copying = ours(alg, size, Api::Copying) / 1e6;
+            let Some(them) = openssl(cipher, size).map(|t| t / 1e6) else {
+                println!("{cipher:<20} {size:>6} {in_place:>14.0} {copying:>13.0} {:>13} {:>8} {:>8}", "-", "-", "-");
+                continue;
+            };
+            let (ratio, ratio_copying) = (in_place / them, copying / them);
+            println!(
+                "{cipher:<20} {size:>6} {in_place:>14.0} {copying:>13.0} {them:>13.0} {ratio:>7.2}x {ratio_copying:>7.2}x"
+            );
+            println!(
+                "BENCH | E2E encryption {cipher}, {size} B (encrypt + decrypt) | {in_place:.0} MB/s (openssl {them:.0}) | >= 0.7x openssl | {ratio:.2}x | in place, best of {ROUNDS}; copying API {copying:.0} MB/s = {ratio_copying:.2}x |"
+            );
         }
     }
     println!(
-        "(ours: encrypt + decrypt through EncryptionManager, envelope and replay window included, best of {ROUNDS};"
+        "(ours: encrypt + decrypt through EncryptionManager, envelope and replay window included, best of {ROUNDS},"
     );
+    println!(" in place as the trade path does it, and with the copying encrypt/decrypt;");
     println!(" openssl: `openssl speed -evp <cipher>` encrypt and -decrypt, best of 2 each, combined the same way)");
 }

@@ -1,7 +1,8 @@
 //! The [`EncryptionManager`]: per-peer key exchanges and sessions.
 
 use super::{
-    envelope::{EphemeralPublicKey, Header, MAX_PLAINTEXT},
+    aead::TAG_LEN,
+    envelope::{EphemeralPublicKey, Header, HEADER_LEN, MAX_PLAINTEXT},
     session::{derive_chains, Chain, Receiving, Sending},
     DecryptError, EncryptError, EncryptionConfig, EncryptionConfigError, EncryptionError, KeyExchangeError,
 };
@@ -41,11 +42,28 @@ struct Peer {
     session: Option<Session>,
 }
 
+/// A peer id as a map key, hashed by the last eight bytes of its multihash digest (key or hash
+/// bytes, uniformly spread) instead of the whole multihash: one word through the keyed hasher
+/// instead of ~40 bytes, which was a tenth of the cost of a small message. Equality stays the full
+/// peer id.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PeerKey(PeerId);
+
+impl std::hash::Hash for PeerKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let digest = self.0.as_ref().digest();
+        let tail = &digest[digest.len().saturating_sub(8)..];
+        let mut word = [0u8; 8];
+        word[..tail.len()].copy_from_slice(tail);
+        state.write_u64(u64::from_le_bytes(word));
+    }
+}
+
 #[derive(Default)]
 struct State {
     // foldhash's quality hasher: keyed per process like SipHash (peer ids come from the network),
     // at a fraction of SipHash's cost on the per-message path.
-    peers: HashMap<PeerId, Peer, foldhash::quality::RandomState>,
+    peers: HashMap<PeerKey, Peer, foldhash::quality::RandomState>,
     shared_static: Option<(StaticSecret, [u8; 32])>,
 }
 
@@ -112,7 +130,7 @@ impl EncryptionManager {
     /// Creates this side's X25519 key for `peer` and returns the public half, signed, to send it.
     pub fn generate_ephemeral_key_pair(&self, peer: &PeerId) -> Result<EphemeralPublicKey, KeyExchangeError> {
         let mut state = self.state();
-        if !state.peers.contains_key(peer) && state.peers.len() >= MAX_PEERS {
+        if !state.peers.contains_key(&PeerKey(*peer)) && state.peers.len() >= MAX_PEERS {
             return Err(KeyExchangeError::TooManyPeers);
         }
         let (secret, public) = if self.config.use_ephemeral_keys {
@@ -121,7 +139,8 @@ impl EncryptionManager {
             let (s, p) = state.shared_static.get_or_insert_with(Self::fresh_secret);
             (s.clone(), *p)
         };
-        state.peers.entry(*peer).or_default().pending = Some(Pending { secret, public, created: Instant::now() });
+        state.peers.entry(PeerKey(*peer)).or_default().pending =
+            Some(Pending { secret, public, created: Instant::now() });
         drop(state);
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -151,7 +170,7 @@ impl EncryptionManager {
             return Err(KeyExchangeError::BadSignature);
         }
         let mut state = self.state();
-        let entry = state.peers.get_mut(peer).ok_or(KeyExchangeError::NoLocalKey)?;
+        let entry = state.peers.get_mut(&PeerKey(*peer)).ok_or(KeyExchangeError::NoLocalKey)?;
         let pending = entry.pending.take().ok_or(KeyExchangeError::NoLocalKey)?;
         let shared = pending.secret.diffie_hellman(&XPublic::from(their.public_key));
         if !shared.was_contributory() {
@@ -169,17 +188,17 @@ impl EncryptionManager {
 
     /// Whether a session with `peer` is established.
     pub fn has_session(&self, peer: &PeerId) -> bool {
-        self.state().peers.get(peer).is_some_and(|p| p.session.is_some())
+        self.state().peers.get(&PeerKey(*peer)).is_some_and(|p| p.session.is_some())
     }
 
     /// How old the current sending key for `peer` is.
     pub fn session_age(&self, peer: &PeerId) -> Option<Duration> {
-        self.state().peers.get(peer)?.session.as_ref().map(|s| s.sending.chain.since.elapsed())
+        self.state().peers.get(&PeerKey(*peer))?.session.as_ref().map(|s| s.sending.chain.since.elapsed())
     }
 
     /// Forgets everything about `peer` (its keys are wiped).
     pub fn remove_session(&self, peer: &PeerId) {
-        self.state().peers.remove(peer);
+        self.state().peers.remove(&PeerKey(*peer));
     }
 
     /// Encrypts `plaintext` for `peer` into an envelope.
@@ -187,22 +206,75 @@ impl EncryptionManager {
         if plaintext.len() > MAX_PLAINTEXT {
             return Err(EncryptError::TooLarge);
         }
+        let mut buf = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
+        buf.resize(HEADER_LEN, 0);
+        buf.extend_from_slice(plaintext);
+        self.encrypt_in_place(peer, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Encrypts in place, without copying or allocating: `buf` holds [`HEADER_LEN`] bytes of room
+    /// for the header (their contents do not matter), then the plaintext; it becomes the envelope
+    /// (header written, plaintext encrypted, tag appended). Reserve [`TAG_LEN`] more bytes of
+    /// capacity to avoid a reallocation. Fails (leaving `buf` as it was) like [`Self::encrypt`].
+    ///
+    /// ```
+    /// # use darkswap_p2p::encryption::{EncryptionConfig, EncryptionManager, envelope::HEADER_LEN};
+    /// # let (alice, bob) = (EncryptionManager::new(EncryptionConfig::default()).unwrap(),
+    /// #     EncryptionManager::new(EncryptionConfig::default()).unwrap());
+    /// # let (a, b) = (alice.local_peer_id(), bob.local_peer_id());
+    /// # let ka = alice.generate_ephemeral_key_pair(&b).unwrap();
+    /// # let kb = bob.generate_ephemeral_key_pair(&a).unwrap();
+    /// # alice.perform_key_exchange(&b, &kb).unwrap();
+    /// # bob.perform_key_exchange(&a, &ka).unwrap();
+    /// let mut buf = vec![0u8; HEADER_LEN];
+    /// buf.extend_from_slice(b"psbt offer");
+    /// alice.encrypt_in_place(&b, &mut buf).unwrap();
+    /// assert_eq!(bob.decrypt_in_place(&a, &mut buf).unwrap(), b"psbt offer");
+    /// ```
+    pub fn encrypt_in_place(&self, peer: &PeerId, buf: &mut Vec<u8>) -> Result<(), EncryptError> {
+        let len = buf.len().checked_sub(HEADER_LEN).ok_or(EncryptError::NoHeaderRoom)?;
+        if len > MAX_PLAINTEXT {
+            return Err(EncryptError::TooLarge);
+        }
         let mut state = self.state();
-        let session =
-            state.peers.get_mut(peer).and_then(|p| p.session.as_mut()).ok_or(EncryptError::NoSession(*peer))?;
-        if session.sending.chain.since.elapsed() >= self.config.key_rotation_interval {
+        let session = state
+            .peers
+            .get_mut(&PeerKey(*peer))
+            .and_then(|p| p.session.as_mut())
+            .ok_or(EncryptError::NoSession(*peer))?;
+        if session.sending.rotation_due(self.config.key_rotation_interval) {
             session.sending.rotate();
         }
-        session.sending.seal(plaintext).ok_or(EncryptError::Exhausted)
+        session.sending.seal_in_place(buf).then_some(()).ok_or(EncryptError::Exhausted)
     }
 
     /// Decrypts an envelope from `peer`.
     pub fn decrypt(&self, peer: &PeerId, ciphertext: &[u8]) -> Result<Vec<u8>, DecryptError> {
         let header = Header::parse(ciphertext)?;
+        let mut body = ciphertext[HEADER_LEN..].to_vec();
+        let len = self.open(peer, &header, &mut body)?;
+        body.truncate(len);
+        Ok(body)
+    }
+
+    /// Decrypts an envelope from `peer` in place, without copying or allocating; returns the
+    /// plaintext, a part of `envelope`. On error the envelope's bytes are unspecified.
+    pub fn decrypt_in_place<'a>(&self, peer: &PeerId, envelope: &'a mut [u8]) -> Result<&'a mut [u8], DecryptError> {
+        let header = Header::parse(envelope)?;
+        let body = &mut envelope[HEADER_LEN..];
+        let len = self.open(peer, &header, body)?;
+        Ok(&mut body[..len])
+    }
+
+    fn open(&self, peer: &PeerId, header: &Header, body: &mut [u8]) -> Result<usize, DecryptError> {
         let mut state = self.state();
-        let session =
-            state.peers.get_mut(peer).and_then(|p| p.session.as_mut()).ok_or(DecryptError::NoSession(*peer))?;
-        session.receiving.open(&header, ciphertext, self.grace)
+        let session = state
+            .peers
+            .get_mut(&PeerKey(*peer))
+            .and_then(|p| p.session.as_mut())
+            .ok_or(DecryptError::NoSession(*peer))?;
+        session.receiving.open(header, body, self.grace)
     }
 
     /// Moves every session's sending key to the next epoch (one-way; the old key is wiped), and

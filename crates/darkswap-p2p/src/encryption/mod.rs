@@ -47,6 +47,7 @@ pub mod envelope;
 mod manager;
 pub mod session;
 
+pub use aead::TAG_LEN;
 pub use envelope::{EnvelopeError, EphemeralPublicKey, Header};
 pub use manager::EncryptionManager;
 
@@ -160,6 +161,9 @@ pub enum EncryptError {
     /// Every nonce of every epoch is spent (never in practice); exchange keys again.
     #[error("nonces exhausted")]
     Exhausted,
+    /// The buffer given to [`EncryptionManager::encrypt_in_place`] is shorter than the header.
+    #[error("buffer has no room for the {}-byte header", envelope::HEADER_LEN)]
+    NoHeaderRoom,
 }
 
 /// Why a ciphertext was refused.

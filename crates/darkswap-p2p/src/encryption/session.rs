@@ -1,6 +1,10 @@
 //! One peer's session: direction keys, the one-way ratchet between epochs, and the replay window.
 
-use super::{aead::Cipher, envelope::Header, DecryptError, EncryptionAlgorithm};
+use super::{
+    aead::Cipher,
+    envelope::{Header, HEADER_LEN},
+    DecryptError, EncryptionAlgorithm,
+};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use web_time::Instant;
@@ -74,21 +78,12 @@ impl Chain {
     }
 }
 
-/// An empty buffer for `len` more bytes, pre-filled with `pad` bytes so that the byte written at
-/// offset `at` after them sits on a 64-byte boundary: the AEADs' vector code runs up to twice as fast
-/// on data that does not straddle cache lines (measured by `cargo bench --bench aead`). The caller
-/// drains the padding afterwards (a short memmove).
-fn aligned(len: usize, at: usize) -> (Vec<u8>, usize) {
-    let mut buf = Vec::with_capacity(len + 63);
-    let pad = (64 - (buf.as_ptr() as usize + at) % 64) % 64;
-    buf.resize(pad, 0);
-    (buf, pad)
-}
-
 /// The sending half.
 pub(super) struct Sending {
     pub(super) chain: Chain,
     pub(super) counter: u64,
+    /// When this epoch began, on the cheap clock read for every message.
+    born_millis: u64,
     algorithm: EncryptionAlgorithm,
     cipher: Cipher,
 }
@@ -96,7 +91,13 @@ pub(super) struct Sending {
 impl Sending {
     pub(super) fn new(chain: Chain, algorithm: EncryptionAlgorithm) -> Self {
         let cipher = chain.cipher(algorithm);
-        Self { chain, counter: 0, algorithm, cipher }
+        Self { chain, counter: 0, born_millis: crate::runtime::coarse_millis(), algorithm, cipher }
+    }
+
+    /// Whether this epoch's key is older than `interval`.
+    pub(super) fn rotation_due(&self, interval: std::time::Duration) -> bool {
+        let age = crate::runtime::coarse_millis().saturating_sub(self.born_millis);
+        u128::from(age) >= interval.as_millis()
     }
 
     /// Moves to the next epoch; the old key and cipher are dropped and wiped.
@@ -110,20 +111,18 @@ impl Sending {
         }
     }
 
-    /// Seals `plaintext` into a complete envelope, or `None` when the epoch's counter is spent.
-    pub(super) fn seal(&mut self, plaintext: &[u8]) -> Option<Vec<u8>> {
+    /// Seals `buf[HEADER_LEN..]` in place into a complete envelope: writes the header into the
+    /// first [`HEADER_LEN`] bytes and appends the tag. `false` when the epoch's counter is spent.
+    pub(super) fn seal_in_place(&mut self, buf: &mut Vec<u8>) -> bool {
         if self.counter == u64::MAX && !self.rotate() {
-            return None;
+            return false;
         }
         let header = Header { algorithm: self.algorithm, epoch: self.chain.epoch, counter: self.counter };
         self.counter += 1;
         let aad = header.encode();
-        let (mut out, pad) = aligned(aad.len() + plaintext.len() + super::aead::TAG_LEN, aad.len());
-        out.extend_from_slice(&aad);
-        out.extend_from_slice(plaintext);
-        self.cipher.seal(header.nonce(), &aad, &mut out, pad + aad.len());
-        out.drain(..pad);
-        Some(out)
+        buf[..HEADER_LEN].copy_from_slice(&aad);
+        self.cipher.seal(header.nonce(), &aad, buf, HEADER_LEN);
+        true
     }
 }
 
@@ -180,19 +179,14 @@ impl RecvEpoch {
         Self { chain, ciphers: [None, None], window: ReplayWindow::default() }
     }
 
-    fn open(&mut self, header: &Header, envelope: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    /// Opens `body` (ciphertext and tag) in place; returns the plaintext's length.
+    fn open(&mut self, header: &Header, body: &mut [u8]) -> Result<usize, DecryptError> {
         self.window.check(header.counter)?;
         let slot = header.algorithm as usize;
         let cipher = self.ciphers[slot].get_or_insert_with(|| self.chain.cipher(header.algorithm));
-        let aad = header.encode();
-        let body = &envelope[aad.len()..];
-        let (mut buf, pad) = aligned(body.len(), 0);
-        buf.extend_from_slice(body);
-        let len = cipher.open(header.nonce(), &aad, &mut buf[pad..]).map_err(|_| DecryptError::Authentication)?;
-        buf.truncate(pad + len);
-        buf.drain(..pad);
+        let len = cipher.open(header.nonce(), &header.encode(), body).map_err(|_| DecryptError::Authentication)?;
         self.window.mark(header.counter);
-        Ok(buf)
+        Ok(len)
     }
 }
 
@@ -207,12 +201,14 @@ impl Receiving {
         Self { current: RecvEpoch::new(chain), previous: None }
     }
 
+    /// Opens an envelope's `body` (what follows the header) in place; returns the plaintext's
+    /// length. On error the body's bytes are unspecified.
     pub(super) fn open(
         &mut self,
         header: &Header,
-        envelope: &[u8],
+        body: &mut [u8],
         grace: std::time::Duration,
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<usize, DecryptError> {
         // The clock is read only while a previous epoch is held (the grace period after a
         // rotation), not on every message.
         if self.previous.as_ref().is_some_and(|(_, until)| *until <= Instant::now()) {
@@ -220,11 +216,11 @@ impl Receiving {
         }
         let current = self.current.chain.epoch;
         if header.epoch == current {
-            return self.current.open(header, envelope);
+            return self.current.open(header, body);
         }
         if header.epoch < current {
             return match &mut self.previous {
-                Some((prev, _)) if prev.chain.epoch == header.epoch => prev.open(header, envelope),
+                Some((prev, _)) if prev.chain.epoch == header.epoch => prev.open(header, body),
                 _ => Err(DecryptError::KeyExpired(header.epoch)),
             };
         }
@@ -238,7 +234,7 @@ impl Receiving {
             chain = chain.next().ok_or(DecryptError::EpochTooFarAhead(header.epoch))?;
         }
         let mut next = RecvEpoch::new(chain);
-        let plaintext = next.open(header, envelope)?;
+        let plaintext = next.open(header, body)?;
         let old = std::mem::replace(&mut self.current, next);
         // Only the epoch just before the new one stays, for messages still in flight.
         self.previous = (old.chain.epoch + 1 == header.epoch).then(|| (old, Instant::now() + grace));

@@ -25,6 +25,20 @@ const MAX_AWAITING_KEY: usize = 64;
 /// How soon a trade counterparty that requires authentication is authenticated to again.
 const TRADE_AUTH_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Encodes `message` straight into an envelope's buffer, after the room for its header, and seals
+/// it there: one buffer per trade message, no plaintext copy.
+fn seal<T: serde::Serialize>(
+    e2e: &crate::encryption::EncryptionManager,
+    peer: &PeerId,
+    message: &T,
+) -> Result<Vec<u8>, String> {
+    let room = vec![0u8; crate::encryption::envelope::HEADER_LEN];
+    let mut buf = postcard::to_extend(message, room).map_err(|e| e.to_string())?;
+    buf.reserve_exact(crate::encryption::TAG_LEN);
+    e2e.encrypt_in_place(peer, &mut buf).map_err(|e| e.to_string())?;
+    Ok(buf)
+}
+
 /// What an outbound auth request is for.
 pub(super) enum AuthPurpose {
     /// Step 1 of authenticating to the peer; `reply` is the caller's (None: before a reservation).
@@ -76,9 +90,7 @@ impl Task {
             }
             return;
         }
-        let sealed = postcard::to_allocvec(&pending.message)
-            .map_err(|e| e.to_string())
-            .and_then(|plain| self.shared.e2e.encrypt(&peer, &plain).map_err(|e| e.to_string()));
+        let sealed = seal(&self.shared.e2e, &peer, &pending.message);
         match sealed {
             Ok(ciphertext) => {
                 let id = self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::Sealed(ciphertext));
@@ -185,8 +197,8 @@ impl Task {
                 self.flush_awaiting(peer);
                 TradeReply::KeyOffer(Box::new(ours))
             }
-            TradeRequest::Sealed(ciphertext) => {
-                let plain = match e2e.decrypt(&peer, &ciphertext) {
+            TradeRequest::Sealed(mut ciphertext) => {
+                let plain = match e2e.decrypt_in_place(&peer, &mut ciphertext) {
                     Ok(p) => p,
                     Err(crate::encryption::DecryptError::NoSession(_)) => {
                         return TradeReply::Refused(SealRefusal::NoSession)
@@ -197,15 +209,12 @@ impl Task {
                         return TradeReply::Refused(SealRefusal::Undecryptable);
                     }
                 };
-                let Ok(message) = crate::protocol::codec::decode_body::<TradeMessage>(&plain) else {
+                let Ok(message) = crate::protocol::codec::decode_body::<TradeMessage>(plain) else {
                     counters(&self.shared).reject(RejectReason::TradeRefused);
                     return TradeReply::Refused(SealRefusal::Malformed);
                 };
                 let ack = self.on_trade_message(peer, message);
-                match postcard::to_allocvec(&ack)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| e2e.encrypt(&peer, &b).map_err(|e| e.to_string()))
-                {
+                match seal(&e2e, &peer, &ack) {
                     Ok(sealed) => TradeReply::Sealed(sealed),
                     Err(_) => TradeReply::Refused(SealRefusal::NoSession),
                 }
@@ -258,13 +267,13 @@ impl Task {
     fn on_sealed_reply(&mut self, mut pending: PendingTrade, reply: TradeReply) {
         let peer = pending.peer;
         let result = match reply {
-            TradeReply::Sealed(ciphertext) => {
+            TradeReply::Sealed(mut ciphertext) => {
                 let ack = self
                     .shared
                     .e2e
-                    .decrypt(&peer, &ciphertext)
+                    .decrypt_in_place(&peer, &mut ciphertext)
                     .map_err(|e| e.to_string())
-                    .and_then(|p| crate::protocol::codec::decode_body::<TradeAck>(&p).map_err(|e| e.to_string()));
+                    .and_then(|p| crate::protocol::codec::decode_body::<TradeAck>(p).map_err(|e| e.to_string()));
                 match ack {
                     Ok(TradeAck::Delivered) => {
                         let committed = match self.shared.book.lock() {
