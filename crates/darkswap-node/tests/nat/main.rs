@@ -3,7 +3,8 @@
 //!
 //! Shows: every peer reserves on the relay; a peer reaches another through the relay; DCUtR
 //! upgrades that to a direct connection across the two cone NATs; across the symmetric NAT the
-//! connection stays relayed and keeps carrying orders; a node on the relay's LAN finds it by mDNS.
+//! connection stays relayed and keeps carrying orders; a node on the relay's LAN finds it by mDNS;
+//! AutoNAT finds the relay public and every NATed host private.
 
 mod lab;
 
@@ -98,7 +99,9 @@ fn hole_punching_through_cone_nats_and_relay_fallback_through_a_symmetric_nat() 
     let (ok, out) = neighbour.cli(&["status"]);
     assert!(ok && out.contains(&relay.peer_id), "the neighbour is connected to the relay: {out}");
 
-    // AutoNAT: peers dialing back tell the relay it is public; no NATed host believes it is.
+    // AutoNAT (v2, dial-backs from a fresh port): peers dialing back tell the relay it is public;
+    // every NATed host learns that it is private, the cone NATs too, whose mapping towards the
+    // relay's own port is open.
     let reach = |n: &lab::LabNode| {
         let (ok, out) = n.cli(&["status"]);
         assert!(ok, "{out}");
@@ -106,6 +109,6 @@ fn hole_punching_through_cone_nats_and_relay_fallback_through_a_symmetric_nat() 
     };
     until("the relay learns it is public", Duration::from_secs(60), || reach(&relay).contains("public /ip4/198.18."));
     for n in [a, b, c] {
-        assert!(!reach(n).contains("public"), "a NATed host is not publicly reachable: {}", reach(n));
+        until("a NATed host learns it is private", Duration::from_secs(60), || reach(n).contains("private"));
     }
 }

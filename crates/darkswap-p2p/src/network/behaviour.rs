@@ -57,8 +57,13 @@ pub struct Behaviour {
     pub relay_server: Toggle<relay::Behaviour>,
     /// Hole punching: upgrades relayed connections to direct ones where the NATs allow.
     pub dcutr: dcutr::Behaviour,
-    /// Reachability probes (and confirmation of external addresses).
+    /// Reachability probes, AutoNAT v1 (client and server): works over inbound connections too.
     pub autonat: autonat::Behaviour,
+    /// Reachability probes of this node's addresses (AutoNAT v2 client; confirms external
+    /// addresses).
+    pub autonat_client: super::autonat::Client,
+    /// Dials other nodes' addresses back for their probes (AutoNAT v2 server).
+    pub autonat_server: autonat::v2::server::Behaviour,
     /// Order-book and trade-notice gossip.
     pub gossipsub: Gossipsub,
     /// Peer and relay discovery (absent when discovery is turned off).
@@ -223,10 +228,6 @@ impl Behaviour {
         let ip_limits = super::IpLimits::new(res.max_inbound_per_ip, res.limit_loopback);
 
         let relay_server = relay_server.map(|c| relay::Behaviour::new(peer_id, c.to_libp2p_with_auth(auth))).into();
-        let autonat = autonat::Behaviour::new(
-            peer_id,
-            autonat::Config { only_global_ips: autonat_global_only, ..Default::default() },
-        );
         // mDNS multicasts on every local interface, so a node only runs it when its relay discovery
         // was configured explicitly with `enable_mdns_discovery`.
         let mdns_wanted = b.relay_discovery.as_ref().is_some_and(|c| c.enable_mdns_discovery);
@@ -246,7 +247,19 @@ impl Behaviour {
             relay_client,
             relay_server,
             dcutr: dcutr::Behaviour::new(peer_id),
-            autonat,
+            autonat: autonat::Behaviour::new(
+                peer_id,
+                autonat::Config {
+                    only_global_ips: autonat_global_only,
+                    // First probe soon after start, and a failed one retried within a minute
+                    // (v1 waits 15 s and 90 s by default).
+                    boot_delay: Duration::from_secs(5),
+                    retry_interval: Duration::from_secs(30),
+                    ..Default::default()
+                },
+            ),
+            autonat_client: super::autonat::Client::new(autonat_global_only),
+            autonat_server: autonat::v2::server::Behaviour::default(),
             gossipsub,
             kad,
             identify,

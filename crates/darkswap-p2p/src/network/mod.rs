@@ -16,6 +16,7 @@
 //! Commands travel to the task over a bounded channel; events come back over another. Nothing else
 //! touches the swarm. The order book and counters are shared read-only views the task updates.
 
+mod autonat;
 mod behaviour;
 mod collector;
 mod command;

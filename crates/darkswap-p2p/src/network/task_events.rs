@@ -2,7 +2,7 @@
 
 use super::{
     behaviour::BehaviourEvent,
-    notice::{ConnectionInfo, NetworkNotice, Reachability},
+    notice::{ConnectionInfo, NetworkNotice},
     task::{counters, Task},
     NetworkEvent,
 };
@@ -19,7 +19,6 @@ use crate::{
 };
 use darkswap_support::types::PeerId;
 use libp2p::{
-    autonat,
     core::ConnectedPoint,
     dcutr,
     gossipsub::{self, MessageAcceptance},
@@ -356,18 +355,12 @@ impl Task {
                     });
                 }
             },
-            BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
-                let r = match new {
-                    autonat::NatStatus::Public(addr) => Reachability::Public(addr),
-                    autonat::NatStatus::Private => Reachability::Private,
-                    autonat::NatStatus::Unknown => Reachability::Unknown,
-                };
-                tracing::info!(reachability = ?r, "reachability changed");
-                if let Ok(mut cur) = self.shared.reachability.lock() {
-                    *cur = r.clone();
+            BehaviourEvent::Autonat(libp2p::autonat::Event::StatusChanged { new, .. }) => {
+                if let Some(r) = self.swarm.behaviour_mut().autonat_client.v1_status(new) {
+                    self.reachability_changed(r);
                 }
-                self.notice(NetworkNotice::ReachabilityChanged(r));
             }
+            BehaviourEvent::AutonatClient(r) => self.reachability_changed(r),
             BehaviourEvent::RelayServer(ev) => match ev {
                 relay::Event::ReservationReqAccepted { src_peer_id, renewed } => {
                     tracing::info!(peer = %src_peer_id, renewed, "relay: reservation accepted")
@@ -403,6 +396,14 @@ impl Task {
             }
             _ => {}
         }
+    }
+
+    fn reachability_changed(&mut self, r: super::Reachability) {
+        tracing::info!(reachability = ?r, "reachability changed");
+        if let Ok(mut cur) = self.shared.reachability.lock() {
+            *cur = r.clone();
+        }
+        self.notice(NetworkNotice::ReachabilityChanged(r));
     }
 
     /// Peers on the local network: remember their addresses and connect, so identify tells
