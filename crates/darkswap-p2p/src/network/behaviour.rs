@@ -128,8 +128,10 @@ fn peer_score(topics: &[String]) -> (gossipsub::PeerScoreParams, gossipsub::Peer
             first_message_deliveries_cap: 20.0,
             mesh_message_deliveries_weight: 0.0,
             mesh_failure_penalty_weight: 0.0,
-            // Squared counter: a peer is graylisted (-80) after ~10-12 invalid messages in a burst.
-            invalid_message_deliveries_weight: -1.0,
+            // Squared counter: a peer is graylisted (-80) after 5 invalid messages in a burst (6
+            // with the first-delivery credit maxed). Honest peers validate before they forward, so
+            // they send none; the valid orders a flooder mixes in reach every node until the ban.
+            invalid_message_deliveries_weight: -4.0,
             invalid_message_deliveries_decay: 0.9,
             ..Default::default()
         };
