@@ -42,7 +42,7 @@ struct Opts {
 }
 
 fn opts() -> Opts {
-    let mut o = Opts { megabytes: 256, rounds: 5, dials: 50, idle: 500 };
+    let mut o = Opts { megabytes: 256, rounds: 7, dials: 50, idle: 500 };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().and_then(|v| v.parse().ok()).expect("a number");

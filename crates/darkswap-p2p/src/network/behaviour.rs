@@ -1,5 +1,6 @@
 //! The composed libp2p behaviour and each protocol's configuration.
 
+use super::boxed::Boxed;
 use crate::{
     auth::{AuthRequest, AuthResponse},
     protocol::{
@@ -52,9 +53,9 @@ pub struct Behaviour {
     /// Bounds on connections.
     pub limits: connection_limits::Behaviour,
     /// Circuit relay v2 client (reservations and relayed dials).
-    pub relay_client: relay::client::Behaviour,
+    pub relay_client: Boxed<relay::client::Behaviour>,
     /// Circuit relay v2 server, in relay mode only.
-    pub relay_server: Toggle<relay::Behaviour>,
+    pub relay_server: Toggle<Boxed<relay::Behaviour>>,
     /// Hole punching: upgrades relayed connections to direct ones where the NATs allow.
     pub dcutr: dcutr::Behaviour,
     /// Reachability probes, AutoNAT v1 (client and server): works over inbound connections too.
@@ -63,13 +64,13 @@ pub struct Behaviour {
     /// addresses).
     pub autonat_client: super::autonat::Client,
     /// Dials other nodes' addresses back for their probes (AutoNAT v2 server).
-    pub autonat_server: autonat::v2::server::Behaviour,
+    pub autonat_server: Boxed<autonat::v2::server::Behaviour>,
     /// Order-book and trade-notice gossip.
-    pub gossipsub: Gossipsub,
+    pub gossipsub: Boxed<Gossipsub>,
     /// Peer and relay discovery (absent when discovery is turned off).
-    pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
+    pub kad: Toggle<Boxed<kad::Behaviour<kad::store::MemoryStore>>>,
     /// Learns peers' addresses and protocols.
-    pub identify: identify::Behaviour,
+    pub identify: Boxed<identify::Behaviour>,
     /// Liveness and round-trip times.
     pub ping: ping::Behaviour,
     /// Order-book sync for newcomers.
@@ -181,7 +182,7 @@ impl Behaviour {
         let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
         kad_config.set_query_timeout(Duration::from_secs(30));
         let kad = discovery
-            .then(|| kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config))
+            .then(|| Boxed(kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config)))
             .into();
 
         let identify = identify::Behaviour::new(
@@ -229,7 +230,8 @@ impl Behaviour {
         );
         let ip_limits = super::IpLimits::new(res.max_inbound_per_ip, res.limit_loopback);
 
-        let relay_server = relay_server.map(|c| relay::Behaviour::new(peer_id, c.to_libp2p_with_auth(auth))).into();
+        let relay_server =
+            relay_server.map(|c| Boxed(relay::Behaviour::new(peer_id, c.to_libp2p_with_auth(auth)))).into();
         // mDNS multicasts on every local interface, so a node only runs it when its relay discovery
         // was configured explicitly with `enable_mdns_discovery`.
         let mdns_wanted = b.relay_discovery.as_ref().is_some_and(|c| c.enable_mdns_discovery);
@@ -246,7 +248,7 @@ impl Behaviour {
         Ok(Self {
             ip_limits,
             limits,
-            relay_client,
+            relay_client: Boxed(relay_client),
             relay_server,
             dcutr: dcutr::Behaviour::new(peer_id),
             autonat: autonat::Behaviour::new(
@@ -261,10 +263,10 @@ impl Behaviour {
                 },
             ),
             autonat_client: super::autonat::Client::new(autonat_global_only),
-            autonat_server: autonat::v2::server::Behaviour::default(),
-            gossipsub,
+            autonat_server: Boxed(autonat::v2::server::Behaviour::default()),
+            gossipsub: Boxed(gossipsub),
             kad,
-            identify,
+            identify: Boxed(identify),
             ping: ping::Behaviour::new(ping::Config::new()),
             sync,
             trade,

@@ -18,6 +18,7 @@
 
 mod autonat;
 mod behaviour;
+mod boxed;
 mod collector;
 mod command;
 mod config;
