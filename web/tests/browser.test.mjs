@@ -211,13 +211,21 @@ const tests = {
       assert.equal(dialed.peer_id, page.peerId);
       await page.waitForSelector(`#peers tr[data-peer="${other.peerId}"][data-transport="relay"]`, { timeout: TIMEOUT });
 
-      // The JS API's async iterator sees the order too (`for await`, then `break` closes it).
-      const iterated = page.evaluate(async (maker) => {
-        for await (const e of window.darkswap.node.events()) {
-          if (e.type === "order" && e.order.maker === maker) return e.order.id;
-        }
-        return null;
+      // The JS API's async iterator sees the order too (`for await`, then `return` closes it).
+      // The iterator is running in the page before the order is posted (else the order could
+      // arrive first and never be seen by it), and waiting for it is bounded.
+      await page.evaluate((maker) => {
+        window.iterated = (async () => {
+          for await (const e of window.darkswap.node.events()) {
+            if (e.type === "order" && e.order.maker === maker) return e.order.id;
+          }
+          return null;
+        })();
       }, other.peerId);
+      const iterated = page.evaluate(
+        (ms) => Promise.race([window.iterated, new Promise((_, no) => setTimeout(() => no(new Error("iterator saw no order")), ms))]),
+        TIMEOUT,
+      );
       const order = await api(other, "POST", "/orders", {
         side: "buy", base: "btc", quote: "rune:840000:1", amount: "100000", price: "1", ttl_secs: 600,
       });
