@@ -6,6 +6,8 @@
 //! cargo bench -p darkswap-p2p --bench propagation                  # 20 nodes, 200 orders/s, 10 s
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50    # the goal setting
 //! cargo bench -p darkswap-p2p --bench propagation -- --only darkswap --secs 5
+//! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --mesh 3,2,4
+//!                                   # gossipsub mesh degree n,low,high for both stacks (6,5,12)
 //! cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100
 //!                                   # honest orders quiet, then with two flooding peers
 //! cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 3
@@ -46,10 +48,12 @@ struct Opts {
     size: usize,
     only: Option<String>,
     rounds: usize,
+    /// Gossipsub mesh degree (n, low, high), the same for both stacks.
+    mesh: (usize, usize, usize),
 }
 
 fn opts() -> Opts {
-    let mut o = Opts { nodes: 20, rate: 200, secs: 10, size: 1024, only: None, rounds: 3 };
+    let mut o = Opts { nodes: 20, rate: 200, secs: 10, size: 1024, only: None, rounds: 3, mesh: (6, 5, 12) };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_default();
@@ -60,6 +64,10 @@ fn opts() -> Opts {
             "--size" => o.size = val().parse().expect("--size BYTES"),
             "--only" => o.only = Some(val()),
             "--rounds" => o.rounds = val().parse().expect("--rounds N"),
+            "--mesh" => {
+                let v: Vec<usize> = val().split(',').map(|x| x.parse().expect("--mesh N,LOW,HIGH")).collect();
+                o.mesh = (v[0], v[1], v[2]);
+            }
             _ => {} // cargo bench passes --bench
         }
     }
@@ -239,8 +247,13 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
     let received: Received = Arc::default();
     for _ in 0..o.nodes {
         // Same fixed topology as the plain stack: no DHT random walks adding connections.
-        let mut net =
-            Network::builder(NetworkConfig::default()).discovery(false).metrics_enabled(metrics).build().await.unwrap();
+        let mut net = Network::builder(NetworkConfig::default())
+            .discovery(false)
+            .metrics_enabled(metrics)
+            .gossip_mesh(o.mesh.0, o.mesh.1, o.mesh.2)
+            .build()
+            .await
+            .unwrap();
         let a = net.listen_on("/ip4/127.0.0.1/tcp/0").await.unwrap();
         addrs.push(format!("{a}/p2p/{}", net.local_peer_id()));
         handles.push(net.handle());
@@ -261,7 +274,7 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
         handles[i].dial(&addrs[j]).await.unwrap();
     }
     for h in &handles {
-        while h.mesh_peers(ORDERBOOK_TOPIC).await.unwrap().len() < 3 {
+        while h.mesh_peers(ORDERBOOK_TOPIC).await.unwrap().len() < o.mesh.1.min(3) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -330,6 +343,10 @@ async fn run_plain(o: &Opts) -> Report {
         let cfg = gossipsub::ConfigBuilder::default()
             .heartbeat_interval(Duration::from_millis(700))
             .max_transmit_size(64 * 1024)
+            .mesh_n(o.mesh.0)
+            .mesh_n_low(o.mesh.1)
+            .mesh_n_high(o.mesh.2)
+            .mesh_outbound_min(2.min(o.mesh.1).min(o.mesh.0 / 2))
             .build()
             .unwrap();
         let key = Keypair::generate_ed25519();
@@ -384,7 +401,7 @@ async fn run_plain(o: &Opts) -> Report {
     for (i, j) in edges(o.nodes) {
         cmd_txs[i].send(PlainCmd::Dial(addrs[j].clone())).unwrap();
     }
-    while mesh_sizes.iter().any(|m| m.load(std::sync::atomic::Ordering::Relaxed) < 3) {
+    while mesh_sizes.iter().any(|m| m.load(std::sync::atomic::Ordering::Relaxed) < o.mesh.1.min(3)) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let sent: Sent = Arc::default();
@@ -421,11 +438,12 @@ fn main() {
     let o = opts();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!(
-        "order propagation: {} nodes, {} orders/s for {} s, ~{} B messages, {} cores",
+        "order propagation: {} nodes, {} orders/s for {} s, ~{} B messages, mesh {:?}, {} cores",
         o.nodes,
         o.rate,
         o.secs,
         o.size,
+        o.mesh,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     let only = |s: &str| o.only.as_deref().is_none_or(|x| x == s);
