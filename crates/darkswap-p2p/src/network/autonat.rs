@@ -15,11 +15,7 @@
 use super::Reachability;
 use libp2p::{
     autonat::{v2::client, NatStatus},
-    core::{transport::PortUse, Endpoint},
-    swarm::{
-        ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent,
-        ToSwarm,
-    },
+    swarm::{ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm},
     Multiaddr, PeerId,
 };
 use std::{
@@ -55,45 +51,7 @@ impl NetworkBehaviour for Client {
     type ConnectionHandler = THandler<client::Behaviour>;
     type ToSwarm = Reachability;
 
-    fn handle_pending_inbound_connection(
-        &mut self,
-        id: ConnectionId,
-        local: &Multiaddr,
-        remote: &Multiaddr,
-    ) -> Result<(), ConnectionDenied> {
-        self.inner.handle_pending_inbound_connection(id, local, remote)
-    }
-
-    fn handle_established_inbound_connection(
-        &mut self,
-        id: ConnectionId,
-        peer: PeerId,
-        local: &Multiaddr,
-        remote: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.inner.handle_established_inbound_connection(id, peer, local, remote)
-    }
-
-    fn handle_pending_outbound_connection(
-        &mut self,
-        id: ConnectionId,
-        peer: Option<PeerId>,
-        addresses: &[Multiaddr],
-        role: Endpoint,
-    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        self.inner.handle_pending_outbound_connection(id, peer, addresses, role)
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        id: ConnectionId,
-        peer: PeerId,
-        addr: &Multiaddr,
-        role: Endpoint,
-        port_use: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.inner.handle_established_outbound_connection(id, peer, addr, role, port_use)
-    }
+    super::boxed::delegate_connection_setup!(inner, |h| h);
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         if let FromSwarm::NewExternalAddrCandidate(c) = &event {

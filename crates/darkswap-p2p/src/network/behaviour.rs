@@ -36,6 +36,14 @@ pub type Mdns = libp2p::mdns::tokio::Behaviour;
 #[cfg(target_arch = "wasm32")]
 pub type Mdns = libp2p::swarm::dummy::Behaviour;
 
+/// AutoNAT v2 server: dials back the addresses other nodes ask it to test.
+#[cfg(not(target_arch = "wasm32"))]
+pub type AutonatServer = Boxed<autonat::v2::server::Behaviour>;
+/// AutoNAT v2 server: none in the browser, which can dial only WebSocket and WebRTC addresses
+/// back, so it could prove nothing about a TCP or QUIC address (leaving it out saves 38 KB of wasm).
+#[cfg(target_arch = "wasm32")]
+pub type AutonatServer = libp2p::swarm::dummy::Behaviour;
+
 /// Request-response behaviour for authentication.
 pub type AuthBehaviour = request_response::Behaviour<FrameCodec<AuthRequest, AuthResponse>>;
 
@@ -63,8 +71,8 @@ pub struct Behaviour {
     /// Reachability probes of this node's addresses (AutoNAT v2 client; confirms external
     /// addresses).
     pub autonat_client: super::autonat::Client,
-    /// Dials other nodes' addresses back for their probes (AutoNAT v2 server).
-    pub autonat_server: Boxed<autonat::v2::server::Behaviour>,
+    /// Dials other nodes' addresses back for their probes (AutoNAT v2 server; native only).
+    pub autonat_server: AutonatServer,
     /// Order-book and trade-notice gossip.
     pub gossipsub: Boxed<Gossipsub>,
     /// Peer and relay discovery (absent when discovery is turned off).
@@ -281,7 +289,10 @@ impl Behaviour {
                 },
             ),
             autonat_client: super::autonat::Client::new(autonat_global_only),
+            #[cfg(not(target_arch = "wasm32"))]
             autonat_server: Boxed(autonat::v2::server::Behaviour::default()),
+            #[cfg(target_arch = "wasm32")]
+            autonat_server: libp2p::swarm::dummy::Behaviour,
             gossipsub: Boxed(gossipsub),
             kad,
             identify: Boxed(identify),

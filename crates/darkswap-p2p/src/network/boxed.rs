@@ -11,14 +11,61 @@
 //! 64 to 51 KiB (`cargo bench --bench network`).
 
 use libp2p::{
-    core::{transport::PortUse, Endpoint},
     swarm::{
-        handler::ConnectionEvent, ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm,
-        NetworkBehaviour, SubstreamProtocol, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+        handler::ConnectionEvent, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm, NetworkBehaviour,
+        SubstreamProtocol, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
     },
-    Multiaddr, PeerId,
+    PeerId,
 };
 use std::task::{Context, Poll};
+
+/// The four connection-setup calls of a `NetworkBehaviour` that wraps another: each goes to
+/// `self.$inner`, and the handlers it makes pass through `$wrap`. Shared by [`Boxed`] and the
+/// AutoNAT client wrapper, which differ only in what they do around these calls.
+macro_rules! delegate_connection_setup {
+    ($inner:tt, $wrap:expr) => {
+        fn handle_pending_inbound_connection(
+            &mut self,
+            id: libp2p::swarm::ConnectionId,
+            local: &libp2p::Multiaddr,
+            remote: &libp2p::Multiaddr,
+        ) -> Result<(), libp2p::swarm::ConnectionDenied> {
+            self.$inner.handle_pending_inbound_connection(id, local, remote)
+        }
+
+        fn handle_established_inbound_connection(
+            &mut self,
+            id: libp2p::swarm::ConnectionId,
+            peer: libp2p::PeerId,
+            local: &libp2p::Multiaddr,
+            remote: &libp2p::Multiaddr,
+        ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+            self.$inner.handle_established_inbound_connection(id, peer, local, remote).map($wrap)
+        }
+
+        fn handle_pending_outbound_connection(
+            &mut self,
+            id: libp2p::swarm::ConnectionId,
+            peer: Option<libp2p::PeerId>,
+            addresses: &[libp2p::Multiaddr],
+            role: libp2p::core::Endpoint,
+        ) -> Result<Vec<libp2p::Multiaddr>, libp2p::swarm::ConnectionDenied> {
+            self.$inner.handle_pending_outbound_connection(id, peer, addresses, role)
+        }
+
+        fn handle_established_outbound_connection(
+            &mut self,
+            id: libp2p::swarm::ConnectionId,
+            peer: libp2p::PeerId,
+            addr: &libp2p::Multiaddr,
+            role: libp2p::core::Endpoint,
+            port_use: libp2p::core::transport::PortUse,
+        ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+            self.$inner.handle_established_outbound_connection(id, peer, addr, role, port_use).map($wrap)
+        }
+    };
+}
+pub(crate) use delegate_connection_setup;
 
 /// `B` with its connection handlers boxed.
 pub struct Boxed<B>(pub B);
@@ -74,45 +121,7 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Boxed<B> {
     type ConnectionHandler = BoxedHandler<THandler<B>>;
     type ToSwarm = B::ToSwarm;
 
-    fn handle_pending_inbound_connection(
-        &mut self,
-        id: ConnectionId,
-        local: &Multiaddr,
-        remote: &Multiaddr,
-    ) -> Result<(), ConnectionDenied> {
-        self.0.handle_pending_inbound_connection(id, local, remote)
-    }
-
-    fn handle_established_inbound_connection(
-        &mut self,
-        id: ConnectionId,
-        peer: PeerId,
-        local: &Multiaddr,
-        remote: &Multiaddr,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.0.handle_established_inbound_connection(id, peer, local, remote).map(|h| BoxedHandler(Box::new(h)))
-    }
-
-    fn handle_pending_outbound_connection(
-        &mut self,
-        id: ConnectionId,
-        peer: Option<PeerId>,
-        addresses: &[Multiaddr],
-        role: Endpoint,
-    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        self.0.handle_pending_outbound_connection(id, peer, addresses, role)
-    }
-
-    fn handle_established_outbound_connection(
-        &mut self,
-        id: ConnectionId,
-        peer: PeerId,
-        addr: &Multiaddr,
-        role: Endpoint,
-        port_use: PortUse,
-    ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.0.handle_established_outbound_connection(id, peer, addr, role, port_use).map(|h| BoxedHandler(Box::new(h)))
-    }
+    delegate_connection_setup!(0, |h| BoxedHandler(Box::new(h)));
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         self.0.on_swarm_event(event)
