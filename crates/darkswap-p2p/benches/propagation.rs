@@ -8,6 +8,9 @@
 //! cargo bench -p darkswap-p2p --bench propagation -- --only darkswap --secs 5
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --mesh 3,2,4
 //!                                   # gossipsub mesh degree n,low,high for both stacks (6,5,12)
+//! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --settle 45
+//!                                   # count deliveries until 45 s pass without one (default 3 s),
+//!                                   # so anti-entropy repairs (every 20 s) are counted too
 //! cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100
 //!                                   # honest orders quiet, then with two flooding peers
 //! cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 3
@@ -48,12 +51,23 @@ struct Opts {
     size: usize,
     only: Option<String>,
     rounds: usize,
+    /// How long the drain waits without a new delivery before it stops counting.
+    settle: Duration,
     /// Gossipsub mesh degree (n, low, high), the same for both stacks.
     mesh: (usize, usize, usize),
 }
 
 fn opts() -> Opts {
-    let mut o = Opts { nodes: 20, rate: 200, secs: 10, size: 1024, only: None, rounds: 3, mesh: (6, 5, 12) };
+    let mut o = Opts {
+        nodes: 20,
+        rate: 200,
+        secs: 10,
+        size: 1024,
+        only: None,
+        rounds: 3,
+        settle: Duration::from_secs(3),
+        mesh: (6, 5, 12),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_default();
@@ -64,6 +78,7 @@ fn opts() -> Opts {
             "--size" => o.size = val().parse().expect("--size BYTES"),
             "--only" => o.only = Some(val()),
             "--rounds" => o.rounds = val().parse().expect("--rounds N"),
+            "--settle" => o.settle = Duration::from_secs(val().parse().expect("--settle SECONDS")),
             "--mesh" => {
                 let v: Vec<usize> = val().split(',').map(|x| x.parse().expect("--mesh N,LOW,HIGH")).collect();
                 o.mesh = (v[0], v[1], v[2]);
@@ -175,20 +190,20 @@ where
 }
 
 /// Waits for in-flight messages: until every expected delivery arrived, or nothing new arrived
-/// for 3 s, or 60 s passed. Overloaded runs then report what was delivered late, not what was
+/// for `settle` (3 s unless `--settle`), or 60 s passed (or `settle` plus 30 s). Overloaded runs then report what was delivered late, not what was
 /// still queued when a fixed timer fired.
-async fn drain(received: &Received, expected: usize) {
+async fn drain(received: &Received, expected: usize, settle: Duration) {
     let start = Instant::now();
     let (mut last, mut last_change) = (0, Instant::now());
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let now = received.lock().unwrap().len();
-        if now >= expected || start.elapsed() > Duration::from_secs(60) {
+        if now >= expected || start.elapsed() > Duration::from_secs(60).max(settle + Duration::from_secs(30)) {
             return;
         }
         if now != last {
             (last, last_change) = (now, Instant::now());
-        } else if last_change.elapsed() > Duration::from_secs(3) {
+        } else if last_change.elapsed() > settle {
             return;
         }
     }
@@ -303,7 +318,7 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
         }
     })
     .await;
-    drain(&received, published * (o.nodes - 1)).await;
+    drain(&received, published * (o.nodes - 1), o.settle).await;
     let cpu = cpu_time().saturating_sub(cpu_start);
     let mut conns = 0;
     for h in &handles {
@@ -311,6 +326,16 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
     }
     println!("darkswap-p2p: {:.1} connected peers per node on average", conns as f64 / o.nodes as f64);
     let lat = latencies(&sent, &received);
+    // Why an order may be missing at a node: it refused the copy (rate limit, full book), or
+    // it banned a peer; anything else was dropped inside gossipsub (queue full or too old).
+    let sum = |r| handles.iter().map(|h| h.stats().rejected(r)).sum::<u64>();
+    println!(
+        "darkswap-p2p refusals: rate-limited {}, book full {}, expired {}; peers banned {}",
+        sum(RejectReason::RateLimited),
+        sum(RejectReason::BookFull),
+        sum(RejectReason::Expired),
+        handles.iter().map(|h| h.stats().peers_banned).sum::<u64>()
+    );
     if flooders > 0 {
         let banned: u64 = handles.iter().map(|h| h.stats().peers_banned).sum();
         let limited: u64 = handles.iter().map(|h| h.stats().rejected(RejectReason::RateLimited)).sum();
@@ -415,7 +440,7 @@ async fn run_plain(o: &Opts) -> Report {
         async {}
     })
     .await;
-    drain(&received, published * (o.nodes - 1)).await;
+    drain(&received, published * (o.nodes - 1), o.settle).await;
     let cpu = cpu_time().saturating_sub(cpu_start);
     let lat = latencies(&sent, &received);
     drop(cmd_txs);
