@@ -178,9 +178,9 @@ impl NetworkBuilder {
     /// defaults). Every peer beyond the first that forwards an order sends a copy the receiver
     /// drops, so a smaller mesh costs less CPU and bandwidth per order, and a larger one survives
     /// more peers that fail to forward. Measured with the propagation bench (50 nodes of six
-    /// connections on this repo's 2-core machine, 200 orders/s): 6/5/12 uses 14.3 s of CPU for
-    /// 1,000 orders and saturates the cores; 3/2/4 uses 10.4 s, p99 0.39 s. `build` fails unless
-    /// `1 <= low <= n <= high`.
+    /// connections on a 2-core machine, 200 orders/s, 5 s runs): 6/5/12 used 14.3 s of CPU and
+    /// saturated both cores (p99 about 3 s); 3/2/4 used 10.4-11.3 s (p99 0.38-1.7 s across
+    /// runs). `build` fails unless `1 <= low <= n <= high`.
     pub fn gossip_mesh(mut self, n: usize, low: usize, high: usize) -> Self {
         self.mesh = (n, low, high);
         self
