@@ -330,11 +330,13 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
     // it banned a peer; anything else was dropped inside gossipsub (queue full or too old).
     let sum = |r| handles.iter().map(|h| h.stats().rejected(r)).sum::<u64>();
     println!(
-        "darkswap-p2p refusals: rate-limited {}, book full {}, expired {}; peers banned {}",
+        "darkswap-p2p refusals: rate-limited {}, book full {}, expired {}; peers banned {}; orders by sync {}, sync failures {}",
         sum(RejectReason::RateLimited),
         sum(RejectReason::BookFull),
         sum(RejectReason::Expired),
-        handles.iter().map(|h| h.stats().peers_banned).sum::<u64>()
+        handles.iter().map(|h| h.stats().peers_banned).sum::<u64>(),
+        handles.iter().map(|h| h.stats().orders_synced).sum::<u64>(),
+        handles.iter().map(|h| h.stats().sync_failures).sum::<u64>()
     );
     if flooders > 0 {
         let banned: u64 = handles.iter().map(|h| h.stats().peers_banned).sum();

@@ -313,7 +313,8 @@ impl NetworkBuilder {
 
     /// How often the node compares its order book with a random peer's and pulls what differs
     /// (default 20 s; zero turns it off). A digest of 64 buckets goes each way; books that
-    /// agree exchange nothing more.
+    /// agree exchange nothing more. A round that found missing orders is followed by another
+    /// one second later, until a round finds nothing.
     pub fn anti_entropy_interval(mut self, every: Duration) -> Self {
         self.anti_entropy = every;
         self

@@ -65,6 +65,10 @@ pub(crate) struct Task {
     pub(super) sync_digests: HashMap<PeerId, Vec<u64>>,
     last_anti_entropy: web_time::Instant,
     anti_entropy_every: Duration,
+    /// An anti-entropy round brought orders this node lacked, so the next one starts on the
+    /// next tick (with another peer) instead of a whole interval later: after an overload that
+    /// made gossip drop forwards, a book catches up in seconds.
+    pub(super) anti_entropy_repaired: bool,
     /// Peers whose last connection closed, and when (bounded).
     pub(super) lost_peers: HashMap<PeerId, web_time::Instant>,
     pub(super) reservations: HashMap<PeerId, u64>,
@@ -173,6 +177,7 @@ impl Task {
             sync_digests: HashMap::new(),
             last_anti_entropy: web_time::Instant::now(),
             anti_entropy_every: builder.anti_entropy,
+            anti_entropy_repaired: false,
             lost_peers: HashMap::new(),
             reservations: HashMap::new(),
             next_reservation: 1,
@@ -347,13 +352,16 @@ impl Task {
     }
 
     /// Every `anti_entropy_every`, compares books with one random order-book peer and pulls
-    /// what differs: gossip can miss a node (it joined the mesh after a message passed, or it
-    /// restarted), and this repairs it within a round or two at the cost of a digest when
-    /// books agree.
+    /// what differs: gossip can miss a node (it joined the mesh after a message passed, it
+    /// restarted, or an overloaded peer dropped forwards), and this repairs it within a round or
+    /// two at the cost of a digest when books agree. A round that repaired something is
+    /// followed by another on the next tick, until one finds nothing.
     fn anti_entropy(&mut self, now: u64) {
-        if self.anti_entropy_every.is_zero() || self.last_anti_entropy.elapsed() < self.anti_entropy_every {
+        let due = self.anti_entropy_repaired || self.last_anti_entropy.elapsed() >= self.anti_entropy_every;
+        if self.anti_entropy_every.is_zero() || !due {
             return;
         }
+        self.anti_entropy_repaired = false;
         self.last_anti_entropy = web_time::Instant::now();
         let hash = IdentTopic::new(crate::protocol::ORDERBOOK_TOPIC).hash();
         let candidates: Vec<PeerId> = self

@@ -584,6 +584,7 @@ impl Task {
                 Ok(env) => match self.apply_to_book(&env, &Arc::from(bytes.into_vec())) {
                     Ok(Applied::New) => {
                         Counters::bump(&self.shared.stats.orders_synced);
+                        self.anti_entropy_repaired |= self.sync_digests.contains_key(&peer);
                         self.emit(NetworkEvent::MessageReceived {
                             peer_id: peer,
                             topic: ORDERBOOK_TOPIC.to_string(),
