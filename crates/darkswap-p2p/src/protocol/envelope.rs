@@ -107,8 +107,8 @@ std::thread_local! {
         std::cell::RefCell::new(std::collections::HashMap::with_capacity(AUTHOR_CACHE));
 }
 
-/// The author's key and peer id. Decompressing the key is a large share of a signature check (its
-/// field inversions were ~3% of all CPU at 50 nodes), and a book hears the same makers again and
+/// The author's key and peer id. Decompressing the key is a square root in the field, a sizeable
+/// part of a signature check (measured at 50 nodes), and a book hears the same makers again and
 /// again, so each thread keeps up to [`AUTHOR_CACHE`] authors it decoded, starting afresh when
 /// full. Only valid keys are kept; a signature is still checked for every message.
 fn author_key(raw: &[u8]) -> Result<(ed25519::PublicKey, PeerId), RejectReason> {
