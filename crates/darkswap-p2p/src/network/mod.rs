@@ -19,6 +19,8 @@
 mod autonat;
 mod behaviour;
 mod boxed;
+#[cfg(not(target_arch = "wasm32"))]
+mod coalesce;
 mod collector;
 mod command;
 mod config;

@@ -12,6 +12,7 @@ fn transport_err(e: impl std::fmt::Display) -> Error {
 /// Native: TCP, QUIC, WebRTC (direct and through the signaling server), DNS and WebSocket, each
 /// secured with Noise and multiplexed with Yamux where it has no security and muxing of its own,
 /// plus the circuit-relay client transport; every connection counts its bytes per protocol.
+/// TCP connections batch their writes ([`super::coalesce`]).
 ///
 /// Composed here rather than with `SwarmBuilder`, which offers no way to wrap the connections'
 /// muxers (it only has libp2p's per-transport bandwidth counters).
@@ -25,6 +26,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
     let peer_id = key.public().to_peer_id();
     let noise = noise::Config::new(&key).map_err(transport_err)?;
     let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true))
+        .map(|stream, _| super::coalesce::Coalesce::new(stream))
         .upgrade(Version::V1Lazy)
         .authenticate(noise.clone())
         .multiplex(yamux::Config::default())
@@ -42,9 +44,11 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
             .map(|e, _| e.into_inner()),
     )
     .map_err(transport_err)?;
-    let ws_tcp =
-        libp2p::dns::tokio::Transport::system(libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default()))
-            .map_err(transport_err)?;
+    let ws_tcp = libp2p::dns::tokio::Transport::system(
+        libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default())
+            .map(|stream, _| super::coalesce::Coalesce::new(stream)),
+    )
+    .map_err(transport_err)?;
     let websocket = libp2p::websocket::Config::new(ws_tcp)
         .upgrade(Version::V1Lazy)
         .authenticate(noise.clone())
