@@ -64,7 +64,9 @@ pub(crate) struct Task {
     /// Anti-entropy rounds running (the digest sent), and when the last one started.
     pub(super) sync_digests: HashMap<PeerId, Vec<u64>>,
     last_anti_entropy: web_time::Instant,
-    anti_entropy_every: Duration,
+    pub(super) anti_entropy_every: Duration,
+    /// When each peer was last asked back (see `on_sync`); connected peers only.
+    pub(super) asked_back: HashMap<PeerId, web_time::Instant>,
     /// An anti-entropy round brought orders this node lacked, so the next one starts on the
     /// next tick (with another peer) instead of a whole interval later: after an overload that
     /// made gossip drop forwards, a book catches up in seconds.
@@ -177,6 +179,7 @@ impl Task {
             sync_digests: HashMap::new(),
             last_anti_entropy: web_time::Instant::now(),
             anti_entropy_every: builder.anti_entropy,
+            asked_back: HashMap::new(),
             anti_entropy_repaired: false,
             lost_peers: HashMap::new(),
             reservations: HashMap::new(),
@@ -355,7 +358,9 @@ impl Task {
     /// what differs: gossip can miss a node (it joined the mesh after a message passed, it
     /// restarted, or an overloaded peer dropped forwards), and this repairs it within a round or
     /// two at the cost of a digest when books agree. A round that repaired something is
-    /// followed by another on the next tick, until one finds nothing.
+    /// followed by another on the next tick, until one finds nothing. The peer asked also asks
+    /// back when the digests differ (see `on_sync`), so an order only this node holds spreads
+    /// as fast as one it lacks.
     fn anti_entropy(&mut self, now: u64) {
         let due = self.anti_entropy_repaired || self.last_anti_entropy.elapsed() >= self.anti_entropy_every;
         if self.anti_entropy_every.is_zero() || !due {
@@ -373,6 +378,12 @@ impl Task {
             .map(|(p, _)| *p)
             .collect();
         let Some(&peer) = candidates.get(rand::random::<usize>() % candidates.len().max(1)) else { return };
+        self.start_anti_entropy(peer, now);
+    }
+
+    /// Sends `peer` this book's digest, asking for the orders in the buckets where the books
+    /// differ.
+    pub(super) fn start_anti_entropy(&mut self, peer: PeerId, now: u64) {
         let digest = match self.shared.book.lock() {
             Ok(book) => book.digest(now),
             Err(_) => return,

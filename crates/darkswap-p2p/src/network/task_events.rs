@@ -275,6 +275,7 @@ impl Task {
                 self.sync_pages.remove(&peer_id);
                 self.syncs_running.remove(&peer_id);
                 self.sync_digests.remove(&peer_id);
+                self.asked_back.remove(&peer_id);
                 self.flood.forget(&peer_id);
                 self.emit(NetworkEvent::PeerDisconnected(peer_id));
             }
@@ -538,13 +539,16 @@ impl Task {
         match ev {
             Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
                 let now = now_unix();
-                let page = match self.shared.book.lock() {
+                let (page, mask) = match self.shared.book.lock() {
                     Ok(book) => {
                         let mask = request.digest.as_deref().map_or(u64::MAX, |d| book.differing(d, now));
-                        book.page_in(request.after, request.limit, now, mask)
+                        (book.page_in(request.after, request.limit, now, mask), mask)
                     }
-                    Err(_) => (Vec::new(), None),
+                    Err(_) => ((Vec::new(), None), 0),
                 };
+                if request.digest.is_some() && mask != 0 && request.after.is_none() {
+                    self.ask_back(peer, now);
+                }
                 Counters::bump(&self.shared.stats.sync_requests_served);
                 let response = SyncResponse { envelopes: page.0, next: page.1 };
                 if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
@@ -566,6 +570,20 @@ impl Task {
             Event::InboundFailure { peer, error, .. } => tracing::debug!(%peer, %error, "sync inbound failed"),
             Event::ResponseSent { .. } => {}
         }
+    }
+
+    /// Anti-entropy is a pull, and the books of `peer` and this node differ: `peer` may hold
+    /// orders this node lacks (an order whose gossip was dropped under load may exist on its
+    /// maker alone), so ask it back. At most once per anti-entropy period per peer, so that two
+    /// nodes whose books differ while orders are in flight do not keep asking each other.
+    fn ask_back(&mut self, peer: PeerId, now: u64) {
+        let every = self.anti_entropy_every;
+        let recently = self.asked_back.get(&peer).is_some_and(|t| t.elapsed() < every);
+        if every.is_zero() || recently || self.syncs_running.contains(&peer) {
+            return;
+        }
+        self.asked_back.insert(peer, web_time::Instant::now());
+        self.start_anti_entropy(peer, now);
     }
 
     fn on_sync_page(&mut self, peer: PeerId, page: SyncResponse) {

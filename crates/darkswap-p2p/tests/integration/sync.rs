@@ -90,3 +90,38 @@ async fn posting_beyond_the_makers_quota_is_a_typed_error() {
     assert_eq!(net.orders().len(), 2);
     net.shutdown().await.unwrap();
 }
+
+/// Anti-entropy is a pull, so an order whose gossip was dropped could reach others only when
+/// they happened to ask its holder. A node asked while its digest differs from the asker's asks
+/// back, and gets what only the asker holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_entropy_asks_back_for_what_only_the_asker_holds() {
+    use darkswap_p2p::network::GossipLimits;
+    // A takes one order a second from a maker and runs no round of its own within the test, so
+    // it gets B's second order only when B's round (every second) makes A ask back.
+    let limits = GossipLimits { per_maker_rate: 1, per_maker_burst: 1, ..GossipLimits::default() };
+    let (a, a_addr) = node_with(|b| b.gossip_limits(limits).anti_entropy_interval(Duration::from_secs(3600))).await;
+    let (a, mut a_rx) = drain(a);
+    let (b, _) = node_with(|b| b.anti_entropy_interval(Duration::from_secs(1))).await;
+    let (b, _b_rx) = drain(b);
+    b.dial(&a_addr).await.unwrap();
+    until_meshed(&a, &[b.local_peer_id()]).await;
+
+    let mut posted = HashSet::new();
+    for n in 0..2 {
+        posted.insert(b.publish_order(draft(n, Duration::from_secs(3600))).await.unwrap().id);
+    }
+    let mut got = HashSet::new();
+    while got.len() < posted.len() {
+        let id = next_matching(&mut a_rx, |ev| match ev {
+            NetworkEvent::MessageReceived { message: Message::OrderAnnounce(o), .. } => Some(o.id),
+            _ => None,
+        })
+        .await;
+        assert!(got.insert(id), "order {id} delivered twice");
+    }
+    assert_eq!(got, posted);
+    assert!(a.stats().orders_synced >= 1, "one order came by asking back, not by gossip");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
