@@ -312,9 +312,11 @@ impl NetworkBuilder {
     }
 
     /// How often the node compares its order book with a random peer's and pulls what differs
-    /// (default 20 s; zero turns it off). A digest of 64 buckets goes each way; books that
-    /// agree exchange nothing more. A round that found missing orders is followed by another
-    /// one second later, until a round finds nothing.
+    /// (default 20 s; zero turns it off, asking back included). A digest of 64 buckets goes
+    /// each way; books that agree exchange nothing more. A round that found missing orders is
+    /// followed by another one second later, until a round finds nothing. A node asked with a
+    /// digest unlike its own asks back (at most once per interval per peer), and orders a round
+    /// brings that are under a minute old are gossiped on (at most 100 a second).
     pub fn anti_entropy_interval(mut self, every: Duration) -> Self {
         self.anti_entropy = every;
         self

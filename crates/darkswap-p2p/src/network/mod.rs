@@ -37,6 +37,7 @@ mod swarm;
 mod task;
 mod task_events;
 mod task_guard;
+mod task_sync;
 
 pub use behaviour::{Behaviour, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use config::{NetworkBuilder, NetworkConfig};

@@ -63,10 +63,12 @@ pub(crate) struct Task {
     pub(super) syncs_done: usize,
     /// Anti-entropy rounds running (the digest sent), and when the last one started.
     pub(super) sync_digests: HashMap<PeerId, Vec<u64>>,
-    last_anti_entropy: web_time::Instant,
+    pub(super) last_anti_entropy: web_time::Instant,
     pub(super) anti_entropy_every: Duration,
     /// When each peer was last asked back (see `on_sync`); connected peers only.
     pub(super) asked_back: HashMap<PeerId, web_time::Instant>,
+    /// Bounds the orders anti-entropy brought that are gossiped on (see `on_sync_page`).
+    pub(super) regossip: crate::rate::TokenBucket,
     /// An anti-entropy round brought orders this node lacked, so the next one starts on the
     /// next tick (with another peer) instead of a whole interval later: after an overload that
     /// made gossip drop forwards, a book catches up in seconds.
@@ -180,6 +182,11 @@ impl Task {
             last_anti_entropy: web_time::Instant::now(),
             anti_entropy_every: builder.anti_entropy,
             asked_back: HashMap::new(),
+            regossip: crate::rate::TokenBucket::new(
+                super::task_sync::REGOSSIP_RATE,
+                super::task_sync::REGOSSIP_BURST,
+                web_time::Instant::now(),
+            ),
             anti_entropy_repaired: false,
             lost_peers: HashMap::new(),
             reservations: HashMap::new(),
@@ -352,47 +359,6 @@ impl Task {
         self.announce_relay(now);
         self.discover_relays();
         self.maintain_reservations();
-    }
-
-    /// Every `anti_entropy_every`, compares books with one random order-book peer and pulls
-    /// what differs: gossip can miss a node (it joined the mesh after a message passed, it
-    /// restarted, or an overloaded peer dropped forwards), and this repairs it within a round or
-    /// two at the cost of a digest when books agree. A round that repaired something is
-    /// followed by another on the next tick, until one finds nothing. The peer asked also asks
-    /// back when the digests differ (see `on_sync`), so an order only this node holds spreads
-    /// as fast as one it lacks.
-    fn anti_entropy(&mut self, now: u64) {
-        let due = self.anti_entropy_repaired || self.last_anti_entropy.elapsed() >= self.anti_entropy_every;
-        if self.anti_entropy_every.is_zero() || !due {
-            return;
-        }
-        self.anti_entropy_repaired = false;
-        self.last_anti_entropy = web_time::Instant::now();
-        let hash = IdentTopic::new(crate::protocol::ORDERBOOK_TOPIC).hash();
-        let candidates: Vec<PeerId> = self
-            .swarm
-            .behaviour()
-            .gossipsub
-            .all_peers()
-            .filter(|(p, topics)| topics.contains(&&hash) && !self.syncs_running.contains(p))
-            .map(|(p, _)| *p)
-            .collect();
-        let Some(&peer) = candidates.get(rand::random::<usize>() % candidates.len().max(1)) else { return };
-        self.start_anti_entropy(peer, now);
-    }
-
-    /// Sends `peer` this book's digest, asking for the orders in the buckets where the books
-    /// differ.
-    pub(super) fn start_anti_entropy(&mut self, peer: PeerId, now: u64) {
-        let digest = match self.shared.book.lock() {
-            Ok(book) => book.digest(now),
-            Err(_) => return,
-        };
-        tracing::debug!(%peer, "anti-entropy round");
-        self.sync_digests.insert(peer, digest);
-        self.syncs_running.insert(peer);
-        self.sync_pages.remove(&peer); // the page cap bounds one run
-        self.request_sync(peer, None);
     }
 
     /// Relays announce themselves as providers of [`RELAY_PROVIDER_KEY`](super::RELAY_PROVIDER_KEY)

@@ -12,7 +12,7 @@ use crate::{
     order_book::{BookError, Insert},
     protocol::{
         envelope::{self, Envelope},
-        limits, validate, Message, RejectReason, SyncRequest, SyncResponse, ORDERBOOK_TOPIC,
+        validate, Message, RejectReason,
     },
     relay_discovery::RelaySource,
     runtime::now_unix,
@@ -519,116 +519,6 @@ impl Task {
                 Ok(Applied::New)
             }
             Message::Trade(_) => Ok(Applied::Dropped),
-        }
-    }
-
-    pub(super) fn request_sync(&mut self, peer: PeerId, after: Option<darkswap_support::types::OrderId>) {
-        let pages = self.sync_pages.entry(peer).or_default();
-        if *pages >= limits::SYNC_MAX_PAGES {
-            tracing::warn!(%peer, "sync page limit reached");
-            return;
-        }
-        *pages += 1;
-        let digest = self.sync_digests.get(&peer).cloned();
-        let req = SyncRequest { after, limit: limits::SYNC_PAGE_MAX, digest };
-        self.swarm.behaviour_mut().sync.send_request(&peer, req);
-    }
-
-    fn on_sync(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
-        use request_response::{Event, Message as RrMessage};
-        match ev {
-            Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
-                let now = now_unix();
-                let (page, mask) = match self.shared.book.lock() {
-                    Ok(book) => {
-                        let mask = request.digest.as_deref().map_or(u64::MAX, |d| book.differing(d, now));
-                        (book.page_in(request.after, request.limit, now, mask), mask)
-                    }
-                    Err(_) => ((Vec::new(), None), 0),
-                };
-                if request.digest.is_some() && mask != 0 && request.after.is_none() {
-                    self.ask_back(peer, now);
-                }
-                Counters::bump(&self.shared.stats.sync_requests_served);
-                let response = SyncResponse { envelopes: page.0, next: page.1 };
-                if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
-                    tracing::debug!(%peer, "sync response not sent: stream closed");
-                }
-            }
-            Event::Message { peer, message: RrMessage::Response { response, .. }, .. } => {
-                self.on_sync_page(peer, response)
-            }
-            Event::OutboundFailure { peer, error, .. } => {
-                // Peers that do not speak the protocol (plain relays, other apps) are expected.
-                self.syncs_running.remove(&peer);
-                self.sync_digests.remove(&peer);
-                if !matches!(error, request_response::OutboundFailure::UnsupportedProtocols) {
-                    Counters::bump(&self.shared.stats.sync_failures);
-                    tracing::debug!(%peer, %error, "sync request failed");
-                }
-            }
-            Event::InboundFailure { peer, error, .. } => tracing::debug!(%peer, %error, "sync inbound failed"),
-            Event::ResponseSent { .. } => {}
-        }
-    }
-
-    /// Anti-entropy is a pull, and the books of `peer` and this node differ: `peer` may hold
-    /// orders this node lacks (an order whose gossip was dropped under load may exist on its
-    /// maker alone), so ask it back. At most once per anti-entropy period per peer, so that two
-    /// nodes whose books differ while orders are in flight do not keep asking each other.
-    fn ask_back(&mut self, peer: PeerId, now: u64) {
-        let every = self.anti_entropy_every;
-        let recently = self.asked_back.get(&peer).is_some_and(|t| t.elapsed() < every);
-        if every.is_zero() || recently || self.syncs_running.contains(&peer) {
-            return;
-        }
-        self.asked_back.insert(peer, web_time::Instant::now());
-        self.start_anti_entropy(peer, now);
-    }
-
-    fn on_sync_page(&mut self, peer: PeerId, page: SyncResponse) {
-        let now = now_unix();
-        for bytes in page.envelopes.into_iter().take(limits::SYNC_PAGE_MAX as usize) {
-            let known = envelope::claimed_order_id(&bytes)
-                .is_some_and(|id| self.shared.book.lock().is_ok_and(|b| b.get(&id).is_some()));
-            if known {
-                continue;
-            }
-            let checked = envelope::open(ORDERBOOK_TOPIC, &bytes).and_then(|env| match env.message {
-                Message::OrderAnnounce(_) => validate::check_envelope(ORDERBOOK_TOPIC, &env, now).map(|()| env),
-                _ => Err(RejectReason::WrongTopic),
-            });
-            match checked {
-                Ok(env) => match self.apply_to_book(&env, &Arc::from(bytes.into_vec())) {
-                    Ok(Applied::New) => {
-                        Counters::bump(&self.shared.stats.orders_synced);
-                        self.anti_entropy_repaired |= self.sync_digests.contains_key(&peer);
-                        self.emit(NetworkEvent::MessageReceived {
-                            peer_id: peer,
-                            topic: ORDERBOOK_TOPIC.to_string(),
-                            message: env.message,
-                        });
-                    }
-                    Ok(Applied::Known | Applied::Dropped) => {}
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "synced order not added");
-                        counters(&self.shared).reject(RejectReason::BookFull);
-                    }
-                },
-                Err(reason) => {
-                    tracing::warn!(%peer, %reason, "rejected order from sync");
-                    counters(&self.shared).reject(reason);
-                }
-            }
-        }
-        match page.next {
-            Some(next) => self.request_sync(peer, Some(next)),
-            None => {
-                // An anti-entropy round is not one of the newcomer's syncs.
-                if self.syncs_running.remove(&peer) && self.sync_digests.remove(&peer).is_none() {
-                    self.syncs_done += 1;
-                }
-            }
         }
     }
 }

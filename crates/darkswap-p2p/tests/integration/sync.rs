@@ -1,7 +1,11 @@
-//! A node that joins late receives every live order by sync, and no expired one.
+//! A node that joins late receives every live order by sync, and no expired one; anti-entropy
+//! repairs what gossip missed, both ways, and gossips young repairs on.
 
 use crate::common::*;
-use darkswap_p2p::{network::NetworkEvent, protocol::Message};
+use darkswap_p2p::{
+    network::{NetworkBuilder, NetworkEvent},
+    protocol::Message,
+};
 use std::{collections::HashSet, time::Duration};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,4 +128,52 @@ async fn anti_entropy_asks_back_for_what_only_the_asker_holds() {
     assert!(a.stats().orders_synced >= 1, "one order came by asking back, not by gossip");
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
+}
+
+/// An order that an anti-entropy round brings is gossiped on while it is young: gossip that
+/// missed one node likely missed others too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_repaired_by_anti_entropy_are_gossiped_on() {
+    // E - A, and C - B - D. A publishes an order, which reaches E; then B connects to A. B has
+    // synced from its first two peers already, so only its anti-entropy rounds (every second)
+    // bring the order. C and D run no anti-entropy at all (nor ask back), and no discovery, so
+    // gossip from B is their only way to get it.
+    let quiet = |b: NetworkBuilder| b.discovery(false).anti_entropy_interval(Duration::ZERO);
+    let (a, a_addr) = node_with(|b| b.discovery(false).anti_entropy_interval(Duration::from_secs(3600))).await;
+    let (a, _a_rx) = drain(a);
+    let (e, _) = node_with(quiet).await;
+    let (e, mut e_rx) = drain(e);
+    let (b, b_addr) = node_with(|b| b.discovery(false).anti_entropy_interval(Duration::from_secs(1))).await;
+    let (b, _b_rx) = drain(b);
+    let (c, _) = node_with(quiet).await;
+    let (c, mut c_rx) = drain(c);
+    let (d, _) = node_with(quiet).await;
+    let (d, mut d_rx) = drain(d);
+    e.dial(&a_addr).await.unwrap();
+    c.dial(&b_addr).await.unwrap();
+    d.dial(&b_addr).await.unwrap();
+    until_meshed(&a, &[e.local_peer_id()]).await;
+    until_meshed(&b, &[c.local_peer_id(), d.local_peer_id()]).await;
+
+    let order = a.publish_order(draft(1, Duration::from_secs(3600))).await.unwrap().id;
+    let announced = |ev| match ev {
+        NetworkEvent::MessageReceived { message: Message::OrderAnnounce(o), .. } => Some(o.id),
+        _ => None,
+    };
+    assert_eq!(next_matching(&mut e_rx, announced).await, order);
+    // Gossipsub offers recent messages (IHAVE) to new peers for a few heartbeats (200 ms each
+    // here); past that window, B can learn of the order only by anti-entropy.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    b.dial(&a_addr).await.unwrap();
+
+    for rx in [&mut c_rx, &mut d_rx] {
+        assert_eq!(next_matching(rx, announced).await, order);
+    }
+    assert!(b.stats().orders_synced >= 1, "B repaired the order by anti-entropy");
+    for h in [&c, &d] {
+        assert_eq!(h.stats().orders_synced, 0, "gossip brought it");
+    }
+    for h in [&a, &b, &c, &d, &e] {
+        h.shutdown().await.unwrap();
+    }
 }
