@@ -83,12 +83,7 @@ fn bad_payloads(key: &Keypair) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_dishonest_gossip_is_rejected_with_typed_reasons() {
-    let (a, a_addr) = node().await;
-    let (a, mut a_rx) = drain(a);
-    let (b, _) = node().await;
-    let (b, mut b_rx) = drain(b);
-    b.dial(&a_addr).await.unwrap();
-    until_meshed(&a, &[b.local_peer_id()]).await;
+    let ((a, mut a_rx), (b, mut b_rx), a_addr) = meshed_pair().await;
 
     // Two raw peers share the eight bad messages: a peer is banned after its fifth invalid
     // message (see `peer_score`), and every message has to be seen to be checked.

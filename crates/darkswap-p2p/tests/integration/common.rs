@@ -72,6 +72,21 @@ pub fn drain(mut net: Network) -> (NetworkHandle, mpsc::UnboundedReceiver<Networ
     (handle, rx)
 }
 
+/// A node's handle and its forwarded events (see [`drain`]).
+pub type Drained = (NetworkHandle, mpsc::UnboundedReceiver<NetworkEvent>);
+
+/// Two [`node`]s, the second dialed to the first and in its order-book gossip mesh, and the
+/// first one's address.
+pub async fn meshed_pair() -> (Drained, Drained, String) {
+    let (a, a_addr) = node().await;
+    let a = drain(a);
+    let (b, _) = node().await;
+    let b = drain(b);
+    b.0.dial(&a_addr).await.expect("dial");
+    until_meshed(&a.0, &[b.0.local_peer_id()]).await;
+    (a, b, a_addr)
+}
+
 /// The next event matching `pick`, within `WAIT`.
 pub async fn next_matching<T>(
     rx: &mut mpsc::UnboundedReceiver<NetworkEvent>,

@@ -10,12 +10,7 @@ use std::{collections::HashSet, time::Duration};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_gets_all_live_orders() {
-    let (a, a_addr) = node().await;
-    let (a, _a_rx) = drain(a);
-    let (b, _) = node().await;
-    let (b, _b_rx) = drain(b);
-    b.dial(&a_addr).await.unwrap();
-    until_meshed(&a, &[b.local_peer_id()]).await;
+    let ((a, _a_rx), (b, _b_rx), a_addr) = meshed_pair().await;
 
     let mut live = HashSet::new();
     for n in 0..20u128 {

@@ -24,12 +24,7 @@ async fn expect_step(rx: &mut tokio::sync::mpsc::UnboundedReceiver<NetworkEvent>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negotiation_round_trip() {
-    let (maker, maker_addr) = node().await;
-    let (maker, mut maker_rx) = drain(maker);
-    let (taker, _) = node().await;
-    let (taker, mut taker_rx) = drain(taker);
-    taker.dial(&maker_addr).await.unwrap();
-    until_meshed(&maker, &[taker.local_peer_id()]).await;
+    let ((maker, mut maker_rx), (taker, mut taker_rx), _) = meshed_pair().await;
 
     let order = maker.publish_order(draft(1, Duration::from_secs(600))).await.unwrap();
     until("taker sees the order", || async { taker.order(&order.id) }).await;
