@@ -17,6 +17,7 @@
 //! | `darkswap_orderbook_orders` | gauge | live orders in the local book |
 //! | `darkswap_messages_accepted`, `darkswap_messages_rejected{reason}` | counters | inbound DarkSwap messages |
 //! | `darkswap_protocol_bytes{protocol,direction}` | counter | bytes on each application protocol's streams |
+//! | `darkswap_anti_entropy_rounds`, `darkswap_orders_regossiped` | counters | book comparisons started, repaired orders gossiped on |
 //! | `libp2p_*` | various | rust-libp2p's own: swarm, gossipsub, kad, identify, ping, relay, DCUtR |
 //!
 //! Counters follow OpenMetrics: the family `p2p_connection_attempts` is scraped as the sample

@@ -83,6 +83,18 @@ impl Collector for NetworkCollector {
         counter(&mut encoder, "darkswap_orders_synced", "Orders learned by sync", s.orders_synced.load(Relaxed))?;
         counter(
             &mut encoder,
+            "darkswap_anti_entropy_rounds",
+            "Anti-entropy rounds started (book digests compared with a peer)",
+            s.anti_entropy_rounds.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "darkswap_orders_regossiped",
+            "Orders repaired by anti-entropy and gossiped on",
+            s.orders_regossiped.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
             "darkswap_trade_messages_received",
             "Trade messages accepted from peers",
             s.trade_messages_received.load(Relaxed),

@@ -11,6 +11,8 @@ pub(crate) struct Counters {
     pub(crate) messages_accepted: AtomicU64,
     pub(crate) orders_added: AtomicU64,
     pub(crate) orders_synced: AtomicU64,
+    pub(crate) anti_entropy_rounds: AtomicU64,
+    pub(crate) orders_regossiped: AtomicU64,
     pub(crate) sync_requests_served: AtomicU64,
     pub(crate) sync_failures: AtomicU64,
     pub(crate) trade_messages_received: AtomicU64,
@@ -33,6 +35,8 @@ impl Counters {
             messages_accepted: self.messages_accepted.load(Relaxed),
             orders_added: self.orders_added.load(Relaxed),
             orders_synced: self.orders_synced.load(Relaxed),
+            anti_entropy_rounds: self.anti_entropy_rounds.load(Relaxed),
+            orders_regossiped: self.orders_regossiped.load(Relaxed),
             sync_requests_served: self.sync_requests_served.load(Relaxed),
             sync_failures: self.sync_failures.load(Relaxed),
             trade_messages_received: self.trade_messages_received.load(Relaxed),
@@ -56,6 +60,10 @@ pub struct NetworkStats {
     pub orders_added: u64,
     /// Of those, orders learned by sync.
     pub orders_synced: u64,
+    /// Anti-entropy rounds this node started (scheduled, follow-up and asking back).
+    pub anti_entropy_rounds: u64,
+    /// Orders an anti-entropy round brought that this node gossiped on.
+    pub orders_regossiped: u64,
     /// Sync pages served to peers.
     pub sync_requests_served: u64,
     /// Sync requests to peers that failed.

@@ -68,6 +68,7 @@ impl Task {
             Err(_) => return,
         };
         tracing::debug!(%peer, "anti-entropy round");
+        Counters::bump(&self.shared.stats.anti_entropy_rounds);
         self.sync_digests.insert(peer, digest);
         self.syncs_running.insert(peer);
         self.sync_pages.remove(&peer); // the page cap bounds one run
@@ -147,8 +148,9 @@ impl Task {
             return;
         }
         let topic = gossipsub::IdentTopic::new(ORDERBOOK_TOPIC).hash();
-        if let Err(e) = self.swarm.behaviour_mut().gossipsub.publish(topic, bytes.to_vec()) {
-            tracing::debug!(order = %order.id, error = %e, "repaired order not gossiped on");
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes.to_vec()) {
+            Ok(_) => Counters::bump(&self.shared.stats.orders_regossiped),
+            Err(e) => tracing::debug!(order = %order.id, error = %e, "repaired order not gossiped on"),
         }
     }
 

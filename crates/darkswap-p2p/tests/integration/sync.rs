@@ -164,7 +164,9 @@ async fn orders_repaired_by_anti_entropy_are_gossiped_on() {
     for rx in [&mut c_rx, &mut d_rx] {
         assert_eq!(next_matching(rx, announced).await, order);
     }
-    assert!(b.stats().orders_synced >= 1, "B repaired the order by anti-entropy");
+    let stats = b.stats();
+    assert!(stats.orders_synced >= 1, "B repaired the order by anti-entropy");
+    assert!(stats.anti_entropy_rounds >= 1 && stats.orders_regossiped >= 1, "{stats:?}");
     for h in [&c, &d] {
         assert_eq!(h.stats().orders_synced, 0, "gossip brought it");
     }
