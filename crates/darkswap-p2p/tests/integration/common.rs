@@ -104,6 +104,15 @@ pub async fn next_matching<T>(
     .expect("timed out waiting for an event")
 }
 
+/// The id of the next order announcement reported by the node behind `rx`, within `WAIT`.
+pub async fn next_announced(rx: &mut mpsc::UnboundedReceiver<NetworkEvent>) -> darkswap_support::types::OrderId {
+    next_matching(rx, |ev| match ev {
+        NetworkEvent::MessageReceived { message: darkswap_p2p::protocol::Message::OrderAnnounce(o), .. } => Some(o.id),
+        _ => None,
+    })
+    .await
+}
+
 pub fn draft(n: u128, ttl: Duration) -> OrderDraft {
     OrderDraft {
         base: "rune:840000:1".parse().unwrap(),

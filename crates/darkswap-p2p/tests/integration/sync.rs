@@ -2,10 +2,7 @@
 //! repairs what gossip missed, both ways, and gossips young repairs on.
 
 use crate::common::*;
-use darkswap_p2p::{
-    network::{NetworkBuilder, NetworkEvent},
-    protocol::Message,
-};
+use darkswap_p2p::network::NetworkBuilder;
 use std::{collections::HashSet, time::Duration};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,11 +32,7 @@ async fn late_joiner_gets_all_live_orders() {
     c.dial(&a_addr).await.unwrap();
     let mut got = HashSet::new();
     while got.len() < live.len() {
-        let id = next_matching(&mut c_rx, |ev| match ev {
-            NetworkEvent::MessageReceived { message: Message::OrderAnnounce(o), .. } => Some(o.id),
-            _ => None,
-        })
-        .await;
+        let id = next_announced(&mut c_rx).await;
         assert!(!short.contains(&id), "expired order {id} was synced");
         assert!(got.insert(id), "order {id} delivered twice");
     }
@@ -112,11 +105,7 @@ async fn anti_entropy_asks_back_for_what_only_the_asker_holds() {
     }
     let mut got = HashSet::new();
     while got.len() < posted.len() {
-        let id = next_matching(&mut a_rx, |ev| match ev {
-            NetworkEvent::MessageReceived { message: Message::OrderAnnounce(o), .. } => Some(o.id),
-            _ => None,
-        })
-        .await;
+        let id = next_announced(&mut a_rx).await;
         assert!(got.insert(id), "order {id} delivered twice");
     }
     assert_eq!(got, posted);
@@ -151,18 +140,14 @@ async fn orders_repaired_by_anti_entropy_are_gossiped_on() {
     until_meshed(&b, &[c.local_peer_id(), d.local_peer_id()]).await;
 
     let order = a.publish_order(draft(1, Duration::from_secs(3600))).await.unwrap().id;
-    let announced = |ev| match ev {
-        NetworkEvent::MessageReceived { message: Message::OrderAnnounce(o), .. } => Some(o.id),
-        _ => None,
-    };
-    assert_eq!(next_matching(&mut e_rx, announced).await, order);
+    assert_eq!(next_announced(&mut e_rx).await, order);
     // Gossipsub offers recent messages (IHAVE) to new peers for a few heartbeats (200 ms each
     // here); past that window, B can learn of the order only by anti-entropy.
     tokio::time::sleep(Duration::from_secs(2)).await;
     b.dial(&a_addr).await.unwrap();
 
     for rx in [&mut c_rx, &mut d_rx] {
-        assert_eq!(next_matching(rx, announced).await, order);
+        assert_eq!(next_announced(rx).await, order);
     }
     let stats = b.stats();
     assert!(stats.orders_synced >= 1, "B repaired the order by anti-entropy");
