@@ -2,7 +2,12 @@
 //! registration alive across server restarts, and negotiates WebRTC connections through it.
 
 use super::{
-    negotiate, Inbox, Negotiation, Offer, Role, SignalingIdentity, WebRtcConfig, WebRtcConnection, WebRtcError,
+    negotiate,
+    session::{
+        declined, Inbox, LinkState, Outcome, Results, Role, Route, Sessions, MAX_BACKOFF, REGISTER_TIMEOUT,
+        SESSION_QUEUE,
+    },
+    Negotiation, Offer, SignalingIdentity, WebRtcConfig, WebRtcConnection, WebRtcError,
 };
 use crate::signaling::{
     wire::{self, ClientMessage, Payload, Routed, ServerMessage, MAX_SIGNALING_MESSAGE},
@@ -14,7 +19,6 @@ use futures::{
 };
 use libp2p::{identity::Keypair, PeerId};
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
@@ -25,22 +29,8 @@ use webrtc::peer_connection::certificate::RTCCertificate;
 
 /// Frames queued towards the server.
 const OUTBOUND_QUEUE: usize = 1024;
-/// Messages queued towards one negotiation.
-const SESSION_QUEUE: usize = 64;
-/// Finished negotiations remembered for `wait_for_connection`.
-const MAX_RESULTS: usize = 1024;
-const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum LinkState {
-    Idle,
-    Connecting,
-    Registered,
-    Failed(SignalingError),
-}
-
-type Pending = Shared<BoxFuture<'static, Result<Arc<WebRtcConnection>, WebRtcError>>>;
+type Pending = Shared<BoxFuture<'static, Outcome>>;
 
 struct Inner {
     peer_id: PeerId,
@@ -50,8 +40,8 @@ struct Inner {
     out: Mutex<Option<mpsc::Sender<String>>>,
     link: Mutex<Option<(String, CancellationToken)>>,
     state: watch::Sender<LinkState>,
-    sessions: Mutex<HashMap<String, (PeerId, mpsc::Sender<Inbox>)>>,
-    results: Mutex<HashMap<PeerId, Pending>>,
+    sessions: Mutex<Sessions<mpsc::Sender<Inbox>>>,
+    results: Mutex<Results<BoxFuture<'static, Outcome>>>,
     results_changed: tokio::sync::Notify,
     incoming_tx: mpsc::Sender<Arc<WebRtcConnection>>,
     incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Arc<WebRtcConnection>>>,
@@ -113,6 +103,7 @@ impl WebRtcSignalingClient {
             SignalingIdentity::Keypair(k) => (k.public().to_peer_id(), Some(k)),
         };
         let (incoming_tx, incoming_rx) = mpsc::channel(config.incoming_queue.max(1));
+        let sessions = Mutex::new(Sessions::new(config.max_pending));
         let inner = Arc::new(Inner {
             peer_id,
             keypair,
@@ -121,8 +112,8 @@ impl WebRtcSignalingClient {
             out: Mutex::new(None),
             link: Mutex::new(None),
             state: watch::channel(LinkState::Idle).0,
-            sessions: Mutex::new(HashMap::new()),
-            results: Mutex::new(HashMap::new()),
+            sessions,
+            results: Mutex::new(Results::default()),
             results_changed: tokio::sync::Notify::new(),
             incoming_tx,
             incoming_rx: tokio::sync::Mutex::new(incoming_rx),
@@ -209,7 +200,7 @@ impl WebRtcSignalingClient {
     /// gives its outcome.
     pub async fn create_offer(&self, peer: &PeerId) -> Result<Offer, WebRtcError> {
         let connection_id = hex::encode(rand::random::<[u8; 8]>());
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = futures::channel::oneshot::channel();
         let pending = self.inner.start(Role::Offerer { offer_sdp: tx }, *peer, connection_id.clone())?;
         match rx.await {
             Ok(sdp) => Ok(Offer { connection_id, sdp }),
@@ -224,15 +215,9 @@ impl WebRtcSignalingClient {
         let deadline = tokio::time::Instant::now() + self.inner.config.connect_timeout;
         loop {
             let notified = self.inner.results_changed.notified();
-            let pending = lock(&self.inner.results).get(peer).cloned();
-            if let Some(p) = pending {
-                let usable = match p.peek() {
-                    Some(Ok(c)) => c.is_connected(),
-                    _ => true,
-                };
-                if usable {
-                    return p.await;
-                }
+            let usable = lock(&self.inner.results).usable(peer);
+            if let Some(p) = usable {
+                return p.await;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(WebRtcError::Timeout("waiting for a connection"));
@@ -243,7 +228,7 @@ impl WebRtcSignalingClient {
     /// Offers and waits: a proven connection to `peer`.
     pub async fn connect_to_peer(&self, peer: &PeerId) -> Result<Arc<WebRtcConnection>, WebRtcError> {
         self.create_offer(peer).await?;
-        let pending = lock(&self.inner.results).get(peer).cloned();
+        let pending = lock(&self.inner.results).get(peer);
         match pending {
             Some(p) => p.await,
             None => self.wait_for_connection(peer).await,
@@ -281,13 +266,7 @@ impl Inner {
         let certificate = self.certificate()?;
         let inbound = matches!(role, Role::Answerer { .. });
         let (tx, inbox) = mpsc::channel(SESSION_QUEUE);
-        {
-            let mut sessions = lock(&self.sessions);
-            if sessions.len() >= self.config.max_pending {
-                return Err(WebRtcError::TooManyPending);
-            }
-            sessions.insert(connection_id.clone(), (remote, tx));
-        }
+        lock(&self.sessions).insert(connection_id.clone(), remote, tx)?;
         let weak = Arc::downgrade(self);
         let cid = connection_id.clone();
         let signal = Arc::new(move |payload: Payload| {
@@ -319,50 +298,23 @@ impl Inner {
             result
         });
         let pending: Pending = async move { task.await.unwrap_or(Err(WebRtcError::Closed)) }.boxed().shared();
-        {
-            let mut results = lock(&self.results);
-            if results.len() >= MAX_RESULTS {
-                results.retain(|_, p| p.peek().is_none());
-            }
-            if results.len() < MAX_RESULTS {
-                results.insert(remote, pending.clone());
-            }
-        }
+        lock(&self.results).insert(remote, pending.clone());
         self.results_changed.notify_waiters();
         Ok(pending)
     }
 
     fn on_message(self: &Arc<Self>, msg: ServerMessage) {
-        match msg {
-            ServerMessage::Routed(Routed { from: Some(from), connection_id, payload, .. }) => {
-                let session = lock(&self.sessions).get(&connection_id).cloned();
-                match (session, payload) {
-                    (Some((remote, tx)), payload) if remote == from => {
-                        let _ = tx.try_send(Inbox::Payload(payload));
-                    }
-                    (None, Payload::Offer { sdp }) if self.config.accept_incoming => {
-                        if let Err(e) = self.start(Role::Answerer { offer: sdp }, from, connection_id.clone()) {
-                            let reason = Some(e.to_string());
-                            let _ = self.send(Routed {
-                                from: None,
-                                to: from,
-                                connection_id,
-                                payload: Payload::Bye { reason },
-                            });
-                        }
-                    }
-                    _ => {} // late candidates of a finished negotiation, or a stranger's guess
+        let route = lock(&self.sessions).route(msg, self.config.accept_incoming);
+        match route {
+            Route::Deliver(tx, inbox) => {
+                let _ = tx.try_send(inbox);
+            }
+            Route::Answer { from, connection_id, offer } => {
+                if let Err(e) = self.start(Role::Answerer { offer }, from, connection_id.clone()) {
+                    let _ = self.send(declined(from, connection_id, &e));
                 }
             }
-            ServerMessage::Error { code, message, connection_id: Some(cid) } => {
-                if let Some((_, tx)) = lock(&self.sessions).get(&cid) {
-                    let _ = tx.try_send(Inbox::Refused(code, message));
-                }
-            }
-            ServerMessage::Error { code, message, connection_id: None } => {
-                tracing::warn!("signaling server: {code}: {message}");
-            }
-            _ => {}
+            Route::Ignore => {}
         }
     }
 }

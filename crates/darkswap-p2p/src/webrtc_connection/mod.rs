@@ -24,6 +24,7 @@ mod connection;
 mod manager;
 #[cfg(not(target_arch = "wasm32"))]
 mod negotiate;
+mod session;
 
 #[cfg(target_arch = "wasm32")]
 pub use browser::{DataChannel, LibP2pStream, WebRtcConnection, WebRtcSignalingClient};
@@ -36,7 +37,7 @@ pub use connection::{DataChannel, LibP2pStream, WebRtcConnection};
 #[cfg(not(target_arch = "wasm32"))]
 pub use manager::WebRtcConnectionManager;
 #[cfg(not(target_arch = "wasm32"))]
-use negotiate::{negotiate, Inbox, Negotiation, Role};
+use negotiate::{negotiate, Negotiation};
 
 use libp2p::{identity::Keypair, PeerId};
 use std::time::Duration;

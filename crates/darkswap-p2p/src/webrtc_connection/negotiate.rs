@@ -3,8 +3,11 @@
 //! fingerprints. The signaling I/O is injected (`signal`, `inbox`) so the same steps serve the
 //! dialing and the answering side.
 
-use super::{DataChannel, WebRtcConfig, WebRtcConnection, WebRtcError, MAX_DATA_MESSAGE};
-use crate::signaling::{ErrorCode, IceCandidate, Payload};
+use super::{
+    session::{Inbox, Role, GATHER_WAIT, MAX_EARLY_CANDIDATES},
+    DataChannel, WebRtcConfig, WebRtcConnection, WebRtcError, MAX_DATA_MESSAGE,
+};
+use crate::signaling::{IceCandidate, Payload};
 use libp2p::{identity::Keypair, PeerId};
 use libp2p_webrtc_utils::{noise, Fingerprint};
 use std::{
@@ -25,25 +28,6 @@ use webrtc::{
         sdp::session_description::RTCSessionDescription, RTCPeerConnection,
     },
 };
-
-/// Candidates kept while the remote description is not set yet (and local ones held back).
-const MAX_EARLY_CANDIDATES: usize = 64;
-/// Longest wait for local candidates before the description goes out anyway.
-const GATHER_WAIT: Duration = Duration::from_millis(100);
-
-/// Which side of the offer/answer exchange we are.
-pub(crate) enum Role {
-    /// We offer; the offer's SDP is handed back through `offer_sdp` once sent.
-    Offerer { offer_sdp: oneshot::Sender<String> },
-    /// We answer this offer.
-    Answerer { offer: String },
-}
-
-/// What the signaling client delivers to a negotiation.
-pub(crate) enum Inbox {
-    Payload(Payload),
-    Refused(ErrorCode, String),
-}
 
 /// Sends a payload to the remote peer about this connection.
 pub(crate) type Signal = Arc<dyn Fn(Payload) -> Result<(), WebRtcError> + Send + Sync>;

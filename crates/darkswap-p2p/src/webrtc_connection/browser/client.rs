@@ -3,7 +3,7 @@
 //! on `RTCPeerConnection`. Same API and behaviour as the native client.
 
 use super::{
-    negotiate::{negotiate, Inbox, Negotiation, Role},
+    negotiate::{negotiate, Negotiation},
     WebRtcConnection,
 };
 use crate::{
@@ -11,7 +11,13 @@ use crate::{
         wire::{self, ClientMessage, Payload, Routed, ServerMessage, MAX_SIGNALING_MESSAGE},
         SignalingError,
     },
-    webrtc_connection::{Offer, SignalingIdentity, WebRtcConfig, WebRtcError},
+    webrtc_connection::{
+        session::{
+            declined, Inbox, LinkState, Outcome, Results, Role, Route, Sessions, MAX_BACKOFF, REGISTER_TIMEOUT,
+            SESSION_QUEUE,
+        },
+        Offer, SignalingIdentity, WebRtcConfig, WebRtcError,
+    },
 };
 use futures::{
     channel::{mpsc, oneshot},
@@ -22,7 +28,6 @@ use libp2p::{identity::Keypair, PeerId};
 use send_wrapper::SendWrapper;
 use std::{
     cell::{Cell, RefCell},
-    collections::HashMap,
     future::Future,
     rc::Rc,
     sync::Arc,
@@ -33,22 +38,7 @@ use web_sys::{MessageEvent, WebSocket};
 
 /// Frames from the server queued before the client reads them.
 const INBOUND_QUEUE: usize = 256;
-/// Messages queued towards one negotiation.
-const SESSION_QUEUE: usize = 64;
-/// Finished negotiations remembered for `wait_for_connection`.
-const MAX_RESULTS: usize = 1024;
-const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum LinkState {
-    Idle,
-    Connecting,
-    Registered,
-    Failed(SignalingError),
-}
-
-type Pending = Shared<LocalBoxFuture<'static, Result<Arc<WebRtcConnection>, WebRtcError>>>;
+type Pending = Shared<LocalBoxFuture<'static, Outcome>>;
 
 /// Wakes everyone waiting for a change.
 #[derive(Default)]
@@ -78,8 +68,8 @@ struct Inner {
     link: RefCell<Option<(String, Rc<Cell<bool>>)>>,
     state: RefCell<LinkState>,
     state_changed: Waiters,
-    sessions: RefCell<HashMap<String, (PeerId, mpsc::Sender<Inbox>)>>,
-    results: RefCell<HashMap<PeerId, Pending>>,
+    sessions: RefCell<Sessions<mpsc::Sender<Inbox>>>,
+    results: RefCell<Results<LocalBoxFuture<'static, Outcome>>>,
     results_changed: Waiters,
     incoming_tx: mpsc::Sender<Arc<WebRtcConnection>>,
     incoming_rx: futures::lock::Mutex<mpsc::Receiver<Arc<WebRtcConnection>>>,
@@ -129,6 +119,7 @@ impl WebRtcSignalingClient {
             SignalingIdentity::Keypair(k) => (k.public().to_peer_id(), Some(k)),
         };
         let (incoming_tx, incoming_rx) = mpsc::channel(config.incoming_queue.max(1));
+        let sessions = RefCell::new(Sessions::new(config.max_pending));
         let inner = Rc::new(Inner {
             peer_id,
             keypair,
@@ -137,8 +128,8 @@ impl WebRtcSignalingClient {
             link: RefCell::new(None),
             state: RefCell::new(LinkState::Idle),
             state_changed: Waiters::default(),
-            sessions: RefCell::new(HashMap::new()),
-            results: RefCell::new(HashMap::new()),
+            sessions,
+            results: RefCell::new(Results::default()),
             results_changed: Waiters::default(),
             incoming_tx,
             incoming_rx: futures::lock::Mutex::new(incoming_rx),
@@ -266,7 +257,7 @@ impl WebRtcSignalingClient {
         let peer = *peer;
         SendWrapper::new(async move {
             offer.await?;
-            let pending = inner.results.borrow().get(&peer).cloned();
+            let pending = inner.results.borrow().get(&peer);
             match pending {
                 Some(p) => p.await,
                 None => inner.wait_for_connection(peer).await,
@@ -309,15 +300,9 @@ impl Inner {
         let deadline = web_time::Instant::now() + self.config.connect_timeout;
         loop {
             let changed = self.results_changed.wait();
-            let pending = self.results.borrow().get(&peer).cloned();
-            if let Some(p) = pending {
-                let usable = match p.peek() {
-                    Some(Ok(c)) => c.is_connected(),
-                    _ => true,
-                };
-                if usable {
-                    return p.await;
-                }
+            let usable = self.results.borrow().usable(&peer);
+            if let Some(p) = usable {
+                return p.await;
             }
             let left = deadline.saturating_duration_since(web_time::Instant::now());
             if timeout(left, changed).await.is_none() {
@@ -331,13 +316,7 @@ impl Inner {
         let keypair = self.keypair.clone().ok_or(SignalingError::NoIdentityKey)?;
         let inbound = matches!(role, Role::Answerer { .. });
         let (tx, inbox) = mpsc::channel(SESSION_QUEUE);
-        {
-            let mut sessions = self.sessions.borrow_mut();
-            if sessions.len() >= self.config.max_pending {
-                return Err(WebRtcError::TooManyPending);
-            }
-            sessions.insert(connection_id.clone(), (remote, tx));
-        }
+        self.sessions.borrow_mut().insert(connection_id.clone(), remote, tx)?;
         let weak = Rc::downgrade(self);
         let cid = connection_id.clone();
         let signal = Rc::new(move |payload: Payload| {
@@ -369,50 +348,23 @@ impl Inner {
             let _ = done_tx.send(result);
         });
         let pending: Pending = done_rx.map(|r| r.unwrap_or(Err(WebRtcError::Closed))).boxed_local().shared();
-        {
-            let mut results = self.results.borrow_mut();
-            if results.len() >= MAX_RESULTS {
-                results.retain(|_, p| p.peek().is_none());
-            }
-            if results.len() < MAX_RESULTS {
-                results.insert(remote, pending.clone());
-            }
-        }
+        self.results.borrow_mut().insert(remote, pending.clone());
         self.results_changed.notify();
         Ok(pending)
     }
 
     fn on_message(self: &Rc<Self>, msg: ServerMessage) {
-        match msg {
-            ServerMessage::Routed(Routed { from: Some(from), connection_id, payload, .. }) => {
-                let session = self.sessions.borrow().get(&connection_id).cloned();
-                match (session, payload) {
-                    (Some((remote, mut tx)), payload) if remote == from => {
-                        let _ = tx.try_send(Inbox::Payload(payload));
-                    }
-                    (None, Payload::Offer { sdp }) if self.config.accept_incoming => {
-                        if let Err(e) = self.start(Role::Answerer { offer: sdp }, from, connection_id.clone()) {
-                            let reason = Some(e.to_string());
-                            let _ = self.send(Routed {
-                                from: None,
-                                to: from,
-                                connection_id,
-                                payload: Payload::Bye { reason },
-                            });
-                        }
-                    }
-                    _ => {} // late candidates of a finished negotiation, or a stranger's guess
+        let route = self.sessions.borrow().route(msg, self.config.accept_incoming);
+        match route {
+            Route::Deliver(mut tx, inbox) => {
+                let _ = tx.try_send(inbox);
+            }
+            Route::Answer { from, connection_id, offer } => {
+                if let Err(e) = self.start(Role::Answerer { offer }, from, connection_id.clone()) {
+                    let _ = self.send(declined(from, connection_id, &e));
                 }
             }
-            ServerMessage::Error { code, message, connection_id: Some(cid) } => {
-                if let Some((_, mut tx)) = self.sessions.borrow().get(&cid).cloned() {
-                    let _ = tx.try_send(Inbox::Refused(code, message));
-                }
-            }
-            ServerMessage::Error { code, message, connection_id: None } => {
-                tracing::warn!("signaling server: {code}: {message}");
-            }
-            _ => {}
+            Route::Ignore => {}
         }
     }
 }

@@ -8,7 +8,8 @@ use super::{
     WebRtcConnection,
 };
 use crate::{
-    signaling::{ErrorCode, IceCandidate, Payload},
+    signaling::{IceCandidate, Payload},
+    webrtc_connection::session::{Inbox, Role, GATHER_WAIT, MAX_EARLY_CANDIDATES},
     webrtc_connection::{WebRtcConfig, WebRtcError},
 };
 use futures::{
@@ -19,7 +20,7 @@ use futures::{
 use libp2p::{identity::Keypair, PeerId};
 use libp2p_webrtc_utils::{noise, Fingerprint};
 use send_wrapper::SendWrapper;
-use std::{cell::RefCell, collections::HashMap, rc::Rc, sync::Mutex, time::Duration};
+use std::{cell::RefCell, collections::HashMap, rc::Rc, sync::Mutex};
 use wasm_bindgen::{prelude::*, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -27,25 +28,6 @@ use web_sys::{
     RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 use web_time::Instant;
-
-/// Candidates kept while the remote description is not set yet (and local ones held back).
-const MAX_EARLY_CANDIDATES: usize = 64;
-/// Longest wait for local candidates before the description goes out anyway.
-const GATHER_WAIT: Duration = Duration::from_millis(100);
-
-/// Which side of the offer/answer exchange we are.
-pub(crate) enum Role {
-    /// We offer; the offer's SDP is handed back through `offer_sdp` once sent.
-    Offerer { offer_sdp: oneshot::Sender<String> },
-    /// We answer this offer.
-    Answerer { offer: String },
-}
-
-/// What the signaling client delivers to a negotiation.
-pub(crate) enum Inbox {
-    Payload(Payload),
-    Refused(ErrorCode, String),
-}
 
 /// Sends a payload to the remote peer about this connection.
 pub(crate) type Signal = Rc<dyn Fn(Payload) -> Result<(), WebRtcError>>;
