@@ -27,7 +27,7 @@ run() {
 for b in ${WANT[@]+"${WANT[@]}"}; do
   case "$b" in
     network) run network cargo bench -p darkswap-p2p --bench network ;;
-    propagation) run propagation cargo bench -p darkswap-p2p --bench propagation ;;
+    propagation) bash scripts/setup-js-bench.sh && run propagation cargo bench -p darkswap-p2p --bench propagation -- --js ;;
     metrics) run metrics cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 7 ;;
     flood) run flood cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100 ;;
     relay) run relay cargo bench -p darkswap-p2p --bench relay ;;
@@ -45,7 +45,7 @@ done
   echo
   echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr); $(rustc --version)."
   echo
-  echo "Each figure is measured next to its peer (plain rust-libp2p, OpenSSL, a plain TCP stream) or"
+  echo "Each figure is measured next to its peer (plain rust-libp2p, js-libp2p, OpenSSL, a plain TCP stream) or"
   echo "against its limit in the same run; ratios above 1 are better for throughput, below 1 for"
   echo "latency, memory and time. Notes say how many runs and how noisy they were; full outputs are"
   echo "in \`target/bench-logs/\`."

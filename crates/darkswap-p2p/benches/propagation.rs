@@ -15,6 +15,8 @@
 //!                                   # honest orders quiet, then with two flooding peers
 //! cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 3
 //!                                   # darkswap with metrics on and off, alternating; medians, CPU
+//! scripts/setup-js-bench.sh && cargo bench -p darkswap-p2p --bench propagation -- --js
+//!                                   # js-libp2p too (benches/js/propagation.mjs, pinned Node.js)
 //! ```
 //!
 //! Prints p50/p99/max delivery latency (publish call to `MessageReceived` on each other node),
@@ -40,6 +42,8 @@ use std::{
 };
 use tokio::sync::mpsc;
 
+#[path = "js/run.rs"]
+mod js;
 #[path = "../tests/integration/raw_gossip.rs"]
 mod raw_gossip;
 
@@ -53,8 +57,10 @@ struct Opts {
     rounds: usize,
     /// How long the drain waits without a new delivery before it stops counting.
     settle: Duration,
-    /// Gossipsub mesh degree (n, low, high), the same for both stacks.
+    /// Gossipsub mesh degree (n, low, high), the same for every stack.
     mesh: (usize, usize, usize),
+    /// Whether js-libp2p runs too (after the Rust stacks, with the same settings).
+    js: bool,
 }
 
 fn opts() -> Opts {
@@ -67,6 +73,7 @@ fn opts() -> Opts {
         rounds: 3,
         settle: Duration::from_secs(3),
         mesh: (6, 5, 12),
+        js: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -77,6 +84,7 @@ fn opts() -> Opts {
             "--secs" => o.secs = val().parse().expect("--secs SECONDS"),
             "--size" => o.size = val().parse().expect("--size BYTES"),
             "--only" => o.only = Some(val()),
+            "--js" => o.js = true,
             "--rounds" => o.rounds = val().parse().expect("--rounds N"),
             "--settle" => o.settle = Duration::from_secs(val().parse().expect("--settle SECONDS")),
             "--mesh" => {
@@ -587,5 +595,47 @@ fn main() {
             p.ratio() * 100.0
         );
     }
+    if o.js {
+        compare_js(&o, on.as_ref(), plain.as_ref());
+    }
     rt.shutdown_timeout(Duration::from_secs(5));
+}
+
+/// js-libp2p on the same setting, after the Rust stacks, with the ratios against them.
+fn compare_js(o: &Opts, darkswap: Option<&Report>, plain: Option<&Report>) {
+    let js = js::run(o.nodes, o.rate, o.secs, o.size, o.settle, o.mesh).unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "js-libp2p ran its {} nodes on {} worker threads (Node.js runs JavaScript on one thread per worker); CPU {:.2} s",
+        o.nodes, js.workers, js.cpu_s
+    );
+    if let Some(p) = plain {
+        println!(
+            "ratio plain rust-libp2p/js-libp2p:  p50 {:.3}x  p99 {:.3}x  delivery {:.3}x",
+            p.pct(0.5) / js.p50_ms,
+            p.pct(0.99) / js.p99_ms,
+            p.ratio() / js.ratio()
+        );
+    }
+    let Some(d) = darkswap else { return };
+    println!(
+        "ratio darkswap/js-libp2p:  p50 {:.3}x  p99 {:.3}x  delivery {:.3}x  CPU {:.3}x  (lower latency and CPU are better)",
+        d.pct(0.5) / js.p50_ms,
+        d.pct(0.99) / js.p99_ms,
+        d.ratio() / js.ratio(),
+        d.cpu.as_secs_f64() / js.cpu_s
+    );
+    println!(
+        "BENCH | Order propagation vs js-libp2p, {} nodes at {} orders/s (p50) | {:.2} ms (js-libp2p {:.2}; p99 {:.2} / {:.2}) | <= js-libp2p | {:.3}x js-libp2p | delivery {:.2}% / {:.2}%; CPU {:.1} s / {:.1} s |",
+        o.nodes,
+        o.rate,
+        d.pct(0.5),
+        js.p50_ms,
+        d.pct(0.99),
+        js.p99_ms,
+        d.pct(0.5) / js.p50_ms,
+        d.ratio() * 100.0,
+        js.ratio() * 100.0,
+        d.cpu.as_secs_f64(),
+        js.cpu_s
+    );
 }
