@@ -26,7 +26,7 @@ run() {
 
 for b in ${WANT[@]+"${WANT[@]}"}; do
   case "$b" in
-    network) run network cargo bench -p darkswap-p2p --bench network ;;
+    network) bash scripts/setup-js-bench.sh && run network cargo bench -p darkswap-p2p --bench network -- --js ;;
     propagation) bash scripts/setup-js-bench.sh && run propagation cargo bench -p darkswap-p2p --bench propagation -- --js ;;
     metrics) run metrics cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 7 ;;
     flood) run flood cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100 ;;

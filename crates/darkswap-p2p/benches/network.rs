@@ -5,6 +5,8 @@
 //! ```bash
 //! cargo bench -p darkswap-p2p --bench network
 //! cargo bench -p darkswap-p2p --bench network -- --megabytes 256 --rounds 5 --dials 50 --idle 500
+//! scripts/setup-js-bench.sh && cargo bench -p darkswap-p2p --bench network -- --js
+//!                           # js-libp2p's throughput and setup too (benches/js/network.mjs)
 //! ```
 //!
 //! - Throughput: one node opens an application stream ([`NetworkHandle::open_stream`]) to
@@ -28,6 +30,8 @@ use darkswap_p2p::{
 };
 use std::time::{Duration, Instant};
 
+#[path = "js/run.rs"]
+mod js;
 mod support;
 use support::{median, pct, report, rss_kib, serve_parent, spawn_child, stop_child};
 
@@ -39,12 +43,18 @@ struct Opts {
     rounds: usize,
     dials: usize,
     idle: usize,
+    /// Whether js-libp2p's throughput and setup run too.
+    js: bool,
 }
 
 fn opts() -> Opts {
-    let mut o = Opts { megabytes: 256, rounds: 7, dials: 50, idle: 500 };
+    let mut o = Opts { megabytes: 256, rounds: 7, dials: 50, idle: 500, js: false };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        if a == "--js" {
+            o.js = true;
+            continue;
+        }
         let mut val = || args.next().and_then(|v| v.parse().ok()).expect("a number");
         match a.as_str() {
             "--megabytes" => o.megabytes = val(),
@@ -179,7 +189,8 @@ async fn throughput_plain(bytes: usize) -> f64 {
     transfer(stream, bytes, &mut done, start).await
 }
 
-async fn throughput(o: &Opts) {
+/// Returns the darkswap median (MB/s).
+async fn throughput(o: &Opts) -> f64 {
     let bytes = o.megabytes * 1024 * 1024;
     let (mut ours, mut plain) = (Vec::new(), Vec::new());
     for _ in 0..o.rounds {
@@ -202,9 +213,11 @@ async fn throughput(o: &Opts) {
         &format!("{:.3}x", mo / mp),
         &format!("{} MiB, median of {}; ranges {so} / {sp}", o.megabytes, o.rounds),
     );
+    mo
 }
 
-async fn setup(o: &Opts) {
+/// Returns darkswap's p50 and p99 (ms).
+async fn setup(o: &Opts) -> (f64, f64) {
     let (target, addr) = darkswap_node().await;
     let (plain_target, plain_addr) = run_plain(plain_stream_swarm(), true, None).await;
     let plain_addr =
@@ -237,6 +250,38 @@ async fn setup(o: &Opts) {
         &format!("{} dials", o.dials),
     );
     target.shutdown().await.unwrap();
+    (p50, p99)
+}
+
+/// js-libp2p's throughput and setup on the same settings, next to darkswap's.
+fn compare_js(o: &Opts, bulk: f64, (p50, p99): (f64, f64)) {
+    let args: Vec<String> = [("--megabytes", o.megabytes), ("--rounds", o.rounds), ("--dials", o.dials)]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_string(), v.to_string()])
+        .collect();
+    let js: js::Direct = js::run("network.mjs", &args).unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "  ratio darkswap/js-libp2p: bulk {:.2}x  setup p50 {:.2}x",
+        bulk / js.throughput_mb_s,
+        p50 / js.setup_p50_ms
+    );
+    report(
+        "Bulk throughput vs js-libp2p, direct TCP, one stream",
+        &format!("{bulk:.0} MB/s (js-libp2p {:.0})", js.throughput_mb_s),
+        ">= js-libp2p",
+        &format!("{:.2}x js-libp2p", bulk / js.throughput_mb_s),
+        &format!(
+            "{} MiB, median of {}; js-libp2p range {:.0}-{:.0}",
+            o.megabytes, o.rounds, js.throughput_min, js.throughput_max
+        ),
+    );
+    report(
+        "Connection setup vs js-libp2p, direct (p50)",
+        &format!("{p50:.2} ms (js-libp2p {:.2} ms; p99 {p99:.2} / {:.2})", js.setup_p50_ms, js.setup_p99_ms),
+        "<= js-libp2p",
+        &format!("{:.2}x js-libp2p", p50 / js.setup_p50_ms),
+        &format!("{} dials, fresh dialer each", o.dials),
+    );
 }
 
 /// The behaviours of a DarkSwap node, in plain rust-libp2p, for the memory comparison.
@@ -351,8 +396,11 @@ fn main() {
         "direct connections on loopback, {} cores",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    rt.block_on(throughput(&o));
-    rt.block_on(setup(&o));
+    let bulk = rt.block_on(throughput(&o));
+    let dial = rt.block_on(setup(&o));
     rt.block_on(memory(&o));
+    if o.js {
+        compare_js(&o, bulk, dial);
+    }
     rt.shutdown_timeout(Duration::from_secs(5));
 }

