@@ -6,7 +6,7 @@
 //! cargo bench -p darkswap-p2p --bench network
 //! cargo bench -p darkswap-p2p --bench network -- --megabytes 256 --rounds 5 --dials 50 --idle 500
 //! scripts/setup-js-bench.sh && cargo bench -p darkswap-p2p --bench network -- --js
-//!                           # js-libp2p's throughput and setup too (benches/js/network.mjs)
+//!                           # js-libp2p's throughput, setup and memory too (benches/js/network.mjs)
 //! ```
 //!
 //! - Throughput: one node opens an application stream ([`NetworkHandle::open_stream`]) to
@@ -43,7 +43,7 @@ struct Opts {
     rounds: usize,
     dials: usize,
     idle: usize,
-    /// Whether js-libp2p's throughput and setup run too.
+    /// Whether js-libp2p's throughput, setup and memory run too.
     js: bool,
 }
 
@@ -253,17 +253,19 @@ async fn setup(o: &Opts) -> (f64, f64) {
     (p50, p99)
 }
 
-/// js-libp2p's throughput and setup on the same settings, next to darkswap's.
-fn compare_js(o: &Opts, bulk: f64, (p50, p99): (f64, f64)) {
-    let args: Vec<String> = [("--megabytes", o.megabytes), ("--rounds", o.rounds), ("--dials", o.dials)]
-        .into_iter()
-        .flat_map(|(k, v)| [k.to_string(), v.to_string()])
-        .collect();
+/// js-libp2p's throughput, setup and memory on the same settings, next to darkswap's.
+fn compare_js(o: &Opts, bulk: f64, (p50, p99): (f64, f64), memory: f64) {
+    let args: Vec<String> =
+        [("--megabytes", o.megabytes), ("--rounds", o.rounds), ("--dials", o.dials), ("--idle", o.idle)]
+            .into_iter()
+            .flat_map(|(k, v)| [k.to_string(), v.to_string()])
+            .collect();
     let js: js::Direct = js::run("network.mjs", &args).unwrap_or_else(|e| panic!("{e}"));
     println!(
-        "  ratio darkswap/js-libp2p: bulk {:.2}x  setup p50 {:.2}x",
+        "  ratio darkswap/js-libp2p: bulk {:.2}x  setup p50 {:.2}x  memory per idle connection {:.2}x",
         bulk / js.throughput_mb_s,
-        p50 / js.setup_p50_ms
+        p50 / js.setup_p50_ms,
+        memory / js.memory_kib
     );
     report(
         "Bulk throughput vs js-libp2p, direct TCP, one stream",
@@ -281,6 +283,16 @@ fn compare_js(o: &Opts, bulk: f64, (p50, p99): (f64, f64)) {
         "<= js-libp2p",
         &format!("{:.2}x js-libp2p", p50 / js.setup_p50_ms),
         &format!("{} dials, fresh dialer each", o.dials),
+    );
+    report(
+        "Memory per idle connection vs js-libp2p",
+        &format!("{memory:.1} KiB (js-libp2p {:.1} KiB)", js.memory_kib),
+        "<= js-libp2p",
+        &format!("{:.2}x js-libp2p", memory / js.memory_kib),
+        &format!(
+            "{} connections; js-libp2p node with gossipsub, Kademlia, identify, ping; RSS after a full GC",
+            o.idle
+        ),
     );
 }
 
@@ -368,7 +380,8 @@ async fn memory_of(flag: &str, idle: usize) -> f64 {
     (after.saturating_sub(before)) as f64 / idle as f64
 }
 
-async fn memory(o: &Opts) {
+/// Returns darkswap's figure (KiB per idle connection).
+async fn memory(o: &Opts) -> f64 {
     let ours = memory_of("--darkswap-child", o.idle).await;
     let plain = memory_of("--plain-child", o.idle).await;
     println!("memory per idle connection ({} connections, node in its own process, RSS growth):", o.idle);
@@ -381,6 +394,7 @@ async fn memory(o: &Opts) {
         &format!("{:.2}x of the limit, {:.2}x plain", ours / 64.0, ours / plain),
         &format!("{} connections, VmRSS growth of the node process", o.idle),
     );
+    ours
 }
 
 fn main() {
@@ -398,9 +412,9 @@ fn main() {
     );
     let bulk = rt.block_on(throughput(&o));
     let dial = rt.block_on(setup(&o));
-    rt.block_on(memory(&o));
+    let memory = rt.block_on(memory(&o));
     if o.js {
-        compare_js(&o, bulk, dial);
+        compare_js(&o, bulk, dial, memory);
     }
     rt.shutdown_timeout(Duration::from_secs(5));
 }

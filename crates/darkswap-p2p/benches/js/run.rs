@@ -32,6 +32,7 @@ pub struct Direct {
     pub throughput_max: f64,
     pub setup_p50_ms: f64,
     pub setup_p99_ms: f64,
+    pub memory_kib: f64,
 }
 
 /// Runs `benches/js/<script>` with `args` and parses its report.
