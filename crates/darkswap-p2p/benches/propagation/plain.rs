@@ -1,0 +1,133 @@
+//! The plain rust-libp2p side of the propagation bench: bare gossipsub nodes on the same
+//! topology, rate, mesh and runtime layout as darkswap's.
+
+use super::{cpu_time, drain, latencies, publish_loop, Opts, Received, Report, Sent};
+use darkswap_p2p::{
+    libp2p::{
+        futures::StreamExt,
+        gossipsub::{self, IdentTopic},
+        identity::Keypair,
+        noise,
+        swarm::SwarmEvent,
+        tcp, yamux, Multiaddr, PeerId, SwarmBuilder,
+    },
+    protocol::ORDERBOOK_TOPIC,
+};
+use std::{
+    sync::{atomic::AtomicUsize, Arc},
+    time::{Duration, Instant},
+};
+use tokio::sync::mpsc;
+
+/// Plain rust-libp2p: gossipsub with strict signing and default message ids, TCP + Noise + Yamux.
+pub async fn run_plain(o: &Opts) -> Report {
+    let topic = IdentTopic::new(ORDERBOOK_TOPIC);
+    let received: Received = Arc::default();
+    let mut cmd_txs = Vec::new();
+    let mut addrs: Vec<Multiaddr> = Vec::new();
+    let mut mesh_sizes = Vec::new();
+    for i in 0..o.nodes {
+        let (recv, t, mesh_cfg) = (received.clone(), topic.clone(), o.mesh);
+        let (addr, tx, mesh) = o.layout.spawn(i, plain_node(mesh_cfg, t, recv)).await.unwrap();
+        addrs.push(addr);
+        cmd_txs.push(tx);
+        mesh_sizes.push(mesh);
+    }
+    for (i, j) in super::edges(o.nodes) {
+        cmd_txs[i].send(PlainCmd::Dial(addrs[j].clone())).unwrap();
+    }
+    while mesh_sizes.iter().any(|m| m.load(std::sync::atomic::Ordering::Relaxed) < o.mesh.1.min(3)) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent: Sent = Arc::default();
+    let cpu_start = cpu_time();
+    let (published, elapsed) = publish_loop(o, |node, k| {
+        let tag = k.to_be_bytes().to_vec();
+        let mut data = tag.clone();
+        data.resize(o.size, 0xab);
+        sent.lock().unwrap().insert(tag, Instant::now());
+        let _ = cmd_txs[node].send(PlainCmd::Publish(data));
+        async {}
+    })
+    .await;
+    drain(&received, published * (o.nodes - 1), o.settle).await;
+    let cpu = cpu_time().saturating_sub(cpu_start);
+    let lat = latencies(&sent, &received);
+    drop(cmd_txs);
+    Report {
+        name: "plain rust-libp2p",
+        cpu,
+        latencies_us: lat,
+        expected: published * (o.nodes - 1),
+        published,
+        elapsed,
+    }
+}
+
+enum PlainCmd {
+    Dial(Multiaddr),
+    Publish(Vec<u8>),
+}
+
+/// One plain node, started on the runtime the caller spawned this on: its address, its command
+/// channel and its current mesh size.
+async fn plain_node(
+    mesh_cfg: (usize, usize, usize),
+    t: IdentTopic,
+    recv: Received,
+) -> (Multiaddr, mpsc::UnboundedSender<PlainCmd>, Arc<AtomicUsize>) {
+    let cfg = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(700))
+        .max_transmit_size(64 * 1024)
+        .mesh_n(mesh_cfg.0)
+        .mesh_n_low(mesh_cfg.1)
+        .mesh_n_high(mesh_cfg.2)
+        .mesh_outbound_min(2.min(mesh_cfg.1).min(mesh_cfg.0 / 2))
+        .build()
+        .unwrap();
+    let key = Keypair::generate_ed25519();
+    let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|k| {
+            gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(
+                gossipsub::MessageAuthenticity::Signed(k.clone()),
+                cfg,
+            )
+            .unwrap()
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .build();
+    swarm.behaviour_mut().subscribe(&t).unwrap();
+    swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address.with(darkswap_p2p::libp2p::multiaddr::Protocol::P2p(PeerId::from(key.public())));
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<PlainCmd>();
+    let mesh = Arc::new(AtomicUsize::new(0));
+    let mesh_out = mesh.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(PlainCmd::Dial(a)) => { let _ = swarm.dial(a); }
+                    Some(PlainCmd::Publish(data)) => { let _ = swarm.behaviour_mut().publish(t.clone(), data); }
+                    None => break,
+                },
+                ev = swarm.select_next_some() => {
+                    if let SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) = ev {
+                        let now = Instant::now();
+                        recv.lock().unwrap().push((message.data[..8].to_vec(), now));
+                    }
+                    let n = swarm.behaviour().mesh_peers(&t.hash()).count();
+                    mesh.store(n, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    (addr, tx, mesh_out)
+}
