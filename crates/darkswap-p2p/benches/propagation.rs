@@ -39,7 +39,10 @@ use darkswap_p2p::{
 use darkswap_support::types::{AssetId, OrderDraft, Side};
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -325,8 +328,12 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
     let mut handles: Vec<NetworkHandle> = Vec::new();
     let mut addrs = Vec::new();
     let received: Received = Arc::default();
+    // Deliveries per receiving node: shows whether missing orders are spread thin or a few
+    // nodes were cut off.
+    let per_node: Arc<Vec<AtomicUsize>> = Arc::new((0..o.nodes).map(|_| AtomicUsize::new(0)).collect());
     for i in 0..o.nodes {
         let rx = received.clone();
+        let count = per_node.clone();
         let mesh = o.mesh;
         let (addr, handle) = o
             .layout
@@ -350,6 +357,7 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
                             }
                             let now = Instant::now();
                             rx.lock().unwrap().push((order.terms, now));
+                            count[i].fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 });
@@ -403,6 +411,20 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
         conns += h.connected_peers().await.unwrap().len();
     }
     println!("darkswap-p2p: {:.1} connected peers per node on average", conns as f64 / o.nodes as f64);
+    let want = published - published / o.nodes; // orders from the other nodes
+    let counts: Vec<usize> = per_node.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let short: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c + 1 < want)
+        .map(|(i, c)| format!("node {i}: {c}"))
+        .collect();
+    println!(
+        "darkswap-p2p deliveries per node: min {}, max {} of ~{want}; short: {}",
+        counts.iter().min().unwrap_or(&0),
+        counts.iter().max().unwrap_or(&0),
+        if short.is_empty() { "none".to_string() } else { short.join(", ") }
+    );
     let lat = latencies(&sent, &received);
     // Why an order may be missing at a node: it refused the copy (rate limit, full book), or
     // it banned a peer; anything else was dropped inside gossipsub (queue full or too old).
