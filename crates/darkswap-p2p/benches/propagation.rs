@@ -14,6 +14,9 @@
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --per-core
 //!                                   # each node on one of N single-threaded runtimes (one
 //!                                   # per core) instead of all on one multi-threaded runtime
+//! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --mesh 3,2,4 --show-mesh
+//!                                   # after the run, each darkswap node's deliveries and the
+//!                                   # nodes in its gossipsub mesh
 //! cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100
 //!                                   # honest orders quiet, then with two flooding peers
 //! cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 3
@@ -69,6 +72,8 @@ struct Opts {
     js: bool,
     /// Where the nodes' tasks run (`--per-core`: one single-threaded runtime per core).
     layout: Layout,
+    /// Whether to print each darkswap node's mesh peers and deliveries after the run.
+    show_mesh: bool,
 }
 
 /// Where the nodes' tasks run. `Shared` is one multi-threaded tokio runtime for every node, so
@@ -133,6 +138,7 @@ fn opts() -> Opts {
         mesh: (6, 5, 12),
         js: false,
         layout: Layout::Shared,
+        show_mesh: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -145,6 +151,7 @@ fn opts() -> Opts {
             "--only" => o.only = Some(val()),
             "--js" => o.js = true,
             "--per-core" => o.layout = Layout::per_core(),
+            "--show-mesh" => o.show_mesh = true,
             "--rounds" => o.rounds = val().parse().expect("--rounds N"),
             "--settle" => o.settle = Duration::from_secs(val().parse().expect("--settle SECONDS")),
             "--mesh" => {
@@ -413,18 +420,22 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
     println!("darkswap-p2p: {:.1} connected peers per node on average", conns as f64 / o.nodes as f64);
     let want = published - published / o.nodes; // orders from the other nodes
     let counts: Vec<usize> = per_node.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-    let short: Vec<String> = counts
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| **c + 1 < want)
-        .map(|(i, c)| format!("node {i}: {c}"))
-        .collect();
+    let short: Vec<String> =
+        counts.iter().enumerate().filter(|(_, c)| **c + 1 < want).map(|(i, c)| format!("node {i}: {c}")).collect();
     println!(
         "darkswap-p2p deliveries per node: min {}, max {} of ~{want}; short: {}",
         counts.iter().min().unwrap_or(&0),
         counts.iter().max().unwrap_or(&0),
         if short.is_empty() { "none".to_string() } else { short.join(", ") }
     );
+    if o.show_mesh {
+        let ids: Vec<_> = handles.iter().map(|h| h.local_peer_id()).collect();
+        for (i, h) in handles.iter().enumerate() {
+            let m = h.mesh_peers(ORDERBOOK_TOPIC).await.unwrap();
+            let idx: Vec<usize> = m.iter().filter_map(|p| ids.iter().position(|x| x == p)).collect();
+            println!("node {i}: {} orders received, mesh peers {idx:?}", counts[i]);
+        }
+    }
     let lat = latencies(&sent, &received);
     // Why an order may be missing at a node: it refused the copy (rate limit, full book), or
     // it banned a peer; anything else was dropped inside gossipsub (queue full or too old).
