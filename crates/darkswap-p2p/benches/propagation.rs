@@ -471,6 +471,11 @@ async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Report {
 }
 
 fn main() {
+    // RUST_LOG (e.g. libp2p_gossipsub=warn) shows what the nodes log; nothing by default.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let o = opts();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!(

@@ -54,45 +54,52 @@ pub type Gossipsub = gossipsub::Behaviour<
 >;
 
 /// Everything a DarkSwap node speaks.
+///
+/// Field order matters for speed. The derive nests the handlers left to right, and rust-libp2p
+/// lists every supported protocol name through that nesting each time a connection runs out of
+/// work (at least twice per gossip message per link), so a name costs one iterator step and one
+/// `Either` layer per field after its own. Fields with no protocol of their own (limits, block
+/// list, mDNS, by default the application's streams) come first, gossipsub's three names last.
+/// It also puts the admission checks first, so a refused connection reaches no other behaviour.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     /// Bounds on inbound connections per IP address.
     pub ip_limits: super::IpLimits,
     /// Bounds on connections.
     pub limits: connection_limits::Behaviour,
-    /// Circuit relay v2 client (reservations and relayed dials).
-    pub relay_client: Boxed<relay::client::Behaviour>,
-    /// Circuit relay v2 server, in relay mode only.
-    pub relay_server: Toggle<Boxed<relay::Behaviour>>,
-    /// Hole punching: upgrades relayed connections to direct ones where the NATs allow.
-    pub dcutr: dcutr::Behaviour,
-    /// Reachability probes, AutoNAT v1 (client and server): works over inbound connections too.
-    pub autonat: autonat::Behaviour,
-    /// Reachability probes of this node's addresses (AutoNAT v2 client; confirms external
-    /// addresses).
-    pub autonat_client: super::autonat::Client,
-    /// Dials other nodes' addresses back for their probes (AutoNAT v2 server; native only).
-    pub autonat_server: AutonatServer,
-    /// Order-book and trade-notice gossip.
-    pub gossipsub: Boxed<Gossipsub>,
-    /// Peer and relay discovery (absent when discovery is turned off).
-    pub kad: Toggle<Boxed<kad::Behaviour<kad::store::MemoryStore>>>,
-    /// Learns peers' addresses and protocols.
-    pub identify: Boxed<identify::Behaviour>,
-    /// Liveness and round-trip times.
-    pub ping: ping::Behaviour,
-    /// Order-book sync for newcomers.
-    pub sync: SyncBehaviour,
-    /// Trade negotiation (end-to-end encrypted).
-    pub trade: TradeBehaviour,
-    /// Authentication challenges and tokens.
-    pub auth: AuthBehaviour,
     /// Banned peers: their connections are refused and closed.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// mDNS on the local network (native, opt-in: see `NetworkBuilder::relay_discovery`).
     pub mdns: Toggle<Mdns>,
     /// The application's own stream protocols (`NetworkHandle::open_stream`).
     pub streams: libp2p_stream::Behaviour,
+    /// Circuit relay v2 server, in relay mode only.
+    pub relay_server: Toggle<Boxed<relay::Behaviour>>,
+    /// Peer and relay discovery (absent when discovery is turned off).
+    pub kad: Toggle<Boxed<kad::Behaviour<kad::store::MemoryStore>>>,
+    /// Dials other nodes' addresses back for their probes (AutoNAT v2 server; native only).
+    pub autonat_server: AutonatServer,
+    /// Reachability probes of this node's addresses (AutoNAT v2 client; confirms external
+    /// addresses).
+    pub autonat_client: super::autonat::Client,
+    /// Reachability probes, AutoNAT v1 (client and server): works over inbound connections too.
+    pub autonat: autonat::Behaviour,
+    /// Hole punching: upgrades relayed connections to direct ones where the NATs allow.
+    pub dcutr: dcutr::Behaviour,
+    /// Circuit relay v2 client (reservations and relayed dials).
+    pub relay_client: Boxed<relay::client::Behaviour>,
+    /// Authentication challenges and tokens.
+    pub auth: AuthBehaviour,
+    /// Trade negotiation (end-to-end encrypted).
+    pub trade: TradeBehaviour,
+    /// Order-book sync for newcomers.
+    pub sync: SyncBehaviour,
+    /// Liveness and round-trip times.
+    pub ping: ping::Behaviour,
+    /// Learns peers' addresses and protocols.
+    pub identify: Boxed<identify::Behaviour>,
+    /// Order-book and trade-notice gossip.
+    pub gossipsub: Boxed<Gossipsub>,
 }
 
 /// Content-addressed gossip message id: the first 20 bytes of SHA-256 over the data.
