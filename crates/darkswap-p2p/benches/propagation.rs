@@ -655,24 +655,30 @@ fn compare_js(o: &Opts, darkswap: Option<&Report>, plain: Option<&Report>) {
     }
     let Some(d) = darkswap else { return };
     println!(
-        "ratio darkswap/js-libp2p:  p50 {:.3}x  p99 {:.3}x  delivery {:.3}x  CPU {:.3}x  (lower latency and CPU are better)",
-        d.pct(0.5) / js.p50_ms,
-        d.pct(0.99) / js.p99_ms,
+        "ratio darkswap/js-libp2p:  p50 {}x  p99 {}x  delivery {:.3}x  CPU {:.3}x  (lower latency and CPU are better)",
+        ratio(d.pct(0.5) / js.p50_ms),
+        ratio(d.pct(0.99) / js.p99_ms),
         d.ratio() / js.ratio(),
         d.cpu.as_secs_f64() / js.cpu_s
     );
     println!(
-        "BENCH | Order propagation vs js-libp2p, {} nodes at {} orders/s (p50) | {:.2} ms (js-libp2p {:.2}; p99 {:.2} / {:.2}) | <= js-libp2p | {:.3}x js-libp2p | delivery {:.2}% / {:.2}%; CPU {:.1} s / {:.1} s |",
+        "BENCH | Order propagation vs js-libp2p, {} nodes at {} orders/s (p50) | {:.2} ms (js-libp2p {:.2}; p99 {:.2} / {:.2}) | <= js-libp2p | {}x js-libp2p | delivery {:.2}% / {:.2}%; CPU {:.1} s / {:.1} s |",
         o.nodes,
         o.rate,
         d.pct(0.5),
         js.p50_ms,
         d.pct(0.99),
         js.p99_ms,
-        d.pct(0.5) / js.p50_ms,
+        ratio(d.pct(0.5) / js.p50_ms),
         d.ratio() * 100.0,
         js.ratio() * 100.0,
         d.cpu.as_secs_f64(),
         js.cpu_s
     );
+}
+
+/// A ratio with two significant digits however small it is (0.00049 prints as 0.00049, not 0.000).
+fn ratio(x: f64) -> String {
+    let decimals = if x > 0.0 && x < 1.0 { (-x.log10()).ceil() as usize + 1 } else { 3 };
+    format!("{x:.decimals$}")
 }
