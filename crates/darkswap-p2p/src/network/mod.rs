@@ -70,6 +70,7 @@ use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
+use tracing::Instrument;
 
 /// Notices kept for the application; beyond this the newest are dropped (and counted).
 const NOTICE_QUEUE: usize = 64;
@@ -203,7 +204,9 @@ impl Network {
         let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
         let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
         let task = task::Task::new(swarm, keypair, &builder, cmd_rx, (ev_tx, notice_tx), shared.clone())?;
-        runtime::spawn(task.run());
+        // Several nodes may share a process (tests, the demo, benches): a span names the node
+        // that logged a line. At debug level, so plain `info` logs stay as they were.
+        runtime::spawn(task.run().instrument(tracing::debug_span!("node", peer = %local_peer_id)));
         Ok(Network {
             handle: NetworkHandle { local_peer_id, commands: cmd_tx, shared },
             events: ev_rx,
