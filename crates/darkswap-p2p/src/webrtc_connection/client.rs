@@ -25,7 +25,7 @@ use std::{
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::{self, protocol::WebSocketConfig};
 use tokio_util::sync::CancellationToken;
-use webrtc::peer_connection::certificate::RTCCertificate;
+use str0m::config::DtlsCert;
 
 /// Frames queued towards the server.
 const OUTBOUND_QUEUE: usize = 1024;
@@ -36,7 +36,7 @@ struct Inner {
     peer_id: PeerId,
     keypair: Option<Keypair>,
     config: WebRtcConfig,
-    certificate: Mutex<Option<RTCCertificate>>,
+    certificate: Mutex<Option<DtlsCert>>,
     out: Mutex<Option<mpsc::Sender<String>>>,
     link: Mutex<Option<(String, CancellationToken)>>,
     state: watch::Sender<LinkState>,
@@ -243,13 +243,17 @@ impl WebRtcSignalingClient {
 }
 
 impl Inner {
-    fn certificate(&self) -> Result<RTCCertificate, WebRtcError> {
+    /// The client's DTLS certificate, made once: connections differ in their DTLS sessions, and
+    /// the identity handshake binds each one to the libp2p key.
+    fn certificate(&self) -> Result<DtlsCert, WebRtcError> {
         let mut cert = lock(&self.certificate);
         if let Some(c) = cert.as_ref() {
             return Ok(c.clone());
         }
-        let key = rcgen::KeyPair::generate().map_err(|e| WebRtcError::Rtc(e.to_string()))?;
-        let c = RTCCertificate::from_key_pair(key)?;
+        let c = str0m::crypto::from_feature_flags()
+            .dtls_provider
+            .generate_certificate()
+            .ok_or_else(|| WebRtcError::Rtc("cannot make a DTLS certificate".into()))?;
         *cert = Some(c.clone());
         Ok(c)
     }

@@ -1,19 +1,31 @@
-//! The native connection: webrtc-rs peer connection, its named channels and the libp2p stream.
+//! The native connection: handles on the task that drives the str0m `Rtc` ([`super::driver`]),
+//! its named channels and the libp2p byte stream.
 
-use super::{WebRtcError, MAX_DATA_MESSAGE};
-use bytes::Bytes;
+use super::{
+    driver::{self, Outgoing},
+    WebRtcError, MAX_DATA_MESSAGE,
+};
+use futures::{AsyncRead, AsyncWrite};
 use libp2p::PeerId;
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    io,
+    pin::Pin,
+    sync::{atomic::Ordering, Arc, Mutex},
+    task::{Context, Poll},
     time::Duration,
 };
-use tokio_util::compat::Compat;
-use webrtc::{data::data_channel::PollDataChannel, peer_connection::RTCPeerConnection};
+use str0m::channel::ChannelId;
+use tokio::sync::mpsc;
+use tokio_util::sync::PollSender;
 
-/// Picks the process-wide rustls crypto provider that webrtc-rs' DTLS needs. Two providers are
-/// compiled in (QUIC brings aws-lc-rs, WebSocket brings ring), so rustls cannot choose by itself;
-/// an application that installed one first keeps its choice.
+/// Largest write a [`LibP2pStream`] puts in one message: small enough to interleave with other
+/// channels, large enough that per-message costs stay small.
+const STREAM_CHUNK: usize = 16 * 1024;
+
+/// Picks the process-wide rustls crypto provider that libp2p-webrtc's DTLS (WebRTC-direct)
+/// needs. Two providers are compiled in (QUIC brings aws-lc-rs, WebSocket brings ring), so
+/// rustls cannot choose by itself; an application that installed one first keeps its choice.
 pub(crate) fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -21,18 +33,13 @@ pub(crate) fn install_crypto_provider() {
     });
 }
 
-impl From<webrtc::Error> for WebRtcError {
-    fn from(e: webrtc::Error) -> Self {
-        WebRtcError::Rtc(e.to_string())
-    }
-}
-
 /// One named, reliable, ordered message channel of a [`WebRtcConnection`]. Clones share it.
 #[derive(Clone)]
 pub struct DataChannel {
     label: String,
-    inner: Arc<webrtc::data::data_channel::DataChannel>,
-    read_buf: Arc<tokio::sync::Mutex<Vec<u8>>>,
+    id: ChannelId,
+    driver: driver::Handle,
+    inbound: Arc<tokio::sync::Mutex<mpsc::Receiver<Vec<u8>>>>,
 }
 
 impl std::fmt::Debug for DataChannel {
@@ -42,8 +49,8 @@ impl std::fmt::Debug for DataChannel {
 }
 
 impl DataChannel {
-    pub(crate) fn new(label: String, inner: Arc<webrtc::data::data_channel::DataChannel>) -> Self {
-        Self { label, inner, read_buf: Arc::new(tokio::sync::Mutex::new(vec![0; MAX_DATA_MESSAGE])) }
+    pub(crate) fn new(label: String, id: ChannelId, driver: driver::Handle, inbound: mpsc::Receiver<Vec<u8>>) -> Self {
+        Self { label, id, driver, inbound: Arc::new(tokio::sync::Mutex::new(inbound)) }
     }
 
     /// The channel's name.
@@ -56,29 +63,122 @@ impl DataChannel {
         if data.len() > MAX_DATA_MESSAGE {
             return Err(WebRtcError::MessageTooLarge(data.len()));
         }
-        self.inner.write(&Bytes::from(data)).await.map_err(|e| WebRtcError::Rtc(e.to_string()))?;
-        Ok(())
+        if !self.driver.alive.load(Ordering::Acquire) {
+            return Err(WebRtcError::Closed);
+        }
+        let out = Outgoing { channel: self.id, data: Some(data) };
+        self.driver.writes.send(out).await.map_err(|_| WebRtcError::Closed)
     }
 
     /// The next message, in order; [`WebRtcError::Closed`] once the channel is closed.
     pub async fn receive(&self) -> Result<Vec<u8>, WebRtcError> {
-        let mut buf = self.read_buf.lock().await;
-        match self.inner.read(&mut buf).await {
-            Ok(0) => Err(WebRtcError::Closed),
-            Ok(n) => Ok(buf[..n].to_vec()),
-            Err(webrtc::data::Error::ErrStreamClosed) => Err(WebRtcError::Closed),
-            Err(e) => Err(WebRtcError::Rtc(e.to_string())),
-        }
+        self.inbound.lock().await.recv().await.ok_or(WebRtcError::Closed)
     }
 
-    /// Closes the channel.
+    /// Closes the channel, after the messages already sent.
     pub async fn close(&self) -> Result<(), WebRtcError> {
-        self.inner.close().await.map_err(|e| WebRtcError::Rtc(e.to_string()))
+        let out = Outgoing { channel: self.id, data: None };
+        self.driver.writes.send(out).await.map_err(|_| WebRtcError::Closed)
     }
 }
 
-/// The byte stream the libp2p side of a connection runs on (the `"libp2p"` data channel).
-pub type LibP2pStream = Compat<PollDataChannel>;
+/// The byte stream the libp2p side of a connection runs on (the `"libp2p"` data channel), also
+/// used for the identity handshake on the `"noise"` channel. Message boundaries carry no
+/// meaning: reads continue where the last one stopped, writes are cut into messages.
+pub struct LibP2pStream {
+    id: ChannelId,
+    writes: PollSender<Outgoing>,
+    inbound: mpsc::Receiver<Vec<u8>>,
+    read_buf: Vec<u8>,
+    read_pos: usize,
+    closed: bool,
+}
+
+impl std::fmt::Debug for LibP2pStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LibP2pStream").field("closed", &self.closed).finish()
+    }
+}
+
+impl LibP2pStream {
+    pub(crate) fn new(id: ChannelId, driver: &driver::Handle, inbound: mpsc::Receiver<Vec<u8>>) -> Self {
+        Self {
+            id,
+            writes: PollSender::new(driver.writes.clone()),
+            inbound,
+            read_buf: Vec::new(),
+            read_pos: 0,
+            closed: false,
+        }
+    }
+}
+
+impl AsyncRead for LibP2pStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        while this.read_pos >= this.read_buf.len() {
+            match this.inbound.poll_recv(cx) {
+                Poll::Ready(Some(m)) => {
+                    this.read_buf = m;
+                    this.read_pos = 0;
+                }
+                Poll::Ready(None) => return Poll::Ready(Ok(0)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = buf.len().min(this.read_buf.len() - this.read_pos);
+        buf[..n].copy_from_slice(&this.read_buf[this.read_pos..this.read_pos + n]);
+        this.read_pos += n;
+        Poll::Ready(Ok(n))
+    }
+}
+
+fn broken() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "WebRTC connection closed")
+}
+
+impl AsyncWrite for LibP2pStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.closed {
+            return Poll::Ready(Err(broken()));
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        match this.writes.poll_reserve(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return Poll::Ready(Err(broken())),
+            Poll::Pending => return Poll::Pending,
+        }
+        let n = buf.len().min(STREAM_CHUNK);
+        let out = Outgoing { channel: this.id, data: Some(buf[..n].to_vec()) };
+        this.writes.send_item(out).map_err(|_| broken())?;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Written bytes are with the connection's task already; SCTP delivers them reliably.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.closed {
+            return Poll::Ready(Ok(()));
+        }
+        match this.writes.poll_reserve(cx) {
+            Poll::Ready(Ok(())) => {
+                // Queued behind the data, so the reset cannot overtake it.
+                let _ = this.writes.send_item(Outgoing { channel: this.id, data: None });
+            }
+            Poll::Ready(Err(_)) => {}
+            Poll::Pending => return Poll::Pending,
+        }
+        this.closed = true;
+        Poll::Ready(Ok(()))
+    }
+}
 
 /// A WebRTC connection to a peer whose id the identity handshake proved.
 pub struct WebRtcConnection {
@@ -87,7 +187,7 @@ pub struct WebRtcConnection {
     pub(crate) remote_peer_id: PeerId,
     pub(crate) connection_id: String,
     pub(crate) outbound: bool,
-    pub(crate) peer_connection: Arc<RTCPeerConnection>,
+    pub(crate) driver: driver::Handle,
     pub(crate) stream: Mutex<Option<LibP2pStream>>,
     pub(crate) established_in: Duration,
 }
@@ -124,10 +224,9 @@ impl WebRtcConnection {
         self.established_in
     }
 
-    /// Whether the underlying peer connection is still up.
+    /// Whether the connection is still up.
     pub fn is_connected(&self) -> bool {
-        use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState as S;
-        matches!(self.peer_connection.connection_state(), S::Connected | S::Connecting | S::New)
+        self.driver.alive.load(Ordering::Acquire)
     }
 
     /// Takes the libp2p byte stream (once) for a stream muxer.
@@ -135,20 +234,17 @@ impl WebRtcConnection {
         self.stream.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    /// Closes every channel and the peer connection.
+    /// Closes every channel and the connection (the remote peer is told).
     pub async fn close(&self) -> Result<(), WebRtcError> {
-        self.peer_connection.close().await.map_err(WebRtcError::from)
+        // Closed for this side at once; the task still sends the close to the remote peer.
+        self.driver.alive.store(false, Ordering::Release);
+        self.driver.shutdown.cancel();
+        Ok(())
     }
 }
 
 impl Drop for WebRtcConnection {
     fn drop(&mut self) {
-        // webrtc-rs keeps its tasks (ICE, DTLS, SCTP) running until the peer connection is closed.
-        let pc = self.peer_connection.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = pc.close().await;
-            });
-        }
+        self.driver.shutdown.cancel();
     }
 }

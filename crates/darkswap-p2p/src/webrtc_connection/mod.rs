@@ -24,6 +24,10 @@ mod connection;
 mod manager;
 #[cfg(not(target_arch = "wasm32"))]
 mod negotiate;
+#[cfg(not(target_arch = "wasm32"))]
+mod driver;
+#[cfg(not(target_arch = "wasm32"))]
+mod gather;
 mod session;
 
 #[cfg(target_arch = "wasm32")]

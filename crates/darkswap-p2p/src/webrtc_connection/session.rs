@@ -20,10 +20,9 @@ pub(crate) const MAX_RESULTS: usize = 1024;
 pub(crate) const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest pause between reconnection attempts.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// Candidates kept while the remote description is not set yet (and local ones held back).
-pub(crate) const MAX_EARLY_CANDIDATES: usize = 64;
-/// Longest wait for local candidates before the description goes out anyway.
-pub(crate) const GATHER_WAIT: Duration = Duration::from_millis(100);
+/// Most remote candidates one negotiation takes (and, in the browser, local ones held back
+/// while the description is not out yet).
+pub(crate) const MAX_CANDIDATES: usize = 64;
 
 /// Where the client's link to the signaling server stands.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     signaling::{IceCandidate, Payload},
-    webrtc_connection::session::{Inbox, Role, GATHER_WAIT, MAX_EARLY_CANDIDATES},
+    webrtc_connection::session::{Inbox, Role, MAX_CANDIDATES},
     webrtc_connection::{WebRtcConfig, WebRtcError},
 };
 use futures::{
@@ -28,6 +28,9 @@ use web_sys::{
     RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
 };
 use web_time::Instant;
+
+/// Longest wait for local candidates before the description goes out anyway.
+const GATHER_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Sends a payload to the remote peer about this connection.
 pub(crate) type Signal = Rc<dyn Fn(Payload) -> Result<(), WebRtcError>>;
@@ -207,7 +210,7 @@ async fn establish(
         };
         let mut held = hold.borrow_mut();
         match held.as_mut() {
-            Some(buf) if buf.len() < MAX_EARLY_CANDIDATES => buf.push(candidate),
+            Some(buf) if buf.len() < MAX_CANDIDATES => buf.push(candidate),
             Some(_) => {}
             None => {
                 let _ = signal(Payload::IceCandidate { candidate });
@@ -289,7 +292,7 @@ async fn establish(
                 Some(Inbox::Payload(Payload::IceCandidate { candidate })) => {
                     if remote_set {
                         add_candidate(&pc, candidate).await;
-                    } else if early.len() < MAX_EARLY_CANDIDATES {
+                    } else if early.len() < MAX_CANDIDATES {
                         early.push(candidate);
                     }
                 }

@@ -1,0 +1,366 @@
+//! The I/O of one native WebRTC connection: a task that owns the str0m `Rtc` and the UDP
+//! sockets of its local candidates, and follows str0m's contract (every input or write is
+//! followed by draining `poll_output` down to the next timeout).
+//!
+//! Handles talk to it over bounded queues: writes on one queue (taken only while SCTP has room,
+//! so a full send buffer holds writers back), control messages on another, and every open data
+//! channel delivers into its own bounded queue. When a reader falls behind, the task stops
+//! reading the sockets until that reader catches up, so nothing is dropped and memory stays
+//! bounded; the peer's SCTP then holds its data back like TCP would.
+
+use super::WebRtcError;
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    task::Poll,
+};
+use str0m::{
+    change::{SdpAnswer, SdpPendingOffer},
+    channel::ChannelId,
+    net::{Protocol, Receive, Transmit},
+    Candidate, Event, IceConnectionState, Input, Output, Rtc,
+};
+use tokio::{
+    io::ReadBuf,
+    net::UdpSocket,
+    sync::{mpsc, oneshot},
+};
+use tokio_util::sync::CancellationToken;
+use std::time::Instant;
+
+/// Messages a data channel holds for a reader that has not taken them yet.
+pub(crate) const INBOUND_QUEUE: usize = 64;
+/// Messages queued towards the connection's task, across its channels.
+pub(crate) const WRITE_QUEUE: usize = 16;
+/// Largest datagram read; WebRTC stacks stay near 1,200 bytes, this leaves room for any peer's.
+const RECV_BUF: usize = 8192;
+
+/// One message for one channel, or (`None`) the channel's close, which stays behind the
+/// messages queued before it.
+pub(crate) struct Outgoing {
+    pub channel: ChannelId,
+    pub data: Option<Vec<u8>>,
+}
+
+/// What the negotiation (and later the channels) ask of the task.
+pub(crate) enum Control {
+    /// The remote answer to our pending offer.
+    Answer(Box<(SdpPendingOffer, SdpAnswer)>),
+    /// A trickled remote candidate.
+    RemoteCandidate(Candidate),
+    /// Both DTLS certificate fingerprints (local, remote), once DTLS is up.
+    Fingerprints(oneshot::Sender<Option<([u8; 32], [u8; 32])>>),
+}
+
+/// What the task reports while the connection comes up.
+pub(crate) enum Progress {
+    /// A data channel opened (by either side), with the queue its messages arrive on.
+    Open(ChannelId, String, mpsc::Receiver<Vec<u8>>),
+    /// The connection failed or closed.
+    Failed(String),
+}
+
+/// The handles' side of a running task.
+#[derive(Clone)]
+pub(crate) struct Handle {
+    pub writes: mpsc::Sender<Outgoing>,
+    pub control: mpsc::Sender<Control>,
+    pub alive: Arc<AtomicBool>,
+    pub shutdown: CancellationToken,
+}
+
+impl Handle {
+    /// Asks for something and waits for the answer.
+    pub(crate) async fn fingerprints(&self) -> Result<([u8; 32], [u8; 32]), WebRtcError> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(Control::Fingerprints(tx)).await.map_err(|_| WebRtcError::Closed)?;
+        rx.await.map_err(|_| WebRtcError::Closed)?.ok_or_else(|| WebRtcError::Rtc("no DTLS fingerprints".into()))
+    }
+}
+
+/// Starts the task for `rtc`, which already has its local candidates, on `sockets`.
+pub(crate) fn spawn(rtc: Rtc, sockets: Vec<UdpSocket>) -> (Handle, mpsc::Receiver<Progress>) {
+    let (writes_tx, writes) = mpsc::channel(WRITE_QUEUE);
+    let (control_tx, control) = mpsc::channel(16);
+    let (progress_tx, progress) = mpsc::channel(16);
+    let handle = Handle {
+        writes: writes_tx,
+        control: control_tx,
+        alive: Arc::new(AtomicBool::new(true)),
+        shutdown: CancellationToken::new(),
+    };
+    let locals = sockets.iter().map(|s| s.local_addr().ok()).collect();
+    let driver = Driver {
+        rtc,
+        net: Sockets { sockets, locals, next: 0 },
+        writes,
+        control,
+        progress: progress_tx,
+        inbound: HashMap::new(),
+        stalled: VecDeque::new(),
+        pending: None,
+        closed: None,
+    };
+    let (alive, shutdown) = (handle.alive.clone(), handle.shutdown.clone());
+    tokio::spawn(async move {
+        let reason = driver.run(shutdown).await;
+        tracing::debug!(%reason, "WebRTC connection ended");
+        alive.store(false, Ordering::Release);
+    });
+    (handle, progress)
+}
+
+/// The UDP sockets of the local host candidates.
+struct Sockets {
+    sockets: Vec<UdpSocket>,
+    locals: Vec<Option<SocketAddr>>,
+    /// Where the next receive starts looking.
+    next: usize,
+}
+
+struct Driver {
+    rtc: Rtc,
+    net: Sockets,
+    writes: mpsc::Receiver<Outgoing>,
+    control: mpsc::Receiver<Control>,
+    progress: mpsc::Sender<Progress>,
+    inbound: HashMap<ChannelId, mpsc::Sender<Vec<u8>>>,
+    /// Messages waiting for room in their channel's queue, in arrival order.
+    stalled: VecDeque<(ChannelId, Vec<u8>)>,
+    /// A write SCTP had no room for yet.
+    pending: Option<Outgoing>,
+    /// Why the connection ended, once it has.
+    closed: Option<String>,
+}
+
+impl Driver {
+    async fn run(mut self, shutdown: CancellationToken) -> String {
+        let mut buf = vec![0u8; RECV_BUF];
+        let (mut writes_open, mut control_open, mut closing) = (true, true, false);
+        loop {
+            let deadline = match self.drain().await {
+                Ok(t) => t,
+                Err(e) => return self.fail(format!("webrtc: {e}")),
+            };
+            if let Some(reason) = self.closed.take() {
+                return self.fail(reason);
+            }
+            if !self.rtc.is_alive() {
+                return self.fail("closed".into());
+            }
+            if !writes_open && !control_open && !closing {
+                // Nobody holds a channel or the connection any more.
+                closing = true;
+                let _ = self.rtc.close();
+                continue;
+            }
+            if self.try_write() {
+                continue;
+            }
+            let stalled_on = self.stalled.front().and_then(|(id, _)| self.inbound.get(id).cloned());
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled(), if !closing => {
+                    closing = true;
+                    let _ = self.rtc.close();
+                }
+                permit = async { stalled_on.as_ref().expect("guarded").reserve().await }, if stalled_on.is_some() => {
+                    let (id, data) = self.stalled.pop_front().expect("stalled is not empty");
+                    match permit {
+                        Ok(permit) => permit.send(data),
+                        Err(_) => {
+                            // The reader is gone; its channel's backlog goes with it.
+                            self.inbound.remove(&id);
+                            self.stalled.retain(|(c, _)| *c != id);
+                        }
+                    }
+                }
+                received = self.net.recv(&mut buf), if self.stalled.is_empty() => {
+                    if let Some((n, source, destination)) = received {
+                        if let Ok(contents) = buf[..n].try_into() {
+                            let input = Input::Receive(
+                                Instant::now(),
+                                Receive { proto: Protocol::Udp, source, destination, contents },
+                            );
+                            if let Err(e) = self.rtc.handle_input(input) {
+                                tracing::debug!("WebRTC input refused: {e}");
+                            }
+                        }
+                    }
+                }
+                c = self.control.recv(), if control_open => match c {
+                    Some(c) => self.on_control(c),
+                    None => control_open = false,
+                },
+                w = self.writes.recv(), if writes_open && self.pending.is_none() => match w {
+                    Some(w) => self.pending = Some(w),
+                    None => writes_open = false,
+                },
+                _ = sleep => {
+                    if let Err(e) = self.rtc.handle_input(Input::Timeout(Instant::now())) {
+                        return self.fail(format!("webrtc: {e}"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, reason: String) -> String {
+        let _ = self.progress.try_send(Progress::Failed(reason.clone()));
+        reason
+    }
+
+    /// Hands the pending write to SCTP if it has room; true if it did (drain again).
+    fn try_write(&mut self) -> bool {
+        let Some(w) = self.pending.take() else { return false };
+        let Some(data) = w.data.as_deref() else {
+            self.rtc.direct_api().close_data_channel(w.channel);
+            return true;
+        };
+        let Some(mut channel) = self.rtc.channel(w.channel) else {
+            // The channel is closed (or closing): the write has nowhere to go.
+            return false;
+        };
+        match channel.write(true, data) {
+            Ok(true) => true,
+            Ok(false) => {
+                self.pending = Some(w);
+                false
+            }
+            Err(e) => {
+                tracing::debug!("data channel write failed: {e}");
+                false
+            }
+        }
+    }
+
+    /// Runs `poll_output` down to the next timeout, sending and dispatching on the way.
+    async fn drain(&mut self) -> Result<Instant, str0m::RtcError> {
+        loop {
+            match self.rtc.poll_output()? {
+                Output::Timeout(t) => return Ok(t),
+                Output::Transmit(t) => self.net.send(t).await,
+                Output::Event(e) => self.on_event(e),
+            }
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::ChannelOpen(id, label) => {
+                let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+                if self.progress.try_send(Progress::Open(id, label, rx)).is_ok() {
+                    self.inbound.insert(id, tx);
+                } else {
+                    // Nobody will read it (an extra channel after set-up): refuse it.
+                    self.rtc.direct_api().close_data_channel(id);
+                }
+            }
+            Event::ChannelData(d) => {
+                if !self.stalled.is_empty() {
+                    if self.inbound.contains_key(&d.id) {
+                        self.stalled.push_back((d.id, d.data));
+                    }
+                    return;
+                }
+                let Some(tx) = self.inbound.get(&d.id) else { return };
+                match tx.try_send(d.data) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(data)) => self.stalled.push_back((d.id, data)),
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        self.inbound.remove(&d.id);
+                    }
+                }
+            }
+            Event::ChannelClose(id) => {
+                // Readers see the end after the messages already queued.
+                self.inbound.remove(&id);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.closed = Some("ICE disconnected".into());
+            }
+            Event::Closed => self.closed = Some("closed by the remote peer".into()),
+            _ => {}
+        }
+    }
+
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Answer(b) => {
+                let (pending, answer) = *b;
+                if let Err(e) = self.rtc.sdp_api().accept_answer(pending, answer) {
+                    self.closed = Some(format!("answer refused: {e}"));
+                }
+            }
+            Control::RemoteCandidate(c) => self.rtc.add_remote_candidate(c),
+            Control::Fingerprints(tx) => {
+                let api = self.rtc.direct_api();
+                let local = digest(api.local_dtls_fingerprint());
+                let remote = api.remote_dtls_fingerprint().and_then(digest);
+                let _ = tx.send(local.zip(remote));
+            }
+        }
+    }
+}
+
+impl Sockets {
+    async fn send(&self, t: Transmit) {
+        // The socket whose address the candidate pair uses; another of the same family if that
+        // one is gone.
+        let socket = self
+            .locals
+            .iter()
+            .position(|l| *l == Some(t.source))
+            .or_else(|| self.locals.iter().position(|l| l.is_some_and(|l| l.is_ipv4() == t.destination.is_ipv4())))
+            .map(|i| &self.sockets[i]);
+        let Some(socket) = socket else { return };
+        match socket.try_send_to(&t.contents, t.destination) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let _ = socket.send_to(&t.contents, t.destination).await;
+            }
+            // An unreachable candidate: ICE finds out by itself.
+            Err(_) => {}
+        }
+    }
+
+    /// The next datagram on any socket: (length, from, to).
+    async fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr, SocketAddr)> {
+        let count = self.sockets.len();
+        if count == 0 {
+            return std::future::pending().await;
+        }
+        std::future::poll_fn(|cx| {
+            // Rotate the first socket asked so a busy one cannot starve the others.
+            for k in 0..count {
+                let i = (self.next + k) % count;
+                let mut rb = ReadBuf::new(buf);
+                match self.sockets[i].poll_recv_from(cx, &mut rb) {
+                    Poll::Ready(Ok(from)) => {
+                        self.next = (i + 1) % count;
+                        let Some(to) = self.locals[i] else { continue };
+                        return Poll::Ready(Some((rb.filled().len(), from, to)));
+                    }
+                    // An ICMP error for an earlier send (port unreachable): nothing to read.
+                    Poll::Ready(Err(_)) => continue,
+                    Poll::Pending => {}
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// The SHA-256 digest in a DTLS fingerprint (the only hash WebRTC stacks use for it).
+fn digest(f: &str0m::config::Fingerprint) -> Option<[u8; 32]> {
+    if !f.hash_func.eq_ignore_ascii_case("sha-256") {
+        return None;
+    }
+    f.bytes.as_slice().try_into().ok()
+}
