@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, installing what they need first:
 #   formatting, clippy (warnings are errors), the browser (wasm32) package, then all tests
-#   (unit, integration with real nodes on loopback, the CLI and demo, real NATs in network
-#   namespaces, doc examples) and the real-browser tests in headless Chromium. Needs root: apt
-#   installs, and the namespaces of the NAT lab and the browser tests.
+#   (unit, integration with real nodes on loopback, WebRTC through a real TURN server, the CLI
+#   and demo, real NATs in network namespaces, doc examples) and the real-browser tests in
+#   headless Chromium. Needs root: apt installs, and the namespaces of the NAT lab and the
+#   browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,9 +20,10 @@ bash scripts/audit.sh
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== tools for the NAT lab, Prometheus"
+echo "== tools for the NAT lab, Prometheus, TURN"
 bash scripts/setup-nat.sh
 bash scripts/setup-prometheus.sh
+bash scripts/setup-turn.sh
 
 echo "== tests"
 cargo test --workspace --locked

@@ -40,6 +40,7 @@ function startNode(name, args) {
       if (key === "peer id") node.peerId = value;
       if (key === "listening") node.listen.push(value);
       if (key === "api") node.api = value;
+      if (key === "signaling") node.signaling = value;
       if (key === "web") {
         node.web = value;
         clearTimeout(timer);
@@ -189,6 +190,47 @@ const tests = {
     } catch (e) {
       console.error("page a:\n" + a.log.join("\n"));
       console.error("page b:\n" + b.log.join("\n"));
+      throw e;
+    }
+  },
+
+  // A native node and pages meet through the signaling server and connect over WebRTC both
+  // ways: a page dials the native node (the page offers, the native stack answers), and the
+  // native node dials another page (the native stack offers, the browser answers). Each dial
+  // returns once Noise over the data channel proved the peer id and Yamux runs on it.
+  async "signaling: a native node and pages connect over WebRTC both ways"(browser) {
+    const hub = await startNode("hub", [
+      "--listen", "/ip4/0.0.0.0/udp/0/webrtc-direct", "--listen", "/ip4/127.0.0.1/tcp/0",
+      "--signaling-server", "127.0.0.1:0",
+    ]);
+    const tcp = hub.listen.find((a) => a.includes("/tcp/"));
+    const native = await startNode("native", [
+      "--listen", "/ip4/127.0.0.1/tcp/0", "--bootstrap", tcp, "--webrtc-signaling", hub.signaling,
+    ]);
+    const a = await openPage(browser, hub);
+    const b = await openPage(browser, hub);
+    try {
+      const dialed = await a.evaluate((id) => window.darkswap.node.dial(`/webrtc/p2p/${id}`), native.peerId);
+      assert.equal(dialed, native.peerId);
+      await a.waitForSelector(`#peers tr[data-peer="${native.peerId}"][data-transport="webrtc"]`, { timeout: TIMEOUT });
+      await until("the page's WebRTC connection at the native node", async () =>
+        (await api(native, "GET", "/connections")).find((c) => c.peer_id === a.peerId && c.addr.includes("/webrtc")));
+
+      const back = await api(native, "POST", "/dial", { addr: `/webrtc/p2p/${b.peerId}` });
+      assert.equal(back.peer_id, b.peerId);
+      await b.waitForSelector(`#peers tr[data-peer="${native.peerId}"][data-transport="webrtc"]`, { timeout: TIMEOUT });
+
+      // An order the native node posts reaches both pages.
+      const order = await api(native, "POST", "/orders", {
+        side: "sell", base: "rune:840000:1", quote: "btc", amount: "3100", price: "2500", ttl_secs: 600,
+      });
+      for (const page of [a, b]) {
+        await page.waitForSelector(`#orders tr[data-order-id="${order.id}"]`, { timeout: TIMEOUT });
+      }
+    } catch (e) {
+      console.error("page a:\n" + a.log.join("\n"));
+      console.error("page b:\n" + b.log.join("\n"));
+      console.error("native:\n" + native.stderr.join("\n"));
       throw e;
     }
   },

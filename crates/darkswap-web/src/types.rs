@@ -115,24 +115,28 @@ impl From<&ConnectionInfo> for ConnectionView {
 }
 
 /// The transport a connection runs over. (An inbound circuit's address is only `/p2p/<peer>`,
-/// so the relay flag decides first.)
+/// so the relay flag decides first.) WebRTC through a signaling server has the server's
+/// WebSocket address in front (`/ip4/…/tcp/…/ws/webrtc/p2p/…`), so WebRTC outranks WebSocket.
 pub fn transport_of(c: &ConnectionInfo) -> &'static str {
     if c.relayed {
         return "relay";
     }
-    let mut kind = "other";
-    for p in c.remote_addr.iter() {
-        match p {
-            Protocol::P2pCircuit => return "relay",
-            Protocol::WebRTCDirect => return "webrtc-direct",
-            Protocol::WebRTC => return "webrtc",
-            Protocol::Ws(_) | Protocol::Wss(_) => return "websocket",
-            Protocol::QuicV1 => kind = "quic",
-            Protocol::Tcp(_) if kind == "other" => kind = "tcp",
-            _ => {}
-        }
+    let has = |want: fn(&Protocol) -> bool| c.remote_addr.iter().any(|p| want(&p));
+    if has(|p| matches!(p, Protocol::P2pCircuit)) {
+        "relay"
+    } else if has(|p| matches!(p, Protocol::WebRTCDirect)) {
+        "webrtc-direct"
+    } else if has(|p| matches!(p, Protocol::WebRTC)) {
+        "webrtc"
+    } else if has(|p| matches!(p, Protocol::Ws(_) | Protocol::Wss(_))) {
+        "websocket"
+    } else if has(|p| matches!(p, Protocol::QuicV1)) {
+        "quic"
+    } else if has(|p| matches!(p, Protocol::Tcp(_))) {
+        "tcp"
+    } else {
+        "other"
     }
-    kind
 }
 
 /// A trade negotiation, as JavaScript sees it.

@@ -22,10 +22,10 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
 };
+use str0m::config::DtlsCert;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::{self, protocol::WebSocketConfig};
 use tokio_util::sync::CancellationToken;
-use str0m::config::DtlsCert;
 
 /// Frames queued towards the server.
 const OUTBOUND_QUEUE: usize = 1024;

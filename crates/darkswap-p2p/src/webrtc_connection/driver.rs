@@ -8,7 +8,11 @@
 //! reading the sockets until that reader catches up, so nothing is dropped and memory stays
 //! bounded; the peer's SCTP then holds its data back like TCP would.
 
-use super::WebRtcError;
+use super::{
+    sockets::{Sockets, Unwrapped},
+    WebRtcError,
+};
+use std::time::Instant;
 use std::{
     collections::{HashMap, VecDeque},
     net::SocketAddr,
@@ -16,21 +20,15 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    task::Poll,
 };
 use str0m::{
     change::{SdpAnswer, SdpPendingOffer},
     channel::ChannelId,
-    net::{Protocol, Receive, Transmit},
+    net::{Protocol, Receive},
     Candidate, Event, IceConnectionState, Input, Output, Rtc,
 };
-use tokio::{
-    io::ReadBuf,
-    net::UdpSocket,
-    sync::{mpsc, oneshot},
-};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use std::time::Instant;
 
 /// Messages a data channel holds for a reader that has not taken them yet.
 pub(crate) const INBOUND_QUEUE: usize = 64;
@@ -82,8 +80,8 @@ impl Handle {
     }
 }
 
-/// Starts the task for `rtc`, which already has its local candidates, on `sockets`.
-pub(crate) fn spawn(rtc: Rtc, sockets: Vec<UdpSocket>) -> (Handle, mpsc::Receiver<Progress>) {
+/// Starts the task for `rtc`, which already has its local candidates, on their sockets.
+pub(crate) fn spawn(rtc: Rtc, net: Sockets) -> (Handle, mpsc::Receiver<Progress>) {
     let (writes_tx, writes) = mpsc::channel(WRITE_QUEUE);
     let (control_tx, control) = mpsc::channel(16);
     let (progress_tx, progress) = mpsc::channel(16);
@@ -93,10 +91,9 @@ pub(crate) fn spawn(rtc: Rtc, sockets: Vec<UdpSocket>) -> (Handle, mpsc::Receive
         alive: Arc::new(AtomicBool::new(true)),
         shutdown: CancellationToken::new(),
     };
-    let locals = sockets.iter().map(|s| s.local_addr().ok()).collect();
     let driver = Driver {
         rtc,
-        net: Sockets { sockets, locals, next: 0 },
+        net,
         writes,
         control,
         progress: progress_tx,
@@ -112,14 +109,6 @@ pub(crate) fn spawn(rtc: Rtc, sockets: Vec<UdpSocket>) -> (Handle, mpsc::Receive
         alive.store(false, Ordering::Release);
     });
     (handle, progress)
-}
-
-/// The UDP sockets of the local host candidates.
-struct Sockets {
-    sockets: Vec<UdpSocket>,
-    locals: Vec<Option<SocketAddr>>,
-    /// Where the next receive starts looking.
-    next: usize,
 }
 
 struct Driver {
@@ -145,6 +134,10 @@ impl Driver {
             let deadline = match self.drain().await {
                 Ok(t) => t,
                 Err(e) => return self.fail(format!("webrtc: {e}")),
+            };
+            let deadline = match self.net.service_relays().await {
+                Some(wake) => deadline.min(wake),
+                None => deadline,
             };
             if let Some(reason) = self.closed.take() {
                 return self.fail(reason);
@@ -181,15 +174,11 @@ impl Driver {
                     }
                 }
                 received = self.net.recv(&mut buf), if self.stalled.is_empty() => {
-                    if let Some((n, source, destination)) = received {
-                        if let Ok(contents) = buf[..n].try_into() {
-                            let input = Input::Receive(
-                                Instant::now(),
-                                Receive { proto: Protocol::Udp, source, destination, contents },
-                            );
-                            if let Err(e) = self.rtc.handle_input(input) {
-                                tracing::debug!("WebRTC input refused: {e}");
-                            }
+                    if let Some((n, from, to)) = received {
+                        match self.net.unwrap_relayed(from, to, &buf[..n]) {
+                            Unwrapped::Direct => self.input(&buf[..n], from, to),
+                            Unwrapped::Relayed { peer, relayed, data } => self.input(&data, peer, relayed),
+                            Unwrapped::Handled => {}
                         }
                     }
                 }
@@ -206,6 +195,16 @@ impl Driver {
                         return self.fail(format!("webrtc: {e}"));
                     }
                 }
+            }
+        }
+    }
+
+    /// Feeds one datagram to str0m.
+    fn input(&mut self, data: &[u8], source: SocketAddr, destination: SocketAddr) {
+        if let Ok(contents) = data.try_into() {
+            let input = Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination, contents });
+            if let Err(e) = self.rtc.handle_input(input) {
+                tracing::debug!("WebRTC input refused: {e}");
             }
         }
     }
@@ -305,55 +304,6 @@ impl Driver {
                 let _ = tx.send(local.zip(remote));
             }
         }
-    }
-}
-
-impl Sockets {
-    async fn send(&self, t: Transmit) {
-        // The socket whose address the candidate pair uses; another of the same family if that
-        // one is gone.
-        let socket = self
-            .locals
-            .iter()
-            .position(|l| *l == Some(t.source))
-            .or_else(|| self.locals.iter().position(|l| l.is_some_and(|l| l.is_ipv4() == t.destination.is_ipv4())))
-            .map(|i| &self.sockets[i]);
-        let Some(socket) = socket else { return };
-        match socket.try_send_to(&t.contents, t.destination) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let _ = socket.send_to(&t.contents, t.destination).await;
-            }
-            // An unreachable candidate: ICE finds out by itself.
-            Err(_) => {}
-        }
-    }
-
-    /// The next datagram on any socket: (length, from, to).
-    async fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr, SocketAddr)> {
-        let count = self.sockets.len();
-        if count == 0 {
-            return std::future::pending().await;
-        }
-        std::future::poll_fn(|cx| {
-            // Rotate the first socket asked so a busy one cannot starve the others.
-            for k in 0..count {
-                let i = (self.next + k) % count;
-                let mut rb = ReadBuf::new(buf);
-                match self.sockets[i].poll_recv_from(cx, &mut rb) {
-                    Poll::Ready(Ok(from)) => {
-                        self.next = (i + 1) % count;
-                        let Some(to) = self.locals[i] else { continue };
-                        return Poll::Ready(Some((rb.filled().len(), from, to)));
-                    }
-                    // An ICMP error for an earlier send (port unreachable): nothing to read.
-                    Poll::Ready(Err(_)) => continue,
-                    Poll::Pending => {}
-                }
-            }
-            Poll::Pending
-        })
-        .await
     }
 }
 

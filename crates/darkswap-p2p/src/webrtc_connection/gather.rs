@@ -2,7 +2,10 @@
 //! candidates) and, through the configured STUN servers, the addresses a NAT maps them to
 //! (server-reflexive candidates). str0m leaves both to its user.
 
-use super::{IceServer, WebRtcError};
+use super::{
+    relay::{turn_servers, Relay, ALLOCATE_WAIT},
+    IceServer, WebRtcError,
+};
 use std::{
     net::{IpAddr, SocketAddr},
     time::Duration,
@@ -55,6 +58,30 @@ fn bind(ip: IpAddr) -> std::io::Result<UdpSocket> {
     socket.set_nonblocking(true)?;
     socket.bind(&SocketAddr::new(ip, 0).into())?;
     UdpSocket::from_std(socket.into())
+}
+
+/// Allocates on every `turn:` server (UDP), each through a socket of its own so that nothing
+/// else reads the allocation's replies; the sockets carry no host candidate.
+pub(crate) async fn relays(servers: &[IceServer]) -> (Vec<UdpSocket>, Vec<Relay>) {
+    let allocations = turn_servers(servers).into_iter().map(|(hostport, user, password)| async move {
+        let resolved = tokio::time::timeout(ALLOCATE_WAIT, tokio::net::lookup_host(hostport.as_str())).await;
+        let Some(server) = resolved.ok().and_then(|r| r.ok()).and_then(|mut a| a.next()) else {
+            tracing::debug!(%hostport, "TURN server not resolved");
+            return None;
+        };
+        // A loopback server is reached from loopback; any other from the address the route picks.
+        let ip: IpAddr = match (server.is_ipv4(), server.ip().is_loopback()) {
+            (true, true) => std::net::Ipv4Addr::LOCALHOST.into(),
+            (true, false) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            (false, true) => std::net::Ipv6Addr::LOCALHOST.into(),
+            (false, false) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let socket = bind(ip).ok()?;
+        let relay = Relay::allocate(&socket, server, &user, &password).await?;
+        tracing::debug!(relayed = %relay.relayed, %server, "TURN allocation");
+        Some((socket, relay))
+    });
+    futures::future::join_all(allocations).await.into_iter().flatten().unzip()
 }
 
 /// The `host:port` of every `stun:` URL.
@@ -113,7 +140,8 @@ async fn ask(socket: &UdpSocket, targets: &[SocketAddr]) -> Option<(SocketAddr, 
     }
     let trans_id = TransId::new();
     let mut request = [0u8; 64];
-    let len = StunMessageBuilder::new().binding().request().build(trans_id).to_bytes(None, &mut request, hmac_sha1).ok()?;
+    let len =
+        StunMessageBuilder::new().binding().request().build(trans_id).to_bytes(None, &mut request, hmac_sha1).ok()?;
     let request = &request[..len];
     let mut buf = [0u8; 1024];
     let deadline = tokio::time::Instant::now() + STUN_WAIT;

@@ -21,14 +21,18 @@ mod client;
 #[cfg(not(target_arch = "wasm32"))]
 mod connection;
 #[cfg(not(target_arch = "wasm32"))]
+mod driver;
+#[cfg(not(target_arch = "wasm32"))]
+mod gather;
+#[cfg(not(target_arch = "wasm32"))]
 mod manager;
 #[cfg(not(target_arch = "wasm32"))]
 mod negotiate;
 #[cfg(not(target_arch = "wasm32"))]
-mod driver;
-#[cfg(not(target_arch = "wasm32"))]
-mod gather;
+mod relay;
 mod session;
+#[cfg(not(target_arch = "wasm32"))]
+mod sockets;
 
 #[cfg(target_arch = "wasm32")]
 pub use browser::{DataChannel, LibP2pStream, WebRtcConnection, WebRtcSignalingClient};
@@ -108,6 +112,9 @@ pub struct WebRtcConfig {
     pub connect_timeout: Duration,
     /// Whether to offer loopback candidates (needed for two peers on one host without a LAN).
     pub include_loopback: bool,
+    /// Offer only relayed candidates (TURN), like the browsers' `iceTransportPolicy: "relay"`:
+    /// the peer never learns this host's addresses. Needs a `turn:` server in `ice_servers`.
+    pub relay_only: bool,
     /// Whether to answer offers from other peers.
     pub accept_incoming: bool,
     /// Most negotiations in flight at once (incoming offers beyond it are refused with a bye).
@@ -123,6 +130,7 @@ impl Default for WebRtcConfig {
             data_channels: vec!["data".into()],
             connect_timeout: Duration::from_secs(15),
             include_loopback: true,
+            relay_only: false,
             accept_incoming: true,
             max_pending: 64,
             incoming_queue: 64,

@@ -7,6 +7,7 @@ use super::{
     driver::{self, Control, Progress},
     gather,
     session::{Inbox, Role, MAX_CANDIDATES},
+    sockets::Sockets,
     DataChannel, LibP2pStream, WebRtcConfig, WebRtcConnection, WebRtcError,
 };
 use crate::signaling::Payload;
@@ -108,20 +109,30 @@ async fn establish(
     let offerer = matches!(role, Role::Offerer { .. });
     let labels: Vec<String> =
         ["noise".to_owned(), "libp2p".to_owned()].into_iter().chain(n.config.data_channels.iter().cloned()).collect();
-    let sockets = gather::bind_host_sockets(n.config.include_loopback)?;
-    let reflexive = gather::server_reflexive(&sockets, &n.config.ice_servers).await;
+    let relay_only = n.config.relay_only;
+    let mut sockets = if relay_only { Vec::new() } else { gather::bind_host_sockets(n.config.include_loopback)? };
+    let servers = &n.config.ice_servers;
+    let (reflexive, (relay_sockets, relays)) =
+        futures::join!(gather::server_reflexive(&sockets, servers), gather::relays(servers));
+    if relay_only && relays.is_empty() {
+        return Err(WebRtcError::Rtc("relay only, and no TURN server gave an allocation".into()));
+    }
     let mut rtc = Rtc::builder()
         .set_dtls_cert(n.certificate.clone())
         .set_sctp_max_buffered_amount(SEND_BUFFER)
         .build(std::time::Instant::now());
+    let bad = |e: str0m::error::IceError| WebRtcError::Rtc(e.to_string());
     for socket in &sockets {
         let addr = socket.local_addr().map_err(|e| WebRtcError::Rtc(e.to_string()))?;
-        let host = Candidate::host(addr, "udp").map_err(|e| WebRtcError::Rtc(e.to_string()))?;
-        rtc.add_local_candidate(host);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").map_err(bad)?);
     }
     for c in reflexive {
         rtc.add_local_candidate(c);
     }
+    for r in &relays {
+        rtc.add_local_candidate(Candidate::relayed(r.relayed, r.local, "udp").map_err(bad)?);
+    }
+    sockets.extend(relay_sockets);
 
     // Every local candidate is known now and goes out in the description; nothing trickles.
     // The offerer opens the channels in-band (DCEP), so each exists on the answerer before any
@@ -145,7 +156,7 @@ async fn establish(
             (n.signal)(Payload::Answer { sdp: answer.to_sdp_string() })?;
         }
     }
-    let (driver, mut progress) = driver::spawn(rtc, sockets);
+    let (driver, mut progress) = driver::spawn(rtc, Sockets::new(sockets, relays));
     *handle = Some(driver.clone());
 
     let mut opened: Opened = HashMap::new();

@@ -23,4 +23,5 @@ mod streams;
 mod sync;
 mod trade;
 mod transports;
+mod turn;
 mod webrtc;

@@ -79,6 +79,9 @@ pub(crate) async fn negotiate(role: Role, mut n: Negotiation) -> Result<WebRtcCo
         servers.push(&server);
     }
     config.set_ice_servers(&servers);
+    if n.config.relay_only {
+        config.set_ice_transport_policy(web_sys::RtcIceTransportPolicy::Relay);
+    }
     let pc = RtcPeerConnection::new_with_configuration(&config).map_err(rtc)?;
     let mut peer = Peer { pc, handlers: Vec::new() };
     let outbound = matches!(role, Role::Offerer { .. });
