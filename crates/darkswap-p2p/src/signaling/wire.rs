@@ -27,7 +27,7 @@ pub const REGISTER_DOMAIN: &[u8] = b"darkswap-signaling/v1/register:";
 /// Longest accepted connection id.
 pub const MAX_CONNECTION_ID: usize = 64;
 
-/// An ICE candidate as browsers and webrtc-rs write it (`RTCIceCandidateInit`).
+/// An ICE candidate as browsers write it (`RTCIceCandidateInit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceCandidate {
     /// The `candidate:` line.

@@ -34,8 +34,8 @@ use tokio_util::sync::CancellationToken;
 pub(crate) const INBOUND_QUEUE: usize = 64;
 /// Messages queued towards the connection's task, across its channels.
 pub(crate) const WRITE_QUEUE: usize = 16;
-/// Largest datagram read; WebRTC stacks stay near 1,200 bytes, this leaves room for any peer's.
-const RECV_BUF: usize = 8192;
+/// Room for one read: a datagram, or a GRO batch of them (at most 64 KiB).
+const RECV_BUF: usize = 64 * 1024;
 
 /// One message for one channel, or (`None`) the channel's close, which stays behind the
 /// messages queued before it.
@@ -80,11 +80,14 @@ impl Handle {
     }
 }
 
-/// Starts the task for `rtc`, which already has its local candidates, on their sockets.
-pub(crate) fn spawn(rtc: Rtc, net: Sockets) -> (Handle, mpsc::Receiver<Progress>) {
+/// Starts the task for `rtc`, which already has its local candidates, on their sockets. Up to
+/// `channels` data channels are handed out while the connection comes up; any the remote peer
+/// opens beyond them, or later, are refused.
+pub(crate) fn spawn(rtc: Rtc, net: Sockets, channels: usize) -> (Handle, mpsc::Receiver<Progress>) {
     let (writes_tx, writes) = mpsc::channel(WRITE_QUEUE);
     let (control_tx, control) = mpsc::channel(16);
-    let (progress_tx, progress) = mpsc::channel(16);
+    // One report per expected channel, and room for the failure.
+    let (progress_tx, progress) = mpsc::channel(channels + 1);
     let handle = Handle {
         writes: writes_tx,
         control: control_tx,
@@ -174,9 +177,10 @@ impl Driver {
                     }
                 }
                 received = self.net.recv(&mut buf), if self.stalled.is_empty() => {
-                    if let Some((n, from, to)) = received {
-                        match self.net.unwrap_relayed(from, to, &buf[..n]) {
-                            Unwrapped::Direct => self.input(&buf[..n], from, to),
+                    if let Some((range, from, to)) = received {
+                        let datagram = &buf[range];
+                        match self.net.unwrap_relayed(from, to, datagram) {
+                            Unwrapped::Direct => self.input(datagram, from, to),
                             Unwrapped::Relayed { peer, relayed, data } => self.input(&data, peer, relayed),
                             Unwrapped::Handled => {}
                         }
@@ -241,10 +245,17 @@ impl Driver {
     /// Runs `poll_output` down to the next timeout, sending and dispatching on the way.
     async fn drain(&mut self) -> Result<Instant, str0m::RtcError> {
         loop {
-            match self.rtc.poll_output()? {
-                Output::Timeout(t) => return Ok(t),
-                Output::Transmit(t) => self.net.send(t).await,
-                Output::Event(e) => self.on_event(e),
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.net.flush().await;
+                    return Ok(t);
+                }
+                Ok(Output::Transmit(t)) => self.net.send(t).await,
+                Ok(Output::Event(e)) => self.on_event(e),
+                Err(e) => {
+                    self.net.flush().await;
+                    return Err(e);
+                }
             }
         }
     }
@@ -253,7 +264,7 @@ impl Driver {
         match e {
             Event::ChannelOpen(id, label) => {
                 let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
-                if self.progress.try_send(Progress::Open(id, label, rx)).is_ok() {
+                if self.progress.capacity() > 1 && self.progress.try_send(Progress::Open(id, label, rx)).is_ok() {
                     self.inbound.insert(id, tx);
                 } else {
                     // Nobody will read it (an extra channel after set-up): refuse it.

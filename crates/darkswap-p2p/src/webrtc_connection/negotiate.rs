@@ -26,10 +26,8 @@ use str0m::{
 use tokio::sync::mpsc;
 use web_time::Instant;
 
-/// Data a sender may have written but the remote peer not yet acknowledged. It bounds the
-/// data in flight, so it is the data channel's window: 128 KiB (str0m's default) held loopback
-/// transfers near 400 Mbit/s, 256 KiB lets them pass 600; more slows str0m's SCTP down again.
-const SEND_BUFFER: usize = 256 * 1024;
+/// Smallest send buffer taken: one largest message must fit, or it could never be written.
+const MIN_SEND_BUFFER: usize = super::MAX_DATA_MESSAGE;
 
 /// Sends a payload to the remote peer about this connection.
 pub(crate) type Signal = Arc<dyn Fn(Payload) -> Result<(), WebRtcError> + Send + Sync>;
@@ -119,7 +117,7 @@ async fn establish(
     }
     let mut rtc = Rtc::builder()
         .set_dtls_cert(n.certificate.clone())
-        .set_sctp_max_buffered_amount(SEND_BUFFER)
+        .set_sctp_max_buffered_amount(n.config.send_buffer.max(MIN_SEND_BUFFER))
         .build(std::time::Instant::now());
     let bad = |e: str0m::error::IceError| WebRtcError::Rtc(e.to_string());
     for socket in &sockets {
@@ -156,7 +154,7 @@ async fn establish(
             (n.signal)(Payload::Answer { sdp: answer.to_sdp_string() })?;
         }
     }
-    let (driver, mut progress) = driver::spawn(rtc, Sockets::new(sockets, relays));
+    let (driver, mut progress) = driver::spawn(rtc, Sockets::new(sockets, relays), labels.len());
     *handle = Some(driver.clone());
 
     let mut opened: Opened = HashMap::new();
