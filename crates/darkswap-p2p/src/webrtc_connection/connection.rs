@@ -2,7 +2,7 @@
 //! its named channels and the libp2p byte stream.
 
 use super::{
-    driver::{self, Outgoing},
+    driver::{self, Inbound, Outgoing},
     WebRtcError, MAX_DATA_MESSAGE,
 };
 use futures::{AsyncRead, AsyncWrite};
@@ -11,7 +11,10 @@ use std::{
     collections::HashMap,
     io,
     pin::Pin,
-    sync::{atomic::Ordering, Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -40,6 +43,7 @@ pub struct DataChannel {
     id: ChannelId,
     driver: driver::Handle,
     inbound: Arc<tokio::sync::Mutex<mpsc::Receiver<Vec<u8>>>>,
+    open: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for DataChannel {
@@ -49,8 +53,8 @@ impl std::fmt::Debug for DataChannel {
 }
 
 impl DataChannel {
-    pub(crate) fn new(label: String, id: ChannelId, driver: driver::Handle, inbound: mpsc::Receiver<Vec<u8>>) -> Self {
-        Self { label, id, driver, inbound: Arc::new(tokio::sync::Mutex::new(inbound)) }
+    pub(crate) fn new(label: String, id: ChannelId, driver: driver::Handle, inbound: Inbound) -> Self {
+        Self { label, id, driver, inbound: Arc::new(tokio::sync::Mutex::new(inbound.rx)), open: inbound.open }
     }
 
     /// The channel's name.
@@ -63,7 +67,7 @@ impl DataChannel {
         if data.len() > MAX_DATA_MESSAGE {
             return Err(WebRtcError::MessageTooLarge(data.len()));
         }
-        if !self.driver.alive.load(Ordering::Acquire) {
+        if !self.driver.alive.load(Ordering::Acquire) || !self.open.load(Ordering::Acquire) {
             return Err(WebRtcError::Closed);
         }
         let out = Outgoing { channel: self.id, data: Some(data) };
@@ -75,10 +79,13 @@ impl DataChannel {
         self.inbound.lock().await.recv().await.ok_or(WebRtcError::Closed)
     }
 
-    /// Closes the channel, after the messages already sent.
+    /// Closes the channel, after the messages already sent; later sends fail with
+    /// [`WebRtcError::Closed`], here and (once the close arrives) at the remote peer.
     pub async fn close(&self) -> Result<(), WebRtcError> {
         let out = Outgoing { channel: self.id, data: None };
-        self.driver.writes.send(out).await.map_err(|_| WebRtcError::Closed)
+        let queued = self.driver.writes.send(out).await.map_err(|_| WebRtcError::Closed);
+        self.open.store(false, Ordering::Release);
+        queued
     }
 }
 
@@ -89,6 +96,7 @@ pub struct LibP2pStream {
     id: ChannelId,
     writes: PollSender<Outgoing>,
     inbound: mpsc::Receiver<Vec<u8>>,
+    open: Arc<AtomicBool>,
     read_buf: Vec<u8>,
     read_pos: usize,
     closed: bool,
@@ -101,11 +109,12 @@ impl std::fmt::Debug for LibP2pStream {
 }
 
 impl LibP2pStream {
-    pub(crate) fn new(id: ChannelId, driver: &driver::Handle, inbound: mpsc::Receiver<Vec<u8>>) -> Self {
+    pub(crate) fn new(id: ChannelId, driver: &driver::Handle, inbound: Inbound) -> Self {
         Self {
             id,
             writes: PollSender::new(driver.writes.clone()),
-            inbound,
+            inbound: inbound.rx,
+            open: inbound.open,
             read_buf: Vec::new(),
             read_pos: 0,
             closed: false,
@@ -140,7 +149,7 @@ fn broken() -> io::Error {
 impl AsyncWrite for LibP2pStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.closed {
+        if this.closed || !this.open.load(Ordering::Acquire) {
             return Poll::Ready(Err(broken()));
         }
         if buf.is_empty() {

@@ -57,9 +57,16 @@ pub(crate) enum Control {
 /// What the task reports while the connection comes up.
 pub(crate) enum Progress {
     /// A data channel opened (by either side), with the queue its messages arrive on.
-    Open(ChannelId, String, mpsc::Receiver<Vec<u8>>),
+    Open(ChannelId, String, Inbound),
     /// The connection failed or closed.
     Failed(String),
+}
+
+/// A channel's receiving end, and whether the channel is still open for sending.
+pub(crate) struct Inbound {
+    pub rx: mpsc::Receiver<Vec<u8>>,
+    /// Cleared when either side closes the channel.
+    pub open: Arc<AtomicBool>,
 }
 
 /// The handles' side of a running task.
@@ -120,7 +127,7 @@ struct Driver {
     writes: mpsc::Receiver<Outgoing>,
     control: mpsc::Receiver<Control>,
     progress: mpsc::Sender<Progress>,
-    inbound: HashMap<ChannelId, mpsc::Sender<Vec<u8>>>,
+    inbound: HashMap<ChannelId, (mpsc::Sender<Vec<u8>>, Arc<AtomicBool>)>,
     /// Messages waiting for room in their channel's queue, in arrival order.
     stalled: VecDeque<(ChannelId, Vec<u8>)>,
     /// A write SCTP had no room for yet.
@@ -157,7 +164,7 @@ impl Driver {
             if self.try_write() {
                 continue;
             }
-            let stalled_on = self.stalled.front().and_then(|(id, _)| self.inbound.get(id).cloned());
+            let stalled_on = self.stalled.front().and_then(|(id, _)| self.inbound.get(id).map(|(tx, _)| tx.clone()));
             let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
             tokio::select! {
                 biased;
@@ -222,6 +229,9 @@ impl Driver {
     fn try_write(&mut self) -> bool {
         let Some(w) = self.pending.take() else { return false };
         let Some(data) = w.data.as_deref() else {
+            if let Some((_, open)) = self.inbound.get(&w.channel) {
+                open.store(false, Ordering::Release);
+            }
             self.rtc.direct_api().close_data_channel(w.channel);
             return true;
         };
@@ -264,8 +274,10 @@ impl Driver {
         match e {
             Event::ChannelOpen(id, label) => {
                 let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
-                if self.progress.capacity() > 1 && self.progress.try_send(Progress::Open(id, label, rx)).is_ok() {
-                    self.inbound.insert(id, tx);
+                let open = Arc::new(AtomicBool::new(true));
+                let inbound = Inbound { rx, open: open.clone() };
+                if self.progress.capacity() > 1 && self.progress.try_send(Progress::Open(id, label, inbound)).is_ok() {
+                    self.inbound.insert(id, (tx, open));
                 } else {
                     // Nobody will read it (an extra channel after set-up): refuse it.
                     self.rtc.direct_api().close_data_channel(id);
@@ -278,7 +290,7 @@ impl Driver {
                     }
                     return;
                 }
-                let Some(tx) = self.inbound.get(&d.id) else { return };
+                let Some((tx, _)) = self.inbound.get(&d.id) else { return };
                 match tx.try_send(d.data) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(data)) => self.stalled.push_back((d.id, data)),
@@ -289,7 +301,9 @@ impl Driver {
             }
             Event::ChannelClose(id) => {
                 // Readers see the end after the messages already queued.
-                self.inbound.remove(&id);
+                if let Some((_, open)) = self.inbound.remove(&id) {
+                    open.store(false, Ordering::Release);
+                }
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.closed = Some("ICE disconnected".into());

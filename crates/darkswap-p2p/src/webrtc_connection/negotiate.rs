@@ -4,7 +4,7 @@
 //! (`signal`, `inbox`) so the same steps serve the dialing and the answering side.
 
 use super::{
-    driver::{self, Control, Progress},
+    driver::{self, Control, Inbound, Progress},
     gather,
     session::{Inbox, Role, MAX_CANDIDATES},
     sockets::Sockets,
@@ -67,7 +67,7 @@ pub(crate) async fn negotiate(role: Role, mut n: Negotiation) -> Result<WebRtcCo
 }
 
 /// The opened channels by label: id and inbound queue.
-type Opened = HashMap<String, (ChannelId, mpsc::Receiver<Vec<u8>>)>;
+type Opened = HashMap<String, (ChannelId, Inbound)>;
 
 fn connection(
     n: Negotiation,

@@ -50,6 +50,18 @@ async fn two_peers_exchange_data_channel_messages_both_ways() {
     }
     let too_big = vec![0; darkswap_p2p::webrtc_connection::MAX_DATA_MESSAGE + 1];
     assert!(matches!(da.send(too_big).await, Err(WebRtcError::MessageTooLarge(_))));
+
+    // b closes the channel after one last message: a reads it, then the end; sending on a closed
+    // channel fails on both sides instead of vanishing.
+    db.send(b"last".to_vec()).await.unwrap();
+    db.close().await.unwrap();
+    assert!(matches!(db.send(b"after close".to_vec()).await, Err(WebRtcError::Closed)));
+    assert_eq!(da.receive().await.unwrap(), b"last");
+    let end = tokio::time::timeout(WAIT, da.receive()).await.expect("the close arrives");
+    assert!(matches!(end, Err(WebRtcError::Closed)), "{end:?}");
+    assert!(matches!(da.send(b"to a closed channel".to_vec()).await, Err(WebRtcError::Closed)));
+    // The connection's other channels go on.
+    assert!(at_a.is_connected() && at_b.is_connected());
 }
 
 /// Two `Network`s whose only link is signaling-server WebRTC gossip an order; the connection's
