@@ -140,6 +140,11 @@ impl Driver {
     async fn run(mut self, shutdown: CancellationToken) -> String {
         let mut buf = vec![0u8; RECV_BUF];
         let (mut writes_open, mut control_open, mut closing) = (true, true, false);
+        // Made once and re-armed: the loop turns once per datagram, and a fresh timer or
+        // cancellation waiter each turn would cost a registration and a removal every time.
+        let cancelled = shutdown.cancelled();
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(cancelled, sleep);
         loop {
             let deadline = match self.drain().await {
                 Ok(t) => t,
@@ -165,10 +170,13 @@ impl Driver {
                 continue;
             }
             let stalled_on = self.stalled.front().and_then(|(id, _)| self.inbound.get(id).map(|(tx, _)| tx.clone()));
-            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+            let deadline = tokio::time::Instant::from_std(deadline);
+            if sleep.deadline() != deadline {
+                sleep.as_mut().reset(deadline);
+            }
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled(), if !closing => {
+                _ = &mut cancelled, if !closing => {
                     closing = true;
                     let _ = self.rtc.close();
                 }
@@ -201,7 +209,7 @@ impl Driver {
                     Some(w) => self.pending = Some(w),
                     None => writes_open = false,
                 },
-                _ = sleep => {
+                _ = &mut sleep => {
                     if let Err(e) = self.rtc.handle_input(Input::Timeout(Instant::now())) {
                         return self.fail(format!("webrtc: {e}"));
                     }
