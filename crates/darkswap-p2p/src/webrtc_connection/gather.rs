@@ -90,16 +90,18 @@ fn stun_servers(servers: &[IceServer]) -> Vec<String> {
         .iter()
         .flat_map(|s| s.urls.iter())
         .filter_map(|u| u.strip_prefix("stun:"))
-        .map(|rest| {
-            let rest = rest.split('?').next().unwrap_or(rest);
-            let bracketed = rest.starts_with('[') && rest.ends_with(']');
-            if rest.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !bracketed {
-                rest.to_string()
-            } else {
-                format!("{rest}:{STUN_PORT}")
-            }
-        })
+        .map(|rest| with_port(rest.split('?').next().unwrap_or(rest), STUN_PORT))
         .collect()
+}
+
+/// `host:port` from a URL's `host[:port]` part (an IPv6 host in brackets), `port` if it has none.
+pub(crate) fn with_port(hostport: &str, port: u16) -> String {
+    let bracketed = hostport.starts_with('[') && hostport.ends_with(']');
+    if !bracketed && hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:{port}")
+    }
 }
 
 /// Asks every STUN server, from every socket of its address family, which address it sees;

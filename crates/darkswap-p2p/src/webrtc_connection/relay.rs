@@ -3,7 +3,7 @@
 //! unwraps what the server relays back. The protocol itself is turn-client-proto's (sans-IO);
 //! this file only carries its datagrams.
 
-use super::IceServer;
+use super::{gather::with_port, IceServer};
 use std::{
     net::SocketAddr,
     time::{Duration, Instant},
@@ -70,10 +70,7 @@ pub(crate) fn turn_servers(servers: &[IceServer]) -> Vec<(String, String, String
             if query.split('&').any(|kv| kv.starts_with("transport=") && kv != "transport=udp") {
                 continue; // TURN over TCP is not offered by the native stack
             }
-            let has_port = hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-                && !(hostport.starts_with('[') && hostport.ends_with(']'));
-            let hostport = if has_port { hostport.to_string() } else { format!("{hostport}:{TURN_PORT}") };
-            out.push((hostport, s.username.clone(), s.credential.clone()));
+            out.push((with_port(hostport, TURN_PORT), s.username.clone(), s.credential.clone()));
         }
     }
     out.truncate(MAX_RELAYS);
