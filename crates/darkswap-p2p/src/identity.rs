@@ -1,5 +1,7 @@
 //! The node's ed25519 identity: random, or persisted in a file (libp2p's protobuf key encoding).
 
+#[cfg(not(target_arch = "wasm32"))]
+use crate::webrtc_direct::Certificate;
 use libp2p::identity::Keypair;
 use std::path::Path;
 
@@ -56,22 +58,19 @@ pub fn load_or_create(path: &Path) -> Result<Keypair, IdentityError> {
 
 /// A fresh WebRTC-direct certificate (its own ECDSA P-256 key, as WebRTC requires).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn new_webrtc_certificate() -> Result<libp2p_webrtc::tokio::Certificate, IdentityError> {
-    let invalid = |reason: String| IdentityError::Invalid { path: "<generated webrtc certificate>".into(), reason };
-    let key = rcgen::KeyPair::generate().map_err(|e| invalid(e.to_string()))?;
-    let cert =
-        webrtc::peer_connection::certificate::RTCCertificate::from_key_pair(key).map_err(|e| invalid(e.to_string()))?;
-    libp2p_webrtc::tokio::Certificate::from_pem(&cert.serialize_pem()).map_err(|e| invalid(e.to_string()))
+pub fn new_webrtc_certificate() -> Result<Certificate, IdentityError> {
+    Certificate::generate()
+        .map_err(|e| IdentityError::Invalid { path: "<generated webrtc certificate>".into(), reason: e.to_string() })
 }
 
 /// Loads the WebRTC-direct certificate (PEM with its key) in `path`, or creates one there (mode
 /// 0600 on Unix), so the node's `/certhash/…` stays the same across restarts.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn load_or_create_webrtc_certificate(path: &Path) -> Result<libp2p_webrtc::tokio::Certificate, IdentityError> {
+pub fn load_or_create_webrtc_certificate(path: &Path) -> Result<Certificate, IdentityError> {
     let name = path.display().to_string();
     let io = |source| IdentityError::Io { path: name.clone(), source };
     match std::fs::read_to_string(path) {
-        Ok(pem) => libp2p_webrtc::tokio::Certificate::from_pem(&pem)
+        Ok(pem) => Certificate::from_pem(&pem)
             .map_err(|e| IdentityError::Invalid { path: name.clone(), reason: e.to_string() }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let cert = new_webrtc_certificate()?;

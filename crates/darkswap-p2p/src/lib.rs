@@ -60,6 +60,8 @@ pub mod runtime;
 pub mod signaling;
 pub mod trade;
 pub mod webrtc_connection;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod webrtc_direct;
 pub mod webrtc_transport;
 
 pub use error::Error;

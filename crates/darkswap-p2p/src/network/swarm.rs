@@ -77,7 +77,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
     Ok(Swarm::new(transport, behaviour, peer_id, config))
 }
 
-/// WebRTC-direct (libp2p-webrtc): browsers dial `/ip4/…/udp/…/webrtc-direct/certhash/…` with no
+/// WebRTC-direct ([`crate::webrtc_direct`]): browsers dial `/ip4/…/udp/…/webrtc-direct/certhash/…` with no
 /// signaling server. The certificate is kept in a file when one is known, so the address stays.
 #[cfg(not(target_arch = "wasm32"))]
 fn webrtc_direct(
@@ -97,7 +97,7 @@ fn webrtc_direct(
         Some(path) => crate::identity::load_or_create_webrtc_certificate(&path)?,
         None => crate::identity::new_webrtc_certificate()?,
     };
-    Ok(libp2p_webrtc::tokio::Transport::new(key.clone(), certificate)
+    Ok(crate::webrtc_direct::Transport::new(key.clone(), certificate)
         .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
         .boxed())
 }

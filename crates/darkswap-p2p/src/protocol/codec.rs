@@ -76,7 +76,9 @@ where
 {
     let bytes = encode_frame(value, max)?;
     io.write_all(&bytes).await?;
-    io.close().await
+    // No close here: request-response closes the stream after every write, and a second close
+    // fails on WebRTC streams (libp2p's framing refuses to close a stream closed both ways).
+    io.flush().await
 }
 
 /// A request-response codec for `Req`/`Res` with per-direction size caps.

@@ -23,7 +23,7 @@ use std::{
 };
 use str0m::{
     change::{SdpAnswer, SdpPendingOffer},
-    channel::ChannelId,
+    channel::{ChannelConfig, ChannelId},
     net::{Protocol, Receive},
     Candidate, Event, IceConnectionState, Input, Output, Rtc,
 };
@@ -52,6 +52,9 @@ pub(crate) enum Control {
     RemoteCandidate(Candidate),
     /// Both DTLS certificate fingerprints (local, remote), once DTLS is up.
     Fingerprints(oneshot::Sender<Option<([u8; 32], [u8; 32])>>),
+    /// Opens a channel from this side; it is handed over on the sender once open (not as
+    /// [`Progress::Open`]).
+    OpenChannel(ChannelConfig, oneshot::Sender<(ChannelId, Inbound)>),
 }
 
 /// What the task reports while the connection comes up.
@@ -87,9 +90,9 @@ impl Handle {
     }
 }
 
-/// Starts the task for `rtc`, which already has its local candidates, on their sockets. Up to
-/// `channels` data channels are handed out while the connection comes up; any the remote peer
-/// opens beyond them, or later, are refused.
+/// Starts the task for `rtc`, which already has its local candidates, on their sockets. Channels
+/// the remote peer opens are reported as [`Progress::Open`] while fewer than `channels` wait to
+/// be taken; beyond that, or once nobody takes them, they are refused.
 pub(crate) fn spawn(rtc: Rtc, net: Sockets, channels: usize) -> (Handle, mpsc::Receiver<Progress>) {
     let (writes_tx, writes) = mpsc::channel(WRITE_QUEUE);
     let (control_tx, control) = mpsc::channel(16);
@@ -108,6 +111,7 @@ pub(crate) fn spawn(rtc: Rtc, net: Sockets, channels: usize) -> (Handle, mpsc::R
         control,
         progress: progress_tx,
         inbound: HashMap::new(),
+        awaiting: HashMap::new(),
         stalled: VecDeque::new(),
         pending: None,
         closed: None,
@@ -128,6 +132,8 @@ struct Driver {
     control: mpsc::Receiver<Control>,
     progress: mpsc::Sender<Progress>,
     inbound: HashMap<ChannelId, (mpsc::Sender<Vec<u8>>, Arc<AtomicBool>)>,
+    /// Channels this side opened, waiting for the remote peer's acknowledgement.
+    awaiting: HashMap<ChannelId, oneshot::Sender<(ChannelId, Inbound)>>,
     /// Messages waiting for room in their channel's queue, in arrival order.
     stalled: VecDeque<(ChannelId, Vec<u8>)>,
     /// A write SCTP had no room for yet.
@@ -192,13 +198,14 @@ impl Driver {
                     }
                 }
                 received = self.net.recv(&mut buf), if self.stalled.is_empty() => {
-                    if let Some((range, from, to)) = received {
-                        let datagram = &buf[range];
-                        match self.net.unwrap_relayed(from, to, datagram) {
-                            Unwrapped::Direct => self.input(datagram, from, to),
-                            Unwrapped::Relayed { peer, relayed, data } => self.input(&data, peer, relayed),
-                            Unwrapped::Handled => {}
-                        }
+                    let Some((range, from, to)) = received else {
+                        return self.fail("the listener's socket is closed".into());
+                    };
+                    let datagram = &buf[range];
+                    match self.net.unwrap_relayed(from, to, datagram) {
+                        Unwrapped::Direct => self.input(datagram, from, to),
+                        Unwrapped::Relayed { peer, relayed, data } => self.input(&data, peer, relayed),
+                        Unwrapped::Handled => {}
                     }
                 }
                 c = self.control.recv(), if control_open => match c {
@@ -284,7 +291,16 @@ impl Driver {
                 let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
                 let open = Arc::new(AtomicBool::new(true));
                 let inbound = Inbound { rx, open: open.clone() };
-                if self.progress.capacity() > 1 && self.progress.try_send(Progress::Open(id, label, inbound)).is_ok() {
+                if let Some(opener) = self.awaiting.remove(&id) {
+                    match opener.send((id, inbound)) {
+                        Ok(()) => {
+                            self.inbound.insert(id, (tx, open));
+                        }
+                        Err(_) => self.rtc.direct_api().close_data_channel(id),
+                    }
+                } else if self.progress.capacity() > 1
+                    && self.progress.try_send(Progress::Open(id, label, inbound)).is_ok()
+                {
                     self.inbound.insert(id, (tx, open));
                 } else {
                     // Nobody will read it (an extra channel after set-up): refuse it.
@@ -308,7 +324,9 @@ impl Driver {
                 }
             }
             Event::ChannelClose(id) => {
-                // Readers see the end after the messages already queued.
+                // An opener waiting on it learns of the refusal; readers see the end after the
+                // messages already queued.
+                self.awaiting.remove(&id);
                 if let Some((_, open)) = self.inbound.remove(&id) {
                     open.store(false, Ordering::Release);
                 }
@@ -335,6 +353,10 @@ impl Driver {
                 let local = digest(api.local_dtls_fingerprint());
                 let remote = api.remote_dtls_fingerprint().and_then(digest);
                 let _ = tx.send(local.zip(remote));
+            }
+            Control::OpenChannel(config, opener) => {
+                let id = self.rtc.direct_api().create_data_channel(config);
+                self.awaiting.insert(id, opener);
             }
         }
     }

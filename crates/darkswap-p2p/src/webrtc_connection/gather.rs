@@ -40,23 +40,26 @@ pub(crate) fn bind_host_sockets(include_loopback: bool) -> Result<Vec<UdpSocket>
         .collect();
     ips.sort();
     ips.dedup();
-    let sockets: Vec<UdpSocket> = ips.into_iter().take(MAX_SOCKETS).filter_map(|ip| bind(ip).ok()).collect();
+    let sockets: Vec<UdpSocket> =
+        ips.into_iter().take(MAX_SOCKETS).filter_map(|ip| bind(SocketAddr::new(ip, 0)).ok()).collect();
     if sockets.is_empty() {
         return Err(WebRtcError::Rtc("no local address to offer".into()));
     }
     Ok(sockets)
 }
 
-fn bind(ip: IpAddr) -> std::io::Result<UdpSocket> {
+/// A non-blocking UDP socket on `addr` with large kernel buffers (a data channel at speed
+/// overflows the defaults).
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(SocketAddr::new(ip, 0)), Type::DGRAM, None)?;
-    if ip.is_ipv6() {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, None)?;
+    if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.set_nonblocking(true)?;
-    socket.bind(&SocketAddr::new(ip, 0).into())?;
+    socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
 }
 
@@ -76,7 +79,7 @@ pub(crate) async fn relays(servers: &[IceServer]) -> (Vec<UdpSocket>, Vec<Relay>
             (false, true) => std::net::Ipv6Addr::LOCALHOST.into(),
             (false, false) => std::net::Ipv6Addr::UNSPECIFIED.into(),
         };
-        let socket = bind(ip).ok()?;
+        let socket = bind(SocketAddr::new(ip, 0)).ok()?;
         let relay = Relay::allocate(&socket, server, &user, &password).await?;
         tracing::debug!(relayed = %relay.relayed, %server, "TURN allocation");
         Some((socket, relay))
@@ -170,7 +173,7 @@ async fn ask(socket: &UdpSocket, targets: &[SocketAddr]) -> Option<(SocketAddr, 
 }
 
 /// HMAC-SHA1 over the concatenated `parts` (STUN's MESSAGE-INTEGRITY; unused without a password).
-fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
+pub(crate) fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
     let mut ctx = ring::hmac::Context::with_key(&key);
     for p in parts {

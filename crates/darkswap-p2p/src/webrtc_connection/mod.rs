@@ -21,9 +21,9 @@ mod client;
 #[cfg(not(target_arch = "wasm32"))]
 mod connection;
 #[cfg(not(target_arch = "wasm32"))]
-mod driver;
+pub(crate) mod driver;
 #[cfg(not(target_arch = "wasm32"))]
-mod gather;
+pub(crate) mod gather;
 #[cfg(not(target_arch = "wasm32"))]
 mod manager;
 #[cfg(not(target_arch = "wasm32"))]
@@ -32,7 +32,7 @@ mod negotiate;
 mod relay;
 mod session;
 #[cfg(not(target_arch = "wasm32"))]
-mod sockets;
+pub(crate) mod sockets;
 
 #[cfg(target_arch = "wasm32")]
 pub use browser::{DataChannel, LibP2pStream, WebRtcConnection, WebRtcSignalingClient};

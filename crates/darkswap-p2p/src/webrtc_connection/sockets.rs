@@ -12,6 +12,7 @@ use std::{
     io::IoSliceMut,
     net::SocketAddr,
     ops::Range,
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -19,6 +20,7 @@ use str0m::net::Transmit;
 use tokio::{
     io::{Interest, ReadBuf},
     net::UdpSocket,
+    sync::mpsc,
 };
 
 /// Largest run sent at once: the kernel's segment limit, and a UDP datagram's 64 KiB.
@@ -49,12 +51,25 @@ pub(crate) enum Unwrapped {
     Handled,
 }
 
-/// The sockets of one connection, with the TURN allocations made through some of them.
+/// A datagram a listener read for one of its connections: contents, from, to.
+pub(crate) struct Demuxed {
+    pub data: Vec<u8>,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+}
+
+/// The sockets of one connection, with the TURN allocations made through some of them; or the
+/// one socket it shares with the other connections of a WebRTC-direct listener, which reads it
+/// and hands this connection its datagrams.
 pub(crate) struct Sockets {
-    sockets: Vec<UdpSocket>,
+    sockets: Vec<Arc<UdpSocket>>,
     locals: Vec<Option<SocketAddr>>,
     /// quinn-udp's state per socket, for GSO; `None` where it could not be set up.
-    gso: Vec<Option<UdpSocketState>>,
+    gso: Vec<Option<Arc<UdpSocketState>>>,
+    /// Set on a shared socket: where this connection's datagrams arrive.
+    demuxed: Option<mpsc::Receiver<Demuxed>>,
+    /// Set on a shared socket bound to an unspecified address: the source address to send from.
+    src_ip: Option<std::net::IpAddr>,
     relays: Vec<Relay>,
     batch: Option<Batch>,
     /// A spare buffer for the next batch.
@@ -77,12 +92,46 @@ struct Held {
 impl Sockets {
     pub(crate) fn new(sockets: Vec<UdpSocket>, relays: Vec<Relay>) -> Self {
         let locals = sockets.iter().map(|s| s.local_addr().ok()).collect();
-        let gso = sockets.iter().map(|s| UdpSocketState::new(UdpSockRef::from(s)).ok()).collect();
-        Self { sockets, locals, gso, relays, batch: None, spare: Vec::new(), held: None, next: 0 }
+        let gso = sockets.iter().map(|s| UdpSocketState::new(UdpSockRef::from(s)).ok().map(Arc::new)).collect();
+        let sockets = sockets.into_iter().map(Arc::new).collect();
+        Self::assemble(sockets, locals, gso, None, relays)
+    }
+
+    /// A connection on a listener's `socket`, reached at `local`; its datagrams come on `rx`.
+    pub(crate) fn shared(
+        socket: Arc<UdpSocket>,
+        state: Option<Arc<UdpSocketState>>,
+        local: SocketAddr,
+        rx: mpsc::Receiver<Demuxed>,
+    ) -> Self {
+        let mut s = Self::assemble(vec![socket.clone()], vec![Some(local)], vec![state], Some(rx), Vec::new());
+        s.src_ip = socket.local_addr().is_ok_and(|a| a.ip().is_unspecified()).then_some(local.ip());
+        s
+    }
+
+    fn assemble(
+        sockets: Vec<Arc<UdpSocket>>,
+        locals: Vec<Option<SocketAddr>>,
+        gso: Vec<Option<Arc<UdpSocketState>>>,
+        demuxed: Option<mpsc::Receiver<Demuxed>>,
+        relays: Vec<Relay>,
+    ) -> Self {
+        Self {
+            sockets,
+            locals,
+            gso,
+            demuxed,
+            src_ip: None,
+            relays,
+            batch: None,
+            spare: Vec::new(),
+            held: None,
+            next: 0,
+        }
     }
 
     fn socket_for(&self, local: SocketAddr) -> Option<&UdpSocket> {
-        self.locals.iter().position(|l| *l == Some(local)).map(|i| &self.sockets[i])
+        self.locals.iter().position(|l| *l == Some(local)).map(|i| &*self.sockets[i])
     }
 
     /// Sends what str0m asked for, from the socket (or through the relay) of its source. Direct
@@ -145,7 +194,7 @@ impl Sockets {
                     ecn: None,
                     contents: &b.buf,
                     segment_size: (b.count > 1).then_some(b.segment),
-                    src_ip: None,
+                    src_ip: self.src_ip,
                 };
                 loop {
                     match socket.try_io(Interest::WRITABLE, || state.send(UdpSockRef::from(socket), &transmit)) {
@@ -210,10 +259,17 @@ impl Sockets {
         wake
     }
 
-    /// The next datagram on any socket: where it lies in `buf`, from, to. The caller passes the
-    /// same buffer each time: one read may bring several datagrams (GRO, where quinn-udp turns it
-    /// on), and the rest are handed out from it first.
+    /// The next datagram on any socket: where it lies in `buf`, from, to; `None` once no more
+    /// can come (the listener of a shared socket is gone). The caller passes the same buffer
+    /// each time: one read may bring several datagrams (GRO, where quinn-udp turns it on), and
+    /// the rest are handed out from it first.
     pub(crate) async fn recv(&mut self, buf: &mut [u8]) -> Option<(Range<usize>, SocketAddr, SocketAddr)> {
+        if let Some(rx) = &mut self.demuxed {
+            let d = rx.recv().await?;
+            let n = d.data.len().min(buf.len());
+            buf[..n].copy_from_slice(&d.data[..n]);
+            return Some((0..n, d.from, d.to));
+        }
         if let Some(h) = &mut self.held {
             let start = h.next;
             let end = (start + h.stride).min(h.end);
@@ -268,33 +324,54 @@ impl Sockets {
 
     /// One read from socket `i`: (length, segment size, from), or pending with the waker set.
     fn poll_socket(&self, i: usize, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Option<(usize, usize, SocketAddr)>> {
-        let socket = &self.sockets[i];
-        let Some(state) = &self.gso[i] else {
-            let mut rb = ReadBuf::new(buf);
-            return match socket.poll_recv_from(cx, &mut rb) {
-                Poll::Ready(Ok(from)) => Poll::Ready(Some((rb.filled().len(), 0, from))),
-                // An ICMP error for an earlier send (port unreachable): nothing to read.
-                Poll::Ready(Err(_)) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            };
+        poll_read(&self.sockets[i], self.gso[i].as_deref(), cx, buf).map(|r| r.map(|r| (r.len, r.stride, r.from)))
+    }
+}
+
+/// One read: its length, its segment size (0: one datagram), the sender and the local address
+/// it was sent to (where the kernel says).
+pub(crate) struct Read {
+    pub len: usize,
+    pub stride: usize,
+    pub from: SocketAddr,
+    pub dst_ip: Option<std::net::IpAddr>,
+}
+
+/// One read from `socket` (through quinn-udp when `state` is set, for GRO), or pending with the
+/// waker set; `None` for a read that failed (an ICMP error for an earlier send).
+pub(crate) fn poll_read(
+    socket: &UdpSocket,
+    state: Option<&UdpSocketState>,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<Option<Read>> {
+    let Some(state) = state else {
+        let mut rb = ReadBuf::new(buf);
+        return match socket.poll_recv_from(cx, &mut rb) {
+            Poll::Ready(Ok(from)) => Poll::Ready(Some(Read { len: rb.filled().len(), stride: 0, from, dst_ip: None })),
+            Poll::Ready(Err(_)) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         };
-        loop {
-            match socket.poll_recv_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(_)) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
+    };
+    loop {
+        match socket.poll_recv_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        }
+        let mut meta = [RecvMeta::default()];
+        let read = socket.try_io(Interest::READABLE, || {
+            state.recv(UdpSockRef::from(socket), &mut [IoSliceMut::new(&mut *buf)], &mut meta)
+        });
+        match read {
+            Ok(n) if n > 0 => {
+                let m = &meta[0];
+                return Poll::Ready(Some(Read { len: m.len, stride: m.stride, from: m.addr, dst_ip: m.dst_ip }));
             }
-            let mut meta = [RecvMeta::default()];
-            let read = socket.try_io(Interest::READABLE, || {
-                state.recv(UdpSockRef::from(socket), &mut [IoSliceMut::new(&mut *buf)], &mut meta)
-            });
-            match read {
-                Ok(n) if n > 0 => return Poll::Ready(Some((meta[0].len, meta[0].stride, meta[0].addr))),
-                Ok(_) => return Poll::Ready(None),
-                // Readiness was stale; asking again registers the waker.
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(_) => return Poll::Ready(None),
-            }
+            Ok(_) => return Poll::Ready(None),
+            // Readiness was stale; asking again registers the waker.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return Poll::Ready(None),
         }
     }
 }

@@ -106,13 +106,21 @@ async fn networks_gossip_orders_over_the_webrtc_transport() {
 }
 
 /// A native node listens for WebRTC-direct (what browsers dial without a signaling server) with
-/// a certificate kept next to its identity, so its `/certhash` survives a restart.
+/// a certificate kept next to its identity, so its `/certhash` survives a restart; another node
+/// dials it (from no listening socket), orders gossip both ways over the connection's streams,
+/// and an address whose certhash names another certificate is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webrtc_direct_listener_with_a_stable_certificate() {
     init_tracing();
     let dir = std::env::temp_dir().join(format!("darkswap-webrtc-{}", rand::random::<u64>()));
     let identity = dir.join("identity.key");
-    let start = || Network::builder(NetworkConfig::default()).identity_file(&identity).build();
+    let start = || {
+        Network::builder(NetworkConfig::default())
+            .identity_file(&identity)
+            .gossip_heartbeat(Duration::from_millis(200))
+            .discovery(false)
+            .build()
+    };
     let server = start().await.unwrap();
     let addr = server.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct").await.unwrap();
     assert!(addr.to_string().contains("/webrtc-direct/certhash/"), "{addr}");
@@ -120,24 +128,34 @@ async fn webrtc_direct_listener_with_a_stable_certificate() {
     let certhash = |a: &libp2p::Multiaddr| a.to_string().split("/certhash/").nth(1).unwrap().to_owned();
     let id = server.local_peer_id();
 
-    // libp2p-webrtc dials from its listening socket: a native dialer listens first.
-    let client = Network::new(NetworkConfig::default()).await.unwrap();
-    client.listen_on("/ip4/127.0.0.1/udp/0/webrtc-direct").await.unwrap();
-    // libp2p-webrtc opens its handshake channel pre-negotiated (id 0) on both sides; under load
-    // the listener's first Noise bytes can reach the dialer's SCTP before the dialer opened that
-    // stream, and webrtc-rs then refuses the open (the dial times out after 10 s). Our signaling
-    // WebRTC opens channels in-band for that reason; here a fresh attempt is what users would do.
-    let mut remote = None;
-    for attempt in 1..=3 {
-        match tokio::time::timeout(WAIT, client.dial(&format!("{addr}/p2p/{id}"))).await.unwrap() {
-            Ok(p) => {
-                remote = Some(p);
-                break;
-            }
-            Err(e) => eprintln!("WebRTC-direct dial attempt {attempt} failed: {e}"),
-        }
-    }
+    let client = Network::builder(NetworkConfig::default())
+        .gossip_heartbeat(Duration::from_millis(200))
+        .discovery(false)
+        .build()
+        .await
+        .unwrap();
+    // Another certificate's hash at the right address: DTLS shows a different certificate.
+    let other = darkswap_p2p::webrtc_direct::Certificate::generate().unwrap();
+    let forged = addr.to_string().replace(&certhash(&addr), &multibase_certhash(&other));
+    let refused = tokio::time::timeout(WAIT, client.dial(&format!("{forged}/p2p/{id}"))).await.unwrap();
+    let refused = refused.expect_err("a certhash of another certificate is refused").to_string();
+    assert!(refused.contains("fingerprint"), "{refused}");
+
+    let remote = tokio::time::timeout(WAIT, client.dial(&format!("{addr}/p2p/{id}"))).await.unwrap();
     assert_eq!(remote.expect("native dials WebRTC-direct"), id);
+    let (client, mut crx) = drain(client);
+    let (server, mut srx) = drain(server);
+    until_meshed(&client, &[id]).await;
+    until_meshed(&server, &[client.local_peer_id()]).await;
+    for (from, to) in [(&client, &mut srx), (&server, &mut crx)] {
+        let order = from.publish_order(draft(1, Duration::from_secs(600))).await.unwrap();
+        let got = next_matching(to, |ev| match ev {
+            NetworkEvent::MessageReceived { peer_id, message: Message::OrderAnnounce(o), .. } => Some((peer_id, o.id)),
+            _ => None,
+        })
+        .await;
+        assert_eq!(got, (from.local_peer_id(), order.id));
+    }
     client.shutdown().await.unwrap();
     server.shutdown().await.unwrap();
 
@@ -146,6 +164,12 @@ async fn webrtc_direct_listener_with_a_stable_certificate() {
     assert_eq!(certhash(&addr2), certhash(&addr), "same certificate after a restart");
     again.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A certificate's fingerprint as it appears after `/certhash/` in an address.
+fn multibase_certhash(c: &darkswap_p2p::webrtc_direct::Certificate) -> String {
+    let addr = libp2p::Multiaddr::empty().with(libp2p::multiaddr::Protocol::Certhash(c.fingerprint().to_multihash()));
+    addr.to_string().trim_start_matches("/certhash/").to_owned()
 }
 
 /// The connection manager over a pool: reuse, stats, idle and age expiry, a full pool.
