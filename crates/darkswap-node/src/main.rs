@@ -355,7 +355,13 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run(Box::new(cli.run)));
     // The demo prints its own story; a node logs what it sees.
     // (Connections torn down together at the demo's end make yamux warn about broken pipes.)
-    init_tracing(if matches!(command, Command::Run(_)) { "info,libp2p=warn" } else { "warn,yamux=error" });
+    // str0m warns about bookkeeping on every channel close ("Drop BufferedAmountLow"), which
+    // tells an operator nothing; its errors still show.
+    init_tracing(if matches!(command, Command::Run(_)) {
+        "info,libp2p=warn,str0m=error"
+    } else {
+        "warn,yamux=error,str0m=error"
+    });
     let result: Result<(), Box<dyn std::error::Error>> = match command {
         Command::Run(args) => runtime().map_err(Into::into).and_then(|rt| rt.block_on(run_node(*args))),
         Command::Demo { nodes, orders } => runtime().map_err(Into::into).and_then(|rt| {

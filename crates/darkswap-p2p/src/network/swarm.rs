@@ -85,7 +85,6 @@ fn webrtc_direct(
     b: &NetworkBuilder,
 ) -> Result<libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>, Error> {
     use libp2p::core::{muxing::StreamMuxerBox, Transport};
-    crate::webrtc_connection::install_crypto_provider();
     let file = b.webrtc.certificate_file.clone().or_else(|| {
         b.identity_file.as_ref().map(|p| {
             let mut name = p.as_os_str().to_owned();

@@ -26,16 +26,6 @@ use tokio_util::sync::PollSender;
 /// channels, large enough that per-message costs stay small.
 const STREAM_CHUNK: usize = 16 * 1024;
 
-/// Picks the process-wide rustls crypto provider that libp2p-webrtc's DTLS (WebRTC-direct)
-/// needs. Two providers are compiled in (QUIC brings aws-lc-rs, WebSocket brings ring), so
-/// rustls cannot choose by itself; an application that installed one first keeps its choice.
-pub(crate) fn install_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-}
-
 /// One named, reliable, ordered message channel of a [`WebRtcConnection`]. Clones share it.
 #[derive(Clone)]
 pub struct DataChannel {
@@ -107,6 +97,8 @@ struct StreamShared {
     open: Arc<AtomicBool>,
     /// The close was queued; the last clone's drop need not queue it.
     closed: AtomicBool,
+    /// Dropping the last clone leaves the channel open (see [`LibP2pStream::leave_open_on_drop`]).
+    leave_open: AtomicBool,
     writes: mpsc::Sender<Outgoing>,
 }
 
@@ -124,7 +116,7 @@ impl Clone for LibP2pStream {
 
 impl Drop for StreamShared {
     fn drop(&mut self) {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.closed.swap(true, Ordering::AcqRel) || self.leave_open.load(Ordering::Acquire) {
             return;
         }
         let close = Outgoing { channel: self.id, data: None };
@@ -153,9 +145,18 @@ impl LibP2pStream {
             read: Mutex::new(ReadState { inbound: inbound.rx, buf: Vec::new(), pos: 0 }),
             open: inbound.open,
             closed: AtomicBool::new(false),
+            leave_open: AtomicBool::new(false),
             writes: driver.writes.clone(),
         };
         Self { writes: PollSender::new(driver.writes.clone()), shared: Arc::new(shared) }
+    }
+
+    /// Dropping the stream will not close its channel. For a handshake channel whose peer may
+    /// still be finishing: libp2p-webrtc leaves channel 0 open, and a peer that still writes to a
+    /// channel reset under it fails its handshake.
+    pub(crate) fn leave_open_on_drop(self) -> Self {
+        self.shared.leave_open.store(true, Ordering::Release);
+        self
     }
 }
 

@@ -104,7 +104,7 @@ pub(crate) fn spawn(rtc: Rtc, net: Sockets, channels: usize) -> (Handle, mpsc::R
         alive: Arc::new(AtomicBool::new(true)),
         shutdown: CancellationToken::new(),
     };
-    let driver = Driver {
+    let mut driver = Driver {
         rtc,
         net,
         writes,
@@ -121,6 +121,7 @@ pub(crate) fn spawn(rtc: Rtc, net: Sockets, channels: usize) -> (Handle, mpsc::R
         let reason = driver.run(shutdown).await;
         tracing::debug!(%reason, "WebRTC connection ended");
         alive.store(false, Ordering::Release);
+        driver.net.release_relays().await;
     });
     (handle, progress)
 }
@@ -143,7 +144,7 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self, shutdown: CancellationToken) -> String {
+    async fn run(&mut self, shutdown: CancellationToken) -> String {
         let mut buf = vec![0u8; RECV_BUF];
         let (mut writes_open, mut control_open, mut closing) = (true, true, false);
         // Made once and re-armed: the loop turns once per datagram, and a fresh timer or

@@ -39,8 +39,6 @@ pub use browser::{DataChannel, LibP2pStream, WebRtcConnection, WebRtcSignalingCl
 #[cfg(not(target_arch = "wasm32"))]
 pub use client::WebRtcSignalingClient;
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use connection::install_crypto_provider;
-#[cfg(not(target_arch = "wasm32"))]
 pub use connection::{DataChannel, LibP2pStream, WebRtcConnection};
 #[cfg(not(target_arch = "wasm32"))]
 pub use manager::WebRtcConnectionManager;

@@ -198,7 +198,8 @@ async fn establish(
 
     let (local, remote) = driver.fingerprints().await?;
     let (noise_id, noise_rx) = opened.remove("noise").ok_or(WebRtcError::Closed)?;
-    let handshake = LibP2pStream::new(noise_id, &driver, noise_rx);
+    // Left open after the handshake, as before: the peer may still be closing its side.
+    let handshake = LibP2pStream::new(noise_id, &driver, noise_rx).leave_open_on_drop();
     let (local, remote) = (Fingerprint::raw(local), Fingerprint::raw(remote));
     // libp2p's construction: the offerer is the "client", the answerer the "server".
     let proven = if offerer {

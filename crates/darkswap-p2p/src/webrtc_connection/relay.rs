@@ -164,6 +164,21 @@ impl Relay {
         }
     }
 
+    /// The request that deletes the allocation (a refresh with lifetime 0), so the server frees
+    /// it now rather than when its lifetime runs out; nothing if there is no allocation.
+    pub(crate) fn delete(&mut self) -> Vec<Datagram> {
+        let now = self.now();
+        if let Err(e) = self.client.delete(now) {
+            tracing::debug!(server = %self.server, "TURN allocation not deleted: {e}");
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        while let Some(t) = self.client.poll_transmit(now) {
+            out.push((t.data.as_ref().to_vec(), t.to));
+        }
+        out
+    }
+
     /// TURN's own datagrams due now (refreshes, permissions), and when to ask again.
     pub(crate) fn poll(&mut self) -> (Vec<Datagram>, Option<Instant>) {
         let now = self.now();

@@ -237,6 +237,18 @@ impl Sockets {
         Unwrapped::Direct
     }
 
+    /// Deletes every TURN allocation (sent once, not waited for: the connection is over, and a
+    /// lost deletion only leaves the allocation to expire on its own).
+    pub(crate) async fn release_relays(&mut self) {
+        let mut due: Vec<(SocketAddr, Datagram)> = Vec::new();
+        for relay in &mut self.relays {
+            due.extend(relay.delete().into_iter().map(|d| (relay.local, d)));
+        }
+        for (local, (data, to)) in due {
+            self.send_from(local, &data, to).await;
+        }
+    }
+
     /// Sends what the TURN clients have due (refreshes, permissions); returns when they next
     /// need attention.
     pub(crate) async fn service_relays(&mut self) -> Option<Instant> {

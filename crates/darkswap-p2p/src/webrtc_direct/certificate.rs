@@ -108,4 +108,15 @@ mod tests {
         assert!(matches!(Certificate::from_pem(&mixed), Err(CertificateError::Invalid(_))));
         assert!(Certificate::from_pem("garbage").is_err());
     }
+
+    /// What libp2p-webrtc (webrtc-rs 0.17) wrote: an EXPIRES block, then `PRIVATE_KEY` (PKCS#8)
+    /// and the certificate.
+    #[test]
+    fn reads_the_files_libp2p_webrtc_wrote() {
+        let a = Certificate::generate().unwrap();
+        let expires = pem::Pem::new("EXPIRES", 4_000_000_000u64.to_le_bytes().to_vec());
+        let blocks = [pem::Pem::new("PRIVATE_KEY", a.key.to_vec()), pem::Pem::new("CERTIFICATE", a.der.clone())];
+        let old = format!("{}\n{}", pem::encode(&expires), pem::encode_many(&blocks));
+        assert_eq!(Certificate::from_pem(&old).unwrap().fingerprint(), a.fingerprint());
+    }
 }

@@ -11,7 +11,13 @@ use crate::webrtc_connection::{
 };
 use libp2p::{identity::Keypair, PeerId};
 use libp2p_webrtc_utils::{noise, Fingerprint};
-use std::{net::SocketAddr, time::Instant};
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
 use str0m::{channel::ChannelConfig, config::DtlsCert, Candidate, IceCreds, Rtc};
 use tokio::sync::oneshot;
 
@@ -95,8 +101,11 @@ pub(crate) async fn connect(
         };
         let (local, remote) = handle.fingerprints().await.map_err(|_| Error::Closed)?;
         let (local, remote) = (Fingerprint::raw(local), Fingerprint::raw(remote));
-        // Nothing of the handshake needs a reset when dropped: the channel closes with it.
-        let (stream, _) = libp2p_webrtc_utils::Stream::new(LibP2pStream::new(id, &handle, inbound));
+        // Channel 0 stays open after the handshake, as libp2p-webrtc leaves it: the peer may
+        // still be closing its side when ours is done. Nothing of it needs a reset when dropped.
+        let channel = LibP2pStream::new(id, &handle, inbound).leave_open_on_drop();
+        let (stream, _) = libp2p_webrtc_utils::Stream::new(channel);
+        let stream = Handshake(stream);
         let peer = match side {
             Side::Server => noise::inbound(keypair, stream, remote, local).await,
             Side::Client(_) => noise::outbound(keypair, stream, remote, local).await,
@@ -110,6 +119,34 @@ pub(crate) async fn connect(
         Err(e) => {
             handle.shutdown.cancel();
             Err(e)
+        }
+    }
+}
+
+/// The handshake's stream. Noise closes it once the handshake is done; a peer that resets
+/// channel 0 as soon as its own side is done makes that close fail, which changes nothing about
+/// the proven identity, so that failure is not one.
+struct Handshake<T>(T);
+
+impl<T: futures::AsyncRead + Unpin> futures::AsyncRead for Handshake<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<T: futures::AsyncWrite + Unpin> futures::AsyncWrite for Handshake<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match futures::ready!(Pin::new(&mut self.0).poll_close(cx)) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Poll::Ready(Ok(())),
+            other => Poll::Ready(other),
         }
     }
 }

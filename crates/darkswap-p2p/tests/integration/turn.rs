@@ -45,7 +45,7 @@ impl Coturn {
         // ephemeral range, which starts above 32768 and where this range is unlikely to collide).
         let min = 20000 + (std::process::id() % 400) as u16 * 20;
         let child = Command::new("turnserver")
-            .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--no-software-attribute", "--simple-log"])
+            .args(["-n", "-v", "--no-cli", "--no-tls", "--no-dtls", "--no-software-attribute", "--simple-log"])
             .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--allow-loopback-peers"])
             .args(["--listening-port", &port.to_string()])
             .args(["--min-port", &min.to_string(), "--max-port", &(min + 19).to_string()])
@@ -55,7 +55,7 @@ impl Coturn {
             .arg("--pidfile")
             .arg(dir.join("turn.pid"))
             .args(["--log-file", "stdout"])
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("turn.log")).unwrap())
             .stderr(Stdio::null())
             .spawn()
             .expect("turnserver runs (install it with scripts/setup-turn.sh)");
@@ -84,6 +84,11 @@ impl Coturn {
         panic!("turnserver did not answer on port {}", self.port);
     }
 
+    /// What the server logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("turn.log")).unwrap_or_default()
+    }
+
     fn ice_server(&self) -> IceServer {
         IceServer {
             urls: vec![format!("turn:127.0.0.1:{}?transport=udp", self.port)],
@@ -101,7 +106,8 @@ async fn relay_only_client(url: &str, turn: &Coturn) -> WebRtcSignalingClient {
 }
 
 /// Both peers offer only their TURN allocations, so every datagram between them passes through
-/// coturn: the offer carries relayed candidates and no host one, and the connection works.
+/// coturn: the offer carries relayed candidates and no host one, the connection works, and its
+/// close frees both allocations on the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_peers_connect_through_a_turn_server() {
     let turn = Coturn::start();
@@ -126,6 +132,13 @@ async fn relay_only_peers_connect_through_a_turn_server() {
         assert_eq!(db.receive().await.unwrap(), i.to_be_bytes().repeat(2000), "a to b, in order, intact");
         assert_eq!(da.receive().await.unwrap(), i.to_le_bytes().repeat(100), "b to a, in order, intact");
     }
+
+    // Closing the connection deletes both allocations at once (a refresh with lifetime 0)
+    // instead of leaving them to expire after ten minutes.
+    assert!(!turn.log().contains("lifetime=0"), "no deletion before the close");
+    at_a.close().await.unwrap();
+    until("both TURN allocations deleted", || async { (turn.log().matches("lifetime=0").count() >= 2).then_some(()) })
+        .await;
 }
 
 /// A TURN server that refuses the credentials leaves a relay-only peer without candidates: the
