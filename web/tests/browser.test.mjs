@@ -278,6 +278,7 @@ const tests = {
     } catch (e) {
       console.error(page.log.join("\n"));
       console.error("page connections:", JSON.stringify(await page.evaluate(() => window.darkswap.node.connections())));
+      console.error("relay:\n" + relay.stderr.join("\n"));
       throw e;
     }
   },

@@ -1,10 +1,10 @@
 //! WebRTC figures, measured side by side in one run:
 //!
 //! 1. connection setup through the signaling server (offer to proven connection), p50/p99,
-//!    against libp2p's own WebRTC-direct dial and a TCP+Noise+Yamux dial between two `Network`s
+//!    against a WebRTC-direct dial and a TCP+Noise+Yamux dial between two `Network`s
 //!    in the same run, and against the 50 ms goal;
 //! 2. data-channel throughput native<->native on loopback (Mbit/s, against the 500 Mbit/s goal and
-//!    a TCP loopback stream in the same run);
+//!    a TCP loopback stream in the same run), and a libp2p stream over WebRTC-direct;
 //! 3. the signaling server with 1,000 and 5,000 registered clients relaying offers at 2,000 msg/s:
 //!    p50/p99 relay latency (goal p99 <= 10 ms).
 //!
@@ -193,14 +193,66 @@ async fn throughput(megabytes: usize, message_kib: usize) {
     }
     sink.await.unwrap();
     let tcp = total as f64 * 8.0 / t.elapsed().as_secs_f64() / 1e6;
+    let direct = direct_stream(total, &chunk).await;
     println!("## data-channel throughput, {megabytes} MiB in {} KiB messages, loopback", msg / 1024);
     println!("darkswap WebRTC data channel: {webrtc:>9.1} Mbit/s ({:.2}x of the 500 Mbit/s goal)", webrtc / 500.0);
+    println!(
+        "WebRTC-direct libp2p stream:  {direct:>9.1} Mbit/s ({:.2}x of the goal; libp2p framing on one data channel)",
+        direct / 500.0
+    );
     println!("plain TCP loopback stream:    {tcp:>9.1} Mbit/s (WebRTC/TCP {:.3}x)", webrtc / tcp);
     println!(
-        "BENCH | WebRTC data-channel throughput | {webrtc:.0} Mbit/s (plain TCP {tcp:.0}) | >= 500 Mbit/s | {:.2}x of the goal | {megabytes} MiB in {} KiB messages |",
+        "BENCH | WebRTC data-channel throughput | {webrtc:.0} Mbit/s (WebRTC-direct stream {direct:.0}, plain TCP {tcp:.0}) | >= 500 Mbit/s | {:.2}x of the goal | {megabytes} MiB in {} KiB messages |",
         webrtc / 500.0,
         msg / 1024
     );
+}
+
+/// Mbit/s of one libp2p stream over WebRTC-direct (a data channel carrying libp2p's framing),
+/// transport to transport: what a browser's or a native peer's protocols run on.
+async fn direct_stream(total: usize, chunk: &[u8]) -> f64 {
+    use darkswap_p2p::webrtc_direct::{Certificate, Transport};
+    use futures::{future::poll_fn, AsyncReadExt, AsyncWriteExt};
+    use libp2p::core::{
+        muxing::StreamMuxerExt,
+        transport::{DialOpts, ListenerId, PortUse, TransportEvent},
+        Endpoint, Transport as _,
+    };
+    use std::pin::Pin;
+    let transport = || Transport::new(Keypair::generate_ed25519(), Certificate::generate().expect("a certificate"));
+    let mut listener = transport();
+    listener.listen_on(ListenerId::next(), "/ip4/127.0.0.1/udp/0/webrtc-direct".parse().unwrap()).expect("listens");
+    let addr = match poll_fn(|cx| Pin::new(&mut listener).poll(cx)).await {
+        TransportEvent::NewAddress { listen_addr, .. } => listen_addr,
+        _ => panic!("the listening address comes first"),
+    };
+    let dial = transport().dial(addr, DialOpts { role: Endpoint::Dialer, port_use: PortUse::New }).expect("dials");
+    let accept = async {
+        loop {
+            if let TransportEvent::Incoming { upgrade, .. } = poll_fn(|cx| Pin::new(&mut listener).poll(cx)).await {
+                break upgrade.await.expect("accepted");
+            }
+        }
+    };
+    let (dialed, (_, mut inbound)) = futures::join!(dial, accept);
+    let (_, mut outbound) = dialed.expect("connected");
+    let mut out = poll_fn(|cx| outbound.poll_outbound_unpin(cx)).await.expect("a stream");
+    let reader = tokio::spawn(async move {
+        let mut s = poll_fn(|cx| inbound.poll_inbound_unpin(cx)).await.expect("the stream");
+        let (mut buf, mut got) = (vec![0u8; 64 * 1024], 0);
+        while got < total {
+            let n = s.read(&mut buf).await.expect("reads");
+            assert!(n > 0, "the stream ended early");
+            got += n;
+        }
+        got
+    });
+    let t = Instant::now();
+    for _ in 0..total / chunk.len() {
+        out.write_all(chunk).await.expect("writes");
+    }
+    let got = reader.await.unwrap();
+    got as f64 * 8.0 / t.elapsed().as_secs_f64() / 1e6
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

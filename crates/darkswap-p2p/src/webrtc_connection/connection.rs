@@ -2,7 +2,7 @@
 //! its named channels and the libp2p byte stream.
 
 use super::{
-    driver::{self, Inbound, Outgoing},
+    driver::{self, Inbound, Op, Outgoing},
     WebRtcError, MAX_DATA_MESSAGE,
 };
 use futures::{AsyncRead, AsyncWrite};
@@ -60,7 +60,7 @@ impl DataChannel {
         if !self.driver.alive.load(Ordering::Acquire) || !self.open.load(Ordering::Acquire) {
             return Err(WebRtcError::Closed);
         }
-        let out = Outgoing { channel: self.id, data: Some(data) };
+        let out = Outgoing { channel: self.id, op: Op::Send(data) };
         self.driver.writes.send(out).await.map_err(|_| WebRtcError::Closed)
     }
 
@@ -72,7 +72,7 @@ impl DataChannel {
     /// Closes the channel, after the messages already sent; later sends fail with
     /// [`WebRtcError::Closed`], here and (once the close arrives) at the remote peer.
     pub async fn close(&self) -> Result<(), WebRtcError> {
-        let out = Outgoing { channel: self.id, data: None };
+        let out = Outgoing { channel: self.id, op: Op::Close };
         let queued = self.driver.writes.send(out).await.map_err(|_| WebRtcError::Closed);
         self.open.store(false, Ordering::Release);
         queued
@@ -85,7 +85,8 @@ impl DataChannel {
 /// last one stopped, writes are cut into messages.
 ///
 /// Clones share the channel (libp2p's WebRTC framing keeps one to send a reset when its stream
-/// is dropped); the channel closes on `close`, or when the last clone is dropped.
+/// is dropped); the channel closes on `close`, or some seconds after the last clone is dropped,
+/// so that the peer can still read what was sent last.
 pub struct LibP2pStream {
     writes: PollSender<Outgoing>,
     shared: Arc<StreamShared>,
@@ -97,8 +98,6 @@ struct StreamShared {
     open: Arc<AtomicBool>,
     /// The close was queued; the last clone's drop need not queue it.
     closed: AtomicBool,
-    /// Dropping the last clone leaves the channel open (see [`LibP2pStream::leave_open_on_drop`]).
-    leave_open: AtomicBool,
     writes: mpsc::Sender<Outgoing>,
 }
 
@@ -116,10 +115,10 @@ impl Clone for LibP2pStream {
 
 impl Drop for StreamShared {
     fn drop(&mut self) {
-        if self.closed.swap(true, Ordering::AcqRel) || self.leave_open.load(Ordering::Acquire) {
+        if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let close = Outgoing { channel: self.id, data: None };
+        let close = Outgoing { channel: self.id, op: Op::CloseLater };
         if let Err(mpsc::error::TrySendError::Full(close)) = self.writes.try_send(close) {
             // The queue is bounded and busy; the close still has to go out behind the data.
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -145,18 +144,9 @@ impl LibP2pStream {
             read: Mutex::new(ReadState { inbound: inbound.rx, buf: Vec::new(), pos: 0 }),
             open: inbound.open,
             closed: AtomicBool::new(false),
-            leave_open: AtomicBool::new(false),
             writes: driver.writes.clone(),
         };
         Self { writes: PollSender::new(driver.writes.clone()), shared: Arc::new(shared) }
-    }
-
-    /// Dropping the stream will not close its channel. For a handshake channel whose peer may
-    /// still be finishing: libp2p-webrtc leaves channel 0 open, and a peer that still writes to a
-    /// channel reset under it fails its handshake.
-    pub(crate) fn leave_open_on_drop(self) -> Self {
-        self.shared.leave_open.store(true, Ordering::Release);
-        self
     }
 }
 
@@ -200,7 +190,7 @@ impl AsyncWrite for LibP2pStream {
             Poll::Pending => return Poll::Pending,
         }
         let n = buf.len().min(STREAM_CHUNK);
-        let out = Outgoing { channel: this.shared.id, data: Some(buf[..n].to_vec()) };
+        let out = Outgoing { channel: this.shared.id, op: Op::Send(buf[..n].to_vec()) };
         this.writes.send_item(out).map_err(|_| broken())?;
         Poll::Ready(Ok(n))
     }
@@ -219,7 +209,7 @@ impl AsyncWrite for LibP2pStream {
             Poll::Ready(Ok(())) => {
                 // Queued behind the data, so the reset cannot overtake it.
                 if !this.shared.closed.swap(true, Ordering::AcqRel) {
-                    let _ = this.writes.send_item(Outgoing { channel: this.shared.id, data: None });
+                    let _ = this.writes.send_item(Outgoing { channel: this.shared.id, op: Op::Close });
                 }
             }
             Poll::Ready(Err(_)) => this.shared.closed.store(true, Ordering::Release),

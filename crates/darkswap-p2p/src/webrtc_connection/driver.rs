@@ -37,11 +37,33 @@ pub(crate) const WRITE_QUEUE: usize = 16;
 /// Room for one read: a datagram, or a GRO batch of them (at most 64 KiB).
 const RECV_BUF: usize = 64 * 1024;
 
-/// One message for one channel, or (`None`) the channel's close, which stays behind the
-/// messages queued before it.
+/// How long the channel of a dropped stream stays open: the peer may not have read what was
+/// sent last, and browsers' libp2p (libp2p-webrtc-websys) drops whatever it had not read when its
+/// channel closes.
+pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// For WebRTC-direct: channels this side opened in-band that the peer has not answered on yet,
+/// beyond which further opens wait. Browsers' libp2p (libp2p-webrtc-websys) queues at most five
+/// new channels for its swarm and silently drops the rest, so a burst of opens at connection
+/// start (identify, gossipsub, sync, ...) would lose streams.
+pub(crate) const MAX_UNANSWERED: usize = 4;
+/// After this long, an unanswered channel no longer holds back the next open.
+const UNANSWERED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Something for one channel, in order with what was queued for it before.
 pub(crate) struct Outgoing {
     pub channel: ChannelId,
-    pub data: Option<Vec<u8>>,
+    pub op: Op,
+}
+
+/// What an [`Outgoing`] asks for.
+pub(crate) enum Op {
+    /// A message.
+    Send(Vec<u8>),
+    /// Close the channel now.
+    Close,
+    /// Close the channel after [`LINGER`].
+    CloseLater,
 }
 
 /// What the negotiation (and later the channels) ask of the task.
@@ -92,8 +114,15 @@ impl Handle {
 
 /// Starts the task for `rtc`, which already has its local candidates, on their sockets. Channels
 /// the remote peer opens are reported as [`Progress::Open`] while fewer than `channels` wait to
-/// be taken; beyond that, or once nobody takes them, they are refused.
-pub(crate) fn spawn(rtc: Rtc, net: Sockets, channels: usize) -> (Handle, mpsc::Receiver<Progress>) {
+/// be taken; beyond that, or once nobody takes them, they are refused. At most `max_unanswered`
+/// channels this side opens in-band wait for the peer's first message at once; later opens
+/// queue behind them (see [`MAX_UNANSWERED`]).
+pub(crate) fn spawn(
+    rtc: Rtc,
+    net: Sockets,
+    channels: usize,
+    max_unanswered: usize,
+) -> (Handle, mpsc::Receiver<Progress>) {
     let (writes_tx, writes) = mpsc::channel(WRITE_QUEUE);
     let (control_tx, control) = mpsc::channel(16);
     // One report per expected channel, and room for the failure.
@@ -112,7 +141,11 @@ pub(crate) fn spawn(rtc: Rtc, net: Sockets, channels: usize) -> (Handle, mpsc::R
         progress: progress_tx,
         inbound: HashMap::new(),
         awaiting: HashMap::new(),
+        unanswered: HashMap::new(),
+        max_unanswered,
+        queued_open: VecDeque::new(),
         stalled: VecDeque::new(),
+        lingering: VecDeque::new(),
         pending: None,
         closed: None,
     };
@@ -135,8 +168,16 @@ struct Driver {
     inbound: HashMap<ChannelId, (mpsc::Sender<Vec<u8>>, Arc<AtomicBool>)>,
     /// Channels this side opened, waiting for the remote peer's acknowledgement.
     awaiting: HashMap<ChannelId, oneshot::Sender<(ChannelId, Inbound)>>,
+    /// In-band channels this side opened that the peer has sent nothing on yet, since when.
+    unanswered: HashMap<ChannelId, Instant>,
+    /// How many of those may wait at once.
+    max_unanswered: usize,
+    /// Opens waiting for fewer unanswered channels.
+    queued_open: VecDeque<(ChannelConfig, oneshot::Sender<(ChannelId, Inbound)>)>,
     /// Messages waiting for room in their channel's queue, in arrival order.
     stalled: VecDeque<(ChannelId, Vec<u8>)>,
+    /// Channels to close once their time comes, earliest first.
+    lingering: VecDeque<(Instant, ChannelId)>,
     /// A write SCTP had no room for yet.
     pending: Option<Outgoing>,
     /// Why the connection ended, once it has.
@@ -160,6 +201,15 @@ impl Driver {
             let deadline = match self.net.service_relays().await {
                 Some(wake) => deadline.min(wake),
                 None => deadline,
+            };
+            if self.close_lingering() || (!self.queued_open.is_empty() && self.open_queued()) {
+                continue;
+            }
+            let deadline = self.lingering.front().map_or(deadline, |(at, _)| deadline.min(*at));
+            // A queued open goes ahead when the oldest unanswered channel stops counting.
+            let deadline = match self.unanswered.values().min() {
+                Some(since) if !self.queued_open.is_empty() => deadline.min(*since + UNANSWERED_TIMEOUT),
+                _ => deadline,
             };
             if let Some(reason) = self.closed.take() {
                 return self.fail(reason);
@@ -241,15 +291,41 @@ impl Driver {
         reason
     }
 
+    /// Closes the lingering channels whose time has come; true if it closed any (drain again).
+    fn close_lingering(&mut self) -> bool {
+        let now = Instant::now();
+        let mut closed = false;
+        while let Some(&(at, id)) = self.lingering.front() {
+            if at > now {
+                break;
+            }
+            self.lingering.pop_front();
+            self.close_channel(id);
+            closed = true;
+        }
+        closed
+    }
+
+    fn close_channel(&mut self, id: ChannelId) {
+        if let Some((_, open)) = self.inbound.get(&id) {
+            open.store(false, Ordering::Release);
+        }
+        self.rtc.direct_api().close_data_channel(id);
+    }
+
     /// Hands the pending write to SCTP if it has room; true if it did (drain again).
     fn try_write(&mut self) -> bool {
         let Some(w) = self.pending.take() else { return false };
-        let Some(data) = w.data.as_deref() else {
-            if let Some((_, open)) = self.inbound.get(&w.channel) {
-                open.store(false, Ordering::Release);
+        let data = match &w.op {
+            Op::Send(data) => data.as_slice(),
+            Op::Close => {
+                self.close_channel(w.channel);
+                return true;
             }
-            self.rtc.direct_api().close_data_channel(w.channel);
-            return true;
+            Op::CloseLater => {
+                self.lingering.push_back((Instant::now() + LINGER, w.channel));
+                return true;
+            }
         };
         let Some(mut channel) = self.rtc.channel(w.channel) else {
             // The channel is closed (or closing): the write has nowhere to go.
@@ -309,6 +385,7 @@ impl Driver {
                 }
             }
             Event::ChannelData(d) => {
+                self.answered(d.id);
                 if !self.stalled.is_empty() {
                     if self.inbound.contains_key(&d.id) {
                         self.stalled.push_back((d.id, d.data));
@@ -318,7 +395,10 @@ impl Driver {
                 let Some((tx, _)) = self.inbound.get(&d.id) else { return };
                 match tx.try_send(d.data) {
                     Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(data)) => self.stalled.push_back((d.id, data)),
+                    Err(mpsc::error::TrySendError::Full(data)) => {
+                        tracing::debug!(channel = ?d.id, "a reader fell behind; the connection waits for it");
+                        self.stalled.push_back((d.id, data));
+                    }
                     Err(mpsc::error::TrySendError::Closed(_)) => {
                         self.inbound.remove(&d.id);
                     }
@@ -328,6 +408,7 @@ impl Driver {
                 // An opener waiting on it learns of the refusal; readers see the end after the
                 // messages already queued.
                 self.awaiting.remove(&id);
+                self.answered(id);
                 if let Some((_, open)) = self.inbound.remove(&id) {
                     open.store(false, Ordering::Release);
                 }
@@ -356,9 +437,35 @@ impl Driver {
                 let _ = tx.send(local.zip(remote));
             }
             Control::OpenChannel(config, opener) => {
-                let id = self.rtc.direct_api().create_data_channel(config);
-                self.awaiting.insert(id, opener);
+                self.queued_open.push_back((config, opener));
+                let _ = self.open_queued();
             }
+        }
+    }
+
+    /// Opens the queued channels while fewer than `max_unanswered` wait for an answer; true if
+    /// it opened any (drain again).
+    fn open_queued(&mut self) -> bool {
+        let now = Instant::now();
+        let mut opened = false;
+        self.unanswered.retain(|_, since| now.duration_since(*since) < UNANSWERED_TIMEOUT);
+        while self.unanswered.len() < self.max_unanswered {
+            let Some((config, opener)) = self.queued_open.pop_front() else { break };
+            let in_band = config.negotiated.is_none();
+            let id = self.rtc.direct_api().create_data_channel(config);
+            self.awaiting.insert(id, opener);
+            if in_band {
+                self.unanswered.insert(id, now);
+            }
+            opened = true;
+        }
+        opened
+    }
+
+    /// The peer sent something on `id` (or closed it): it took the channel.
+    fn answered(&mut self, id: ChannelId) {
+        if self.unanswered.remove(&id).is_some() && !self.queued_open.is_empty() {
+            let _ = self.open_queued();
         }
     }
 }

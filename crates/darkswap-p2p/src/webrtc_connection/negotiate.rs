@@ -154,7 +154,8 @@ async fn establish(
             (n.signal)(Payload::Answer { sdp: answer.to_sdp_string() })?;
         }
     }
-    let (driver, mut progress) = driver::spawn(rtc, Sockets::new(sockets, relays), labels.len());
+    // Both ends are this crate's (native or browser), which take every channel opened.
+    let (driver, mut progress) = driver::spawn(rtc, Sockets::new(sockets, relays), labels.len(), usize::MAX);
     *handle = Some(driver.clone());
 
     let mut opened: Opened = HashMap::new();
@@ -198,8 +199,7 @@ async fn establish(
 
     let (local, remote) = driver.fingerprints().await?;
     let (noise_id, noise_rx) = opened.remove("noise").ok_or(WebRtcError::Closed)?;
-    // Left open after the handshake, as before: the peer may still be closing its side.
-    let handshake = LibP2pStream::new(noise_id, &driver, noise_rx).leave_open_on_drop();
+    let handshake = LibP2pStream::new(noise_id, &driver, noise_rx);
     let (local, remote) = (Fingerprint::raw(local), Fingerprint::raw(remote));
     // libp2p's construction: the offerer is the "client", the answerer the "server".
     let proven = if offerer {

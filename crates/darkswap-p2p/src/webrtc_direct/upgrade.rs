@@ -81,7 +81,7 @@ pub(crate) async fn connect(
     rtc: Rtc,
     net: Sockets,
 ) -> Result<(PeerId, Connection), Error> {
-    let (handle, mut progress) = driver::spawn(rtc, net, PENDING_STREAMS);
+    let (handle, mut progress) = driver::spawn(rtc, net, PENDING_STREAMS, driver::MAX_UNANSWERED);
     let result = async {
         // Channel 0, negotiated out of band on both sides, carries the handshake.
         let config = ChannelConfig { negotiated: Some(0), ..Default::default() };
@@ -101,10 +101,9 @@ pub(crate) async fn connect(
         };
         let (local, remote) = handle.fingerprints().await.map_err(|_| Error::Closed)?;
         let (local, remote) = (Fingerprint::raw(local), Fingerprint::raw(remote));
-        // Channel 0 stays open after the handshake, as libp2p-webrtc leaves it: the peer may
-        // still be closing its side when ours is done. Nothing of it needs a reset when dropped.
-        let channel = LibP2pStream::new(id, &handle, inbound).leave_open_on_drop();
-        let (stream, _) = libp2p_webrtc_utils::Stream::new(channel);
+        // Nothing of the handshake needs a reset when dropped; the channel closes a while after
+        // (the peer may still be closing its side).
+        let (stream, _) = libp2p_webrtc_utils::Stream::new(LibP2pStream::new(id, &handle, inbound));
         let stream = Handshake(stream);
         let peer = match side {
             Side::Server => noise::inbound(keypair, stream, remote, local).await,
