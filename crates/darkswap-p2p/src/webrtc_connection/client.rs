@@ -199,11 +199,16 @@ impl WebRtcSignalingClient {
     /// negotiation goes on in the background; [`wait_for_connection`](Self::wait_for_connection)
     /// gives its outcome.
     pub async fn create_offer(&self, peer: &PeerId) -> Result<Offer, WebRtcError> {
+        self.offer(peer).await.map(|(offer, _)| offer)
+    }
+
+    /// Sends an offer to `peer`; the offer, and the outcome of that negotiation alone.
+    async fn offer(&self, peer: &PeerId) -> Result<(Offer, Pending), WebRtcError> {
         let connection_id = hex::encode(rand::random::<[u8; 8]>());
         let (tx, rx) = futures::channel::oneshot::channel();
         let pending = self.inner.start(Role::Offerer { offer_sdp: tx }, *peer, connection_id.clone())?;
         match rx.await {
-            Ok(sdp) => Ok(Offer { connection_id, sdp }),
+            Ok(sdp) => Ok((Offer { connection_id, sdp }, pending)),
             Err(_) => Err(pending.await.err().unwrap_or(WebRtcError::Closed)),
         }
     }
@@ -227,12 +232,10 @@ impl WebRtcSignalingClient {
 
     /// Offers and waits: a proven connection to `peer`.
     pub async fn connect_to_peer(&self, peer: &PeerId) -> Result<Arc<WebRtcConnection>, WebRtcError> {
-        self.create_offer(peer).await?;
-        let pending = lock(&self.inner.results).get(peer);
-        match pending {
-            Some(p) => p.await,
-            None => self.wait_for_connection(peer).await,
-        }
+        // This offer's own outcome: another negotiation with the same peer (a second dial, or
+        // the peer's own offer) may have started meanwhile, and its connection is someone else's.
+        let (_, pending) = self.offer(peer).await?;
+        pending.await
     }
 
     /// The next connection another peer started (answered automatically when

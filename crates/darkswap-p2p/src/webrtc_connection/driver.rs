@@ -9,6 +9,7 @@
 //! bounded; the peer's SCTP then holds its data back like TCP would.
 
 use super::{
+    opens::{OpenPolicy, Opens},
     sockets::{Sockets, Unwrapped},
     WebRtcError,
 };
@@ -41,14 +42,6 @@ const RECV_BUF: usize = 64 * 1024;
 /// sent last, and browsers' libp2p (libp2p-webrtc-websys) drops whatever it had not read when its
 /// channel closes.
 pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// For WebRTC-direct: channels this side opened in-band that the peer has not answered on yet,
-/// beyond which further opens wait. Browsers' libp2p (libp2p-webrtc-websys) queues at most five
-/// new channels for its swarm and silently drops the rest, so a burst of opens at connection
-/// start (identify, gossipsub, sync, ...) would lose streams.
-pub(crate) const MAX_UNANSWERED: usize = 4;
-/// After this long, an unanswered channel no longer holds back the next open.
-const UNANSWERED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Something for one channel, in order with what was queued for it before.
 pub(crate) struct Outgoing {
@@ -114,15 +107,9 @@ impl Handle {
 
 /// Starts the task for `rtc`, which already has its local candidates, on their sockets. Channels
 /// the remote peer opens are reported as [`Progress::Open`] while fewer than `channels` wait to
-/// be taken; beyond that, or once nobody takes them, they are refused. At most `max_unanswered`
-/// channels this side opens in-band wait for the peer's first message at once; later opens
-/// queue behind them (see [`MAX_UNANSWERED`]).
-pub(crate) fn spawn(
-    rtc: Rtc,
-    net: Sockets,
-    channels: usize,
-    max_unanswered: usize,
-) -> (Handle, mpsc::Receiver<Progress>) {
+/// be taken; beyond that, or once nobody takes them, they are refused. The channels this side
+/// opens go out as `opens` allows.
+pub(crate) fn spawn(rtc: Rtc, net: Sockets, channels: usize, opens: OpenPolicy) -> (Handle, mpsc::Receiver<Progress>) {
     let (writes_tx, writes) = mpsc::channel(WRITE_QUEUE);
     let (control_tx, control) = mpsc::channel(16);
     // One report per expected channel, and room for the failure.
@@ -141,9 +128,7 @@ pub(crate) fn spawn(
         progress: progress_tx,
         inbound: HashMap::new(),
         awaiting: HashMap::new(),
-        unanswered: HashMap::new(),
-        max_unanswered,
-        queued_open: VecDeque::new(),
+        opens: Opens::new(opens),
         stalled: VecDeque::new(),
         lingering: VecDeque::new(),
         pending: None,
@@ -168,12 +153,8 @@ struct Driver {
     inbound: HashMap<ChannelId, (mpsc::Sender<Vec<u8>>, Arc<AtomicBool>)>,
     /// Channels this side opened, waiting for the remote peer's acknowledgement.
     awaiting: HashMap<ChannelId, oneshot::Sender<(ChannelId, Inbound)>>,
-    /// In-band channels this side opened that the peer has sent nothing on yet, since when.
-    unanswered: HashMap<ChannelId, Instant>,
-    /// How many of those may wait at once.
-    max_unanswered: usize,
-    /// Opens waiting for fewer unanswered channels.
-    queued_open: VecDeque<(ChannelConfig, oneshot::Sender<(ChannelId, Inbound)>)>,
+    /// Channels asked for and not opened yet, and those the peer has not answered on.
+    opens: Opens<oneshot::Sender<(ChannelId, Inbound)>, ChannelId>,
     /// Messages waiting for room in their channel's queue, in arrival order.
     stalled: VecDeque<(ChannelId, Vec<u8>)>,
     /// Channels to close once their time comes, earliest first.
@@ -202,15 +183,11 @@ impl Driver {
                 Some(wake) => deadline.min(wake),
                 None => deadline,
             };
-            if self.close_lingering() || (!self.queued_open.is_empty() && self.open_queued()) {
+            if self.close_lingering() || (!self.opens.is_empty() && self.open_queued()) {
                 continue;
             }
             let deadline = self.lingering.front().map_or(deadline, |(at, _)| deadline.min(*at));
-            // A queued open goes ahead when the oldest unanswered channel stops counting.
-            let deadline = match self.unanswered.values().min() {
-                Some(since) if !self.queued_open.is_empty() => deadline.min(*since + UNANSWERED_TIMEOUT),
-                _ => deadline,
-            };
+            let deadline = self.opens.wake_at().map_or(deadline, |at| deadline.min(at));
             if let Some(reason) = self.closed.take() {
                 return self.fail(reason);
             }
@@ -375,9 +352,11 @@ impl Driver {
                         }
                         Err(_) => self.rtc.direct_api().close_data_channel(id),
                     }
-                } else if self.progress.capacity() > 1
-                    && self.progress.try_send(Progress::Open(id, label, inbound)).is_ok()
-                {
+                    return;
+                }
+                // The peer's side is up; opens held for it go out from the loop.
+                self.opens.peer_opened();
+                if self.progress.capacity() > 1 && self.progress.try_send(Progress::Open(id, label, inbound)).is_ok() {
                     self.inbound.insert(id, (tx, open));
                 } else {
                     // Nobody will read it (an extra channel after set-up): refuse it.
@@ -437,26 +416,21 @@ impl Driver {
                 let _ = tx.send(local.zip(remote));
             }
             Control::OpenChannel(config, opener) => {
-                self.queued_open.push_back((config, opener));
+                self.opens.push(config, opener, Instant::now());
                 let _ = self.open_queued();
             }
         }
     }
 
-    /// Opens the queued channels while fewer than `max_unanswered` wait for an answer; true if
-    /// it opened any (drain again).
+    /// Opens the queued channels that may go now; true if it opened any (drain again).
     fn open_queued(&mut self) -> bool {
         let now = Instant::now();
         let mut opened = false;
-        self.unanswered.retain(|_, since| now.duration_since(*since) < UNANSWERED_TIMEOUT);
-        while self.unanswered.len() < self.max_unanswered {
-            let Some((config, opener)) = self.queued_open.pop_front() else { break };
+        while let Some((config, opener)) = self.opens.pop_ready(now) {
             let in_band = config.negotiated.is_none();
             let id = self.rtc.direct_api().create_data_channel(config);
             self.awaiting.insert(id, opener);
-            if in_band {
-                self.unanswered.insert(id, now);
-            }
+            self.opens.opened(id, in_band, now);
             opened = true;
         }
         opened
@@ -464,7 +438,7 @@ impl Driver {
 
     /// The peer sent something on `id` (or closed it): it took the channel.
     fn answered(&mut self, id: ChannelId) {
-        if self.unanswered.remove(&id).is_some() && !self.queued_open.is_empty() {
+        if self.opens.answered(id) {
             let _ = self.open_queued();
         }
     }

@@ -29,6 +29,8 @@ mod manager;
 #[cfg(not(target_arch = "wasm32"))]
 mod negotiate;
 #[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod opens;
+#[cfg(not(target_arch = "wasm32"))]
 mod relay;
 mod session;
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,6 +6,7 @@
 use super::{
     driver::{self, Control, Inbound, Progress},
     gather,
+    opens::OpenPolicy,
     session::{Inbox, Role, MAX_CANDIDATES},
     sockets::Sockets,
     DataChannel, LibP2pStream, WebRtcConfig, WebRtcConnection, WebRtcError,
@@ -155,7 +156,8 @@ async fn establish(
         }
     }
     // Both ends are this crate's (native or browser), which take every channel opened.
-    let (driver, mut progress) = driver::spawn(rtc, Sockets::new(sockets, relays), labels.len(), usize::MAX);
+    let net = Sockets::new(sockets, relays);
+    let (driver, mut progress) = driver::spawn(rtc, net, labels.len(), OpenPolicy::EAGER);
     *handle = Some(driver.clone());
 
     let mut opened: Opened = HashMap::new();

@@ -6,6 +6,7 @@
 use super::{Connection, Error};
 use crate::webrtc_connection::{
     driver::{self, Control, Progress},
+    opens::OpenPolicy,
     sockets::Sockets,
     LibP2pStream,
 };
@@ -81,7 +82,12 @@ pub(crate) async fn connect(
     rtc: Rtc,
     net: Sockets,
 ) -> Result<(PeerId, Connection), Error> {
-    let (handle, mut progress) = driver::spawn(rtc, net, PENDING_STREAMS, driver::MAX_UNANSWERED);
+    // Only a listener has browsers (libp2p-webrtc-websys) for peers.
+    let opens = match side {
+        Side::Server => OpenPolicy::BROWSER_FACING,
+        Side::Client(_) => OpenPolicy::EAGER,
+    };
+    let (handle, mut progress) = driver::spawn(rtc, net, PENDING_STREAMS, opens);
     let result = async {
         // Channel 0, negotiated out of band on both sides, carries the handshake.
         let config = ChannelConfig { negotiated: Some(0), ..Default::default() };

@@ -64,6 +64,30 @@ async fn two_peers_exchange_data_channel_messages_both_ways() {
     assert!(at_a.is_connected() && at_b.is_connected());
 }
 
+/// Two dials of one peer at once (an app's dial racing a DHT query's, say) are two
+/// negotiations, and each dial gets its own connection, not the other's.
+#[tokio::test]
+async fn concurrent_dials_of_one_peer_each_get_their_own_connection() {
+    let server = server().await;
+    let (a, b) = (client(&server.url()).await, client(&server.url()).await);
+    let peer = b.peer_id();
+    let (first, second) =
+        tokio::time::timeout(WAIT, async { tokio::join!(a.connect_to_peer(&peer), a.connect_to_peer(&peer)) })
+            .await
+            .expect("both dials end");
+    let (first, second) = (first.expect("the first dial connects"), second.expect("the second dial connects"));
+    assert!(!std::sync::Arc::ptr_eq(&first, &second), "both dials were handed one connection");
+    for conn in [&first, &second] {
+        assert_eq!(conn.remote_peer_id(), peer);
+        let at_b = tokio::time::timeout(WAIT, b.next_connection()).await.unwrap().expect("b accepts");
+        assert_eq!(at_b.remote_peer_id(), a.peer_id());
+    }
+    // Each one carries data.
+    for (i, conn) in [&first, &second].into_iter().enumerate() {
+        conn.data_channels["data"].send(vec![i as u8]).await.unwrap();
+    }
+}
+
 /// Two `Network`s whose only link is signaling-server WebRTC gossip an order; the connection's
 /// peer id is the one the handshake proved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -224,15 +224,7 @@ impl WebRtcSignalingClient {
     pub fn create_offer(&self, peer: &PeerId) -> impl Future<Output = Result<Offer, WebRtcError>> + Send + 'static {
         let inner = Rc::clone(&self.inner);
         let peer = *peer;
-        SendWrapper::new(async move {
-            let connection_id = hex::encode(rand::random::<[u8; 8]>());
-            let (tx, rx) = oneshot::channel();
-            let pending = inner.start(Role::Offerer { offer_sdp: tx }, peer, connection_id.clone())?;
-            match rx.await {
-                Ok(sdp) => Ok(Offer { connection_id, sdp }),
-                Err(_) => Err(pending.await.err().unwrap_or(WebRtcError::Closed)),
-            }
-        })
+        SendWrapper::new(async move { offer(&inner, peer).await.map(|(offer, _)| offer) })
     }
 
     /// The connection to `peer` started by [`create_offer`](Self::create_offer) or by `peer`'s
@@ -252,17 +244,11 @@ impl WebRtcSignalingClient {
         &self,
         peer: &PeerId,
     ) -> impl Future<Output = Result<Arc<WebRtcConnection>, WebRtcError>> + Send + 'static {
-        let offer = self.create_offer(peer);
         let inner = Rc::clone(&self.inner);
         let peer = *peer;
-        SendWrapper::new(async move {
-            offer.await?;
-            let pending = inner.results.borrow().get(&peer);
-            match pending {
-                Some(p) => p.await,
-                None => inner.wait_for_connection(peer).await,
-            }
-        })
+        // This offer's own outcome: another negotiation with the same peer (a second dial, or
+        // the peer's own offer) may have started meanwhile, and its connection is someone else's.
+        SendWrapper::new(async move { offer(&inner, peer).await?.1.await })
     }
 
     /// The next connection another peer started (answered automatically when
@@ -270,6 +256,17 @@ impl WebRtcSignalingClient {
     pub fn next_connection(&self) -> impl Future<Output = Option<Arc<WebRtcConnection>>> + Send + 'static {
         let inner = Rc::clone(&self.inner);
         SendWrapper::new(async move { inner.incoming_rx.lock().await.next().await })
+    }
+}
+
+/// Sends an offer to `peer`; the offer, and the outcome of that negotiation alone.
+async fn offer(inner: &Rc<Inner>, peer: PeerId) -> Result<(Offer, Pending), WebRtcError> {
+    let connection_id = hex::encode(rand::random::<[u8; 8]>());
+    let (tx, rx) = oneshot::channel();
+    let pending = inner.start(Role::Offerer { offer_sdp: tx }, peer, connection_id.clone())?;
+    match rx.await {
+        Ok(sdp) => Ok((Offer { connection_id, sdp }, pending)),
+        Err(_) => Err(pending.await.err().unwrap_or(WebRtcError::Closed)),
     }
 }
 
