@@ -251,6 +251,8 @@ async fn direct_stream(total: usize, chunk: &[u8]) -> f64 {
     for _ in 0..total / chunk.len() {
         out.write_all(chunk).await.expect("writes");
     }
+    // libp2p's framing holds the last frame until a flush.
+    out.flush().await.expect("flushes");
     let got = reader.await.unwrap();
     got as f64 * 8.0 / t.elapsed().as_secs_f64() / 1e6
 }
