@@ -3,7 +3,7 @@
 //! (server-reflexive candidates). str0m leaves both to its user.
 
 use super::{
-    relay::{turn_servers, Relay, ALLOCATE_WAIT},
+    relay::{turn_servers, with_port, Relay, ALLOCATE_WAIT},
     IceServer, WebRtcError,
 };
 use std::{
@@ -95,16 +95,6 @@ fn stun_servers(servers: &[IceServer]) -> Vec<String> {
         .filter_map(|u| u.strip_prefix("stun:"))
         .map(|rest| with_port(rest.split('?').next().unwrap_or(rest), STUN_PORT))
         .collect()
-}
-
-/// `host:port` from a URL's `host[:port]` part (an IPv6 host in brackets), `port` if it has none.
-pub(crate) fn with_port(hostport: &str, port: u16) -> String {
-    let bracketed = hostport.starts_with('[') && hostport.ends_with(']');
-    if !bracketed && hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:{port}")
-    }
 }
 
 /// Asks every STUN server, from every socket of its address family, which address it sees;

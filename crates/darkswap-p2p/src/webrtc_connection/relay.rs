@@ -3,7 +3,7 @@
 //! unwraps what the server relays back. The protocol itself is turn-client-proto's (sans-IO);
 //! this file only carries its datagrams.
 
-use super::{gather::with_port, IceServer};
+use super::IceServer;
 use std::{
     net::SocketAddr,
     time::{Duration, Instant},
@@ -58,6 +58,17 @@ impl std::fmt::Debug for Relay {
 
 fn turn_now(epoch: Instant) -> TurnInstant {
     TurnInstant::from_nanos(i64::try_from(epoch.elapsed().as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// `host:port` from a URL's `host[:port]` part (an IPv6 host in brackets), `port` if it has none:
+/// STUN and TURN URLs alike.
+pub(crate) fn with_port(hostport: &str, port: u16) -> String {
+    let bracketed = hostport.starts_with('[') && hostport.ends_with(']');
+    if !bracketed && hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:{port}")
+    }
 }
 
 /// `(host:port, username, password)` of every `turn:` URL over UDP.
