@@ -41,7 +41,7 @@ const RECV_BUF: usize = 64 * 1024;
 /// How long the channel of a dropped stream stays open: the peer may not have read what was
 /// sent last, and browsers' libp2p (libp2p-webrtc-websys) drops whatever it had not read when its
 /// channel closes.
-pub(crate) const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+const LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Something for one channel, in order with what was queued for it before.
 pub(crate) struct Outgoing {
@@ -270,6 +270,10 @@ impl Driver {
 
     /// Closes the lingering channels whose time has come; true if it closed any (drain again).
     fn close_lingering(&mut self) -> bool {
+        // The loop turns once per datagram; most turns have nothing lingering to look at.
+        if self.lingering.is_empty() {
+            return false;
+        }
         let now = Instant::now();
         let mut closed = false;
         while let Some(&(at, id)) = self.lingering.front() {
