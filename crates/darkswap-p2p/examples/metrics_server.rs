@@ -27,9 +27,12 @@ struct Served {
 }
 
 async fn scrape(State(s): State<Served>) -> impl IntoResponse {
+    let body = s.metrics.get_prometheus_metrics();
+    // Counted once the body is built: `--exit-after-scrapes` shuts the network down on this
+    // signal, and a network gone mid-scrape would leave its order-book families out.
     s.scrapes.fetch_add(1, Ordering::Relaxed);
     s.scraped.notify_one();
-    ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], s.metrics.get_prometheus_metrics())
+    ([(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)], body)
 }
 
 #[tokio::main]
@@ -54,8 +57,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new().route("/metrics", get(scrape)).with_state(served.clone());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("metrics: http://{}/metrics", listener.local_addr()?);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+    let stop = Arc::new(Notify::new());
+    let stopped = stop.clone();
+    // Graceful, so a scrape that ends the run still gets its whole answer before the process exits.
+    let server = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move { stopped.notified().await });
+        if let Err(e) = serve.await {
             eprintln!("metrics server stopped: {e}");
         }
     });
@@ -74,6 +81,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    stop.notify_one();
+    let _ = server.await;
     network.shutdown().await?;
     println!("served {} scrapes", served.scrapes.load(Ordering::Relaxed));
     Ok(())
