@@ -125,6 +125,9 @@ fn gossipsub_config(
         .message_id_fn(message_id)
         .validate_messages()
         .max_transmit_size(limits::GOSSIP_TRANSMIT_MAX)
+        // Advertise no more ids than a receiver's control cap takes (see the constants).
+        .max_control_messages_sent(limits::GOSSIP_IHAVE_MAX)
+        .max_control_message_size(limits::GOSSIP_CONTROL_MAX)
         .duplicate_cache_time(Duration::from_secs(120))
         .flood_publish(false)
         // IDONTWANT costs a control message per mesh peer for every new message; below a few
@@ -327,5 +330,21 @@ mod tests {
         for bad in [(0, 0, 0), (3, 4, 6), (6, 5, 5), (2, 0, 3)] {
             assert!(gossipsub_config(hb, bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_full_ihave_fits_the_control_cap_receivers_apply() {
+        let config = gossipsub_config(Duration::from_millis(700), (6, 5, 12)).unwrap();
+        // Protobuf: each id is a tag, a length and the 20-byte id; the IHAVE and control
+        // wrappers and the topic name come on top.
+        let id = message_id(&gossipsub::Message {
+            source: None,
+            data: vec![0; 1024],
+            sequence_number: None,
+            topic: gossipsub::TopicHash::from_raw(crate::protocol::ORDERBOOK_TOPIC),
+        });
+        let ihave = config.max_control_messages_sent() * (2 + id.0.len()) + 16 + crate::protocol::ORDERBOOK_TOPIC.len();
+        assert!(ihave <= config.max_control_message_size(), "{ihave} > {}", config.max_control_message_size());
+        assert!(config.max_control_message_size() <= config.max_transmit_size());
     }
 }

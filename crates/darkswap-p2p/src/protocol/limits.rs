@@ -8,6 +8,16 @@ pub const MAX_GOSSIP_MESSAGE: usize = 8 * 1024;
 /// Gossipsub frame cap; above [`MAX_GOSSIP_MESSAGE`] so oversized envelopes reach the validator and
 /// get a typed rejection instead of a silent frame error.
 pub const GOSSIP_TRANSMIT_MAX: usize = 64 * 1024;
+/// Most message ids a node advertises to a peer in one gossip round (IHAVE), and asks a peer for
+/// (IWANT). gossipsub's default, 5,000, does not fit its own default 16 KiB cap on the control
+/// part of a frame: past ~740 ids (20 bytes each, 22 on the wire) the receiver fails the frame
+/// and drops the stream, and after five such drops gossipsub stops using that connection for
+/// good, silently. At 200 orders/s a round advertises ~600 ids, and more when heartbeats lag.
+pub const GOSSIP_IHAVE_MAX: usize = 1024;
+/// Cap on the control part of one gossip frame (IHAVE, IWANT, GRAFT, PRUNE, subscriptions): a
+/// full IHAVE of [`GOSSIP_IHAVE_MAX`] ids (~22.6 KiB) with room to spare.
+pub const GOSSIP_CONTROL_MAX: usize = 32 * 1024;
+const _: () = assert!(GOSSIP_IHAVE_MAX * 22 + 1024 <= GOSSIP_CONTROL_MAX && GOSSIP_CONTROL_MAX <= GOSSIP_TRANSMIT_MAX);
 /// Largest PSBT carried in a trade message.
 pub const MAX_PSBT: usize = 256 * 1024;
 /// Largest reason text in `Reject` / `Cancel`.
