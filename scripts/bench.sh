@@ -39,23 +39,40 @@ for b in ${WANT[@]+"${WANT[@]}"}; do
   esac
 done
 
-{
-  echo "# Benchmarks"
-  echo
-  echo "Written by \`./scripts/bench.sh\` on $(date -u +%Y-%m-%d) ($(date -u +%H:%M) UTC)."
-  echo
-  echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr); $(rustc --version)."
-  echo
-  echo "Each figure is measured next to its peer (plain rust-libp2p, js-libp2p, OpenSSL, a plain TCP stream) or"
-  echo "against its limit in the same run; ratios above 1 are better for throughput, below 1 for"
-  echo "latency, memory and time. Notes say how many runs and how noisy they were; full outputs are"
-  echo "in \`target/bench-logs/\`."
-  echo
-  echo "| Figure | Value | Goal | Ratio | Runs, notes |"
-  echo "|---|---|---|---|---|"
-  for b in "${ALL[@]}"; do
-    [ -f "$LOGS/$b.log" ] || continue
-    grep '^BENCH |' "$LOGS/$b.log" | sed 's/^BENCH //; s/ *$//; s/|$/|/' | sed 's/^\(.*[^|]\)$/\1 |/'
-  done
-} > BENCHMARKS.md
+ROWS=$(mktemp)
+trap 'rm -f "$ROWS"' EXIT
+for b in "${ALL[@]}"; do
+  [ -f "$LOGS/$b.log" ] || continue
+  grep '^BENCH |' "$LOGS/$b.log" | sed 's/^BENCH //; s/ *$//; s/|$/|/' | sed 's/^\(.*[^|]\)$/\1 |/' >> "$ROWS"
+done
+
+if [ -f BENCHMARKS.md ] && [ "${WANT[*]-}" != "${ALL[*]}" ]; then
+  # A partial run (or --report) replaces the rows of the figures it has logs for and keeps the
+  # others, so one benchmark rerun never wipes the rest of the table.
+  awk -F'|' -v rows="$ROWS" -v date="$(date -u +%Y-%m-%d) ($(date -u +%H:%M) UTC)" '
+    BEGIN { while ((getline line < rows) > 0) { split(line, f, "|"); fresh[f[2]] = line; order[++n] = f[2] } }
+    /^Written by/ { print "Written by `./scripts/bench.sh`; rows last updated " date "."; next }
+    /^\| / && ($2 in fresh) { print fresh[$2]; done[$2] = 1; next }
+    { print }
+    END { for (i = 1; i <= n; i++) if (!(order[i] in done)) print fresh[order[i]] }
+  ' BENCHMARKS.md > BENCHMARKS.md.new
+  mv BENCHMARKS.md.new BENCHMARKS.md
+else
+  {
+    echo "# Benchmarks"
+    echo
+    echo "Written by \`./scripts/bench.sh\` on $(date -u +%Y-%m-%d) ($(date -u +%H:%M) UTC)."
+    echo
+    echo "Machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr); $(rustc --version)."
+    echo
+    echo "Each figure is measured next to its peer (plain rust-libp2p, js-libp2p, OpenSSL, a plain TCP stream) or"
+    echo "against its limit in the same run; ratios above 1 are better for throughput, below 1 for"
+    echo "latency, memory and time. Notes say how many runs and how noisy they were; full outputs are"
+    echo "in \`target/bench-logs/\`."
+    echo
+    echo "| Figure | Value | Goal | Ratio | Runs, notes |"
+    echo "|---|---|---|---|---|"
+    cat "$ROWS"
+  } > BENCHMARKS.md
+fi
 echo "wrote BENCHMARKS.md"
