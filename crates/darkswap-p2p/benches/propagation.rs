@@ -17,6 +17,9 @@
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --mesh 3,2,4 --show-mesh
 //!                                   # after the run, each darkswap node's deliveries and the
 //!                                   # nodes in its gossipsub mesh
+//! cargo bench -p darkswap-p2p --bench propagation -- --only bare --nodes 50 --rate 200 --per-core
+//!                                   # the floor of the stack: bare gossipsub on TCP + Noise +
+//!                                   # Yamux, no signatures, no validation, no application
 //! cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100
 //!                                   # honest orders quiet, then with two flooding peers
 //! cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 3
@@ -578,9 +581,25 @@ fn main() {
             o.rate
         );
     }
-    let plain = only("plain").then(|| rt.block_on(plain::run_plain(&o)));
+    let plain = only("plain").then(|| rt.block_on(plain::run_plain(&o, plain::Flavour::Plain)));
     if let Some(p) = &plain {
         p.print();
+    }
+    // The floor of the stack: only on request, as it answers a question the other runs raise.
+    if o.only.as_deref() == Some("bare") {
+        let bare = rt.block_on(plain::run_plain(&o, plain::Flavour::Bare));
+        bare.print();
+        println!(
+            "BENCH | Bare gossipsub floor, {} nodes at {} orders/s (p99) | {:.2} ms, {:.2}% delivered, {:.1} s CPU | <= 50 ms, 100% (the goal, for the stack alone) | {:.2}x the goal | no signatures or validation; mesh {:?}, {} |",
+            o.nodes,
+            o.rate,
+            bare.pct(0.99),
+            bare.ratio() * 100.0,
+            bare.cpu.as_secs_f64(),
+            bare.pct(0.99) / 50.0,
+            o.mesh,
+            o.layout.describe()
+        );
     }
     if let (Some(d), Some(p)) = (&on, &plain) {
         println!(

@@ -1,5 +1,11 @@
 //! The plain rust-libp2p side of the propagation bench: bare gossipsub nodes on the same
 //! topology, rate, mesh and runtime layout as darkswap's.
+//!
+//! Two flavours. `plain` is rust-libp2p as an application gets it by default: gossipsub with
+//! strict signing and default message ids. `bare` is the floor of the stack DarkSwap runs on:
+//! gossipsub over TCP + Noise + Yamux with no signatures, no validation and no application
+//! around it (content ids, and DarkSwap's gossip limits so that IHAVE frames are not refused),
+//! which shows what the transport and gossipsub alone cost at a given load on this machine.
 
 use super::{cpu_time, drain, latencies, publish_loop, Opts, Received, Report, Sent};
 use darkswap_p2p::{
@@ -11,16 +17,26 @@ use darkswap_p2p::{
         swarm::SwarmEvent,
         tcp, yamux, Multiaddr, PeerId, SwarmBuilder,
     },
-    protocol::ORDERBOOK_TOPIC,
+    protocol::{limits, ORDERBOOK_TOPIC},
 };
+use sha2::{Digest, Sha256};
 use std::{
     sync::{atomic::AtomicUsize, Arc},
     time::{Duration, Instant},
 };
 use tokio::sync::mpsc;
 
-/// Plain rust-libp2p: gossipsub with strict signing and default message ids, TCP + Noise + Yamux.
-pub async fn run_plain(o: &Opts) -> Report {
+/// Which rust-libp2p node the run uses (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Flavour {
+    /// Strict signing, default message ids.
+    Plain,
+    /// No signing or validation, content ids.
+    Bare,
+}
+
+/// Plain rust-libp2p: gossipsub on TCP + Noise + Yamux, as `flavour` says.
+pub async fn run_plain(o: &Opts, flavour: Flavour) -> Report {
     let topic = IdentTopic::new(ORDERBOOK_TOPIC);
     let received: Received = Arc::default();
     let mut cmd_txs = Vec::new();
@@ -28,7 +44,7 @@ pub async fn run_plain(o: &Opts) -> Report {
     let mut mesh_sizes = Vec::new();
     for i in 0..o.nodes {
         let (recv, t, mesh_cfg) = (received.clone(), topic.clone(), o.mesh);
-        let (addr, tx, mesh) = o.layout.spawn(i, plain_node(mesh_cfg, t, recv)).await.unwrap();
+        let (addr, tx, mesh) = o.layout.spawn(i, plain_node(mesh_cfg, flavour, t, recv)).await.unwrap();
         addrs.push(addr);
         cmd_txs.push(tx);
         mesh_sizes.push(mesh);
@@ -55,7 +71,10 @@ pub async fn run_plain(o: &Opts) -> Report {
     let lat = latencies(&sent, &received);
     drop(cmd_txs);
     Report {
-        name: "plain rust-libp2p",
+        name: match flavour {
+            Flavour::Plain => "plain rust-libp2p",
+            Flavour::Bare => "bare gossipsub",
+        },
         cpu,
         latencies_us: lat,
         expected: published * (o.nodes - 1),
@@ -73,30 +92,37 @@ enum PlainCmd {
 /// channel and its current mesh size.
 async fn plain_node(
     mesh_cfg: (usize, usize, usize),
+    flavour: Flavour,
     t: IdentTopic,
     recv: Received,
 ) -> (Multiaddr, mpsc::UnboundedSender<PlainCmd>, Arc<AtomicUsize>) {
-    let cfg = gossipsub::ConfigBuilder::default()
+    let mut builder = gossipsub::ConfigBuilder::default();
+    builder
         .heartbeat_interval(Duration::from_millis(700))
         .max_transmit_size(64 * 1024)
         .mesh_n(mesh_cfg.0)
         .mesh_n_low(mesh_cfg.1)
         .mesh_n_high(mesh_cfg.2)
-        .mesh_outbound_min(2.min(mesh_cfg.1).min(mesh_cfg.0 / 2))
-        .build()
-        .unwrap();
+        .mesh_outbound_min(2.min(mesh_cfg.1).min(mesh_cfg.0 / 2));
+    if flavour == Flavour::Bare {
+        builder
+            .validation_mode(gossipsub::ValidationMode::None)
+            .message_id_fn(|m| gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20]))
+            .idontwant_message_size_threshold(limits::GOSSIP_TRANSMIT_MAX)
+            .max_control_messages_sent(limits::GOSSIP_IHAVE_MAX)
+            .max_control_message_size(limits::GOSSIP_CONTROL_MAX);
+    }
+    let cfg = builder.build().unwrap();
+    let authenticity = match flavour {
+        Flavour::Plain => |k: &Keypair| gossipsub::MessageAuthenticity::Signed(k.clone()),
+        Flavour::Bare => |_: &Keypair| gossipsub::MessageAuthenticity::Anonymous,
+    };
     let key = Keypair::generate_ed25519();
     let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .unwrap()
-        .with_behaviour(|k| {
-            gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(
-                gossipsub::MessageAuthenticity::Signed(k.clone()),
-                cfg,
-            )
-            .unwrap()
-        })
+        .with_behaviour(|k| gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(authenticity(k), cfg).unwrap())
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
         .build();
