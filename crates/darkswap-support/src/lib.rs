@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod asset;
+pub mod ids;
 pub mod order;
 pub mod trade;
 pub mod view;

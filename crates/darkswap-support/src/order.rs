@@ -1,6 +1,7 @@
 //! Orders, cancellations and settlement notices, as gossiped on `darkswap/orderbook/v1`.
 
 use crate::asset::AssetId;
+pub use crate::ids::OrderId;
 use libp2p_identity::PeerId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -38,34 +39,6 @@ impl FromStr for Side {
             "sell" | "ask" => Ok(Side::Sell),
             other => Err(format!("unknown side {other:?}: expected buy or sell")),
         }
-    }
-}
-
-/// The id of an order: the first 16 bytes of SHA-256 over the order's canonical encoding.
-///
-/// Because it is derived from the content (maker included), nobody can announce a different order
-/// under someone else's id.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct OrderId(pub [u8; 16]);
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "OrderId({self})")
-    }
-}
-
-impl FromStr for OrderId {
-    type Err = hex::FromHexError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut id = [0u8; 16];
-        hex::decode_to_slice(s.trim(), &mut id)?;
-        Ok(OrderId(id))
     }
 }
 
@@ -178,7 +151,7 @@ pub struct TradeSettled {
     /// The maker; it must be the author that signed the message.
     pub maker: PeerId,
     /// Bitcoin transaction id of the settlement.
-    pub txid: crate::trade::Txid,
+    pub txid: crate::ids::Txid,
     /// The order's expiry, bounding how long peers remember the notice.
     pub expiry: u64,
 }

@@ -4,59 +4,9 @@
 //! `PsbtOffer`; the maker answers `PsbtSigned`; the taker broadcasts and sends `Complete` with the
 //! txid. Either side may `Cancel` before `Complete`. PSBTs are opaque bytes built by the wallets.
 
-use crate::order::OrderId;
+use crate::ids::OrderId;
+pub use crate::ids::{TradeId, Txid};
 use serde::{Deserialize, Serialize};
-use std::{fmt, str::FromStr};
-
-/// Identifies one negotiation; chosen at random by the taker.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct TradeId(pub [u8; 16]);
-
-impl fmt::Display for TradeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl FromStr for TradeId {
-    type Err = hex::FromHexError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut id = [0u8; 16];
-        hex::decode_to_slice(s.trim(), &mut id)?;
-        Ok(TradeId(id))
-    }
-}
-
-impl fmt::Debug for TradeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TradeId({self})")
-    }
-}
-
-/// A bitcoin transaction id (32 bytes, in the byte order the wallet reports).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Txid(pub [u8; 32]);
-
-impl fmt::Display for Txid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl FromStr for Txid {
-    type Err = hex::FromHexError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut id = [0u8; 32];
-        hex::decode_to_slice(s.trim(), &mut id)?;
-        Ok(Txid(id))
-    }
-}
-
-impl fmt::Debug for Txid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Txid({self})")
-    }
-}
 
 /// One step of a trade negotiation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
