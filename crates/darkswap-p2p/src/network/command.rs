@@ -1,10 +1,16 @@
-//! Commands from handles to the network task.
+//! Commands from handles to the network task, what they carry, and the replies the task owes
+//! for requests it sent on a handle's behalf.
 
 use super::Error;
-use crate::{auth::AuthorizationLevel, protocol::Message, trade::TradeState};
+use crate::{
+    auth::{AuthManager, AuthToken, AuthorizationLevel, ChallengeResponse},
+    protocol::Message,
+    trade::TradeState,
+};
 use darkswap_support::types::{Order, OrderDraft, OrderId, PeerId, TradeMessage};
 use futures::channel::oneshot;
 use libp2p::Multiaddr;
+use std::sync::Arc;
 
 type Reply<T> = oneshot::Sender<T>;
 /// A peer's answer to a challenge, and the credential it showed.
@@ -24,7 +30,7 @@ pub(crate) enum Command {
     VerifyPeer { peer: PeerId, reply: Reply<Result<AuthorizationLevel, Error>> },
     Ban { peer: PeerId },
     AskProof { peer: PeerId, challenge: crate::auth::Challenge, reply: Reply<Result<ProofAnswer, Error>> },
-    RelayTargets { min: usize, max: usize, policy: Option<super::relay_policy::RelayPolicy> },
+    RelayTargets { min: usize, max: usize, policy: Option<RelayPolicy> },
     ReserveBest { reply: Reply<Result<PeerId, Error>> },
     ReleaseRelay { relay: PeerId },
     Unban { peer: PeerId },
@@ -32,4 +38,49 @@ pub(crate) enum Command {
     TopicPeers { topic: String, reply: Reply<Vec<PeerId>> },
     MeshPeers { topic: String, reply: Reply<Vec<PeerId>> },
     Shutdown { reply: Reply<()> },
+}
+
+/// Relays must prove themselves to `auth` and hold at least `min_level` before this node
+/// reserves on them.
+#[derive(Clone, Debug)]
+pub(crate) struct RelayPolicy {
+    pub(crate) auth: Arc<AuthManager>,
+    pub(crate) min_level: AuthorizationLevel,
+}
+
+impl RelayPolicy {
+    /// The level a relay's proof (and the credential it showed) earns, if it is enough.
+    pub(crate) fn judge(
+        &self,
+        relay: &PeerId,
+        response: &ChallengeResponse,
+        token: Option<&AuthToken>,
+    ) -> Result<AuthorizationLevel, String> {
+        let proved = self.auth.verify_response(relay, response).map_err(|e| format!("relay's proof refused: {e}"))?;
+        let vouched = token
+            .and_then(|t| self.auth.authenticate_with_token(relay, &t.to_bytes()).ok())
+            .unwrap_or(AuthorizationLevel::None);
+        let level = proved.level.max(vouched).max(self.auth.authorization_level(relay));
+        if level >= self.min_level {
+            Ok(level)
+        } else {
+            Err(format!("relay holds {level:?}, {:?} required", self.min_level))
+        }
+    }
+}
+
+/// What an outbound auth request is for.
+pub(crate) enum AuthPurpose {
+    /// Step 1 of authenticating to the peer; `reply` is the caller's (None: before a reservation).
+    Challenge(Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>),
+    /// Step 2 (the answer) or a token presented.
+    Grant(Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>),
+    /// Making the peer prove itself.
+    Prove(oneshot::Sender<Result<AuthorizationLevel, Error>>),
+    /// Asking the peer to answer a given challenge (the relay pool verifies it).
+    Ask(oneshot::Sender<Result<ProofAnswer, Error>>),
+    /// Verifying a relay before reserving on it.
+    VerifyRelay(RelayPolicy),
+    /// Authenticating to a trade counterparty that requires it (then the queued trade goes on).
+    ForTrade,
 }

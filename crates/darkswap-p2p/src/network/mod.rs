@@ -30,7 +30,7 @@ mod notice;
 mod relay;
 mod relay_policy;
 mod resources;
-pub(crate) use relay_policy::RelayPolicy;
+pub(crate) use command::RelayPolicy;
 mod secure;
 mod stats;
 mod swarm;

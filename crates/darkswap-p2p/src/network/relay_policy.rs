@@ -4,44 +4,14 @@
 
 use super::{task::Task, NetworkNotice, RelayStatus};
 use crate::{
-    auth::{AuthManager, AuthRequest, AuthToken, AuthorizationLevel, ChallengeResponse},
+    auth::{AuthRequest, AuthorizationLevel},
     error::Error,
 };
 use futures::channel::oneshot;
 use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};
-use std::sync::Arc;
 
 /// Most relays whose status is remembered.
 const MAX_STATUS: usize = 1024;
-
-/// Relays must prove themselves to `auth` and hold at least `min_level` before this node
-/// reserves on them.
-#[derive(Clone, Debug)]
-pub(crate) struct RelayPolicy {
-    pub(crate) auth: Arc<AuthManager>,
-    pub(crate) min_level: AuthorizationLevel,
-}
-
-impl RelayPolicy {
-    /// The level a relay's proof (and the credential it showed) earns, if it is enough.
-    pub(crate) fn judge(
-        &self,
-        relay: &PeerId,
-        response: &ChallengeResponse,
-        token: Option<&AuthToken>,
-    ) -> Result<AuthorizationLevel, String> {
-        let proved = self.auth.verify_response(relay, response).map_err(|e| format!("relay's proof refused: {e}"))?;
-        let vouched = token
-            .and_then(|t| self.auth.authenticate_with_token(relay, &t.to_bytes()).ok())
-            .unwrap_or(AuthorizationLevel::None);
-        let level = proved.level.max(vouched).max(self.auth.authorization_level(relay));
-        if level >= self.min_level {
-            Ok(level)
-        } else {
-            Err(format!("relay holds {level:?}, {:?} required", self.min_level))
-        }
-    }
-}
 
 impl Task {
     pub(super) fn set_relay_status(&mut self, relay: PeerId, status: RelayStatus) {
@@ -69,7 +39,7 @@ impl Task {
             self.swarm.add_peer_address(relay, addr.clone());
             self.relay_verify_pending.insert(relay, addr.clone());
             let id = self.swarm.behaviour_mut().auth.send_request(&relay, AuthRequest::Prove(challenge));
-            self.auth_requests.insert(id, (relay, super::secure::AuthPurpose::VerifyRelay(policy)));
+            self.auth_requests.insert(id, (relay, super::command::AuthPurpose::VerifyRelay(policy)));
             self.set_relay_status(relay, RelayStatus::Verifying);
         }
         Ok(true)
@@ -156,7 +126,7 @@ impl Task {
         for relay in reserved.into_iter().filter(|r| !self.relays_verified.contains(r)) {
             if let Ok(challenge) = policy.auth.generate_challenge(&relay) {
                 let id = self.swarm.behaviour_mut().auth.send_request(&relay, AuthRequest::Prove(challenge));
-                self.auth_requests.insert(id, (relay, super::secure::AuthPurpose::VerifyRelay(policy.clone())));
+                self.auth_requests.insert(id, (relay, super::command::AuthPurpose::VerifyRelay(policy.clone())));
             }
         }
     }

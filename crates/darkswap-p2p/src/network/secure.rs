@@ -2,6 +2,7 @@
 //! authentication (to relays before reserving, on request, and as a verifier).
 
 use super::{
+    command::AuthPurpose,
     task::{counters, PendingTrade, Task},
     NetworkEvent,
 };
@@ -37,22 +38,6 @@ fn seal<T: serde::Serialize>(
     buf.reserve_exact(crate::encryption::TAG_LEN);
     e2e.encrypt_in_place(peer, &mut buf).map_err(|e| e.to_string())?;
     Ok(buf)
-}
-
-/// What an outbound auth request is for.
-pub(super) enum AuthPurpose {
-    /// Step 1 of authenticating to the peer; `reply` is the caller's (None: before a reservation).
-    Challenge(Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>),
-    /// Step 2 (the answer) or a token presented.
-    Grant(Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>),
-    /// Making the peer prove itself.
-    Prove(oneshot::Sender<Result<AuthorizationLevel, Error>>),
-    /// Asking the peer to answer a given challenge (the relay pool verifies it).
-    Ask(oneshot::Sender<Result<super::command::ProofAnswer, Error>>),
-    /// Verifying a relay before reserving on it.
-    VerifyRelay(super::relay_policy::RelayPolicy),
-    /// Authenticating to a trade counterparty that requires it (then the queued trade goes on).
-    ForTrade,
 }
 
 impl Task {

@@ -43,6 +43,13 @@ const POLL_BUDGET: usize = 256;
 /// Own messages published while no peer was subscribed, kept to gossip once one is.
 const UNSENT_MAX: usize = 256;
 
+/// Orders gossiped on per second (and burst), well below the per-peer rate a receiver allows by
+/// default (`GossipLimits`: 400/s, 800), so that a large repair never makes this node look like
+/// a flooder; orders beyond it still spread by anti-entropy.
+const REGOSSIP_RATE: u32 = 100;
+/// Burst allowance of [`REGOSSIP_RATE`].
+const REGOSSIP_BURST: u32 = 200;
+
 pub(crate) struct Task {
     pub(super) swarm: Swarm<Behaviour>,
     pub(super) keypair: Keypair,
@@ -106,7 +113,7 @@ pub(crate) struct Task {
     pub(super) metrics_enabled: bool,
     pub(super) key_offers: HashMap<OutboundRequestId, PeerId>,
     /// Auth requests in flight, tokens to present to relays, and relays authenticated to.
-    pub(super) auth_requests: HashMap<OutboundRequestId, (PeerId, super::secure::AuthPurpose)>,
+    pub(super) auth_requests: HashMap<OutboundRequestId, (PeerId, super::command::AuthPurpose)>,
     pub(super) relay_tokens: HashMap<PeerId, Vec<u8>>,
     pub(super) relays_authed: HashSet<PeerId>,
     /// Relays being authenticated to before a reservation, and their addresses.
@@ -114,7 +121,7 @@ pub(crate) struct Task {
     /// Whether to authenticate to a relay before reserving on it.
     auth_to_relays: bool,
     /// The relay pool's policy: relays verified (and being verified) before reserving.
-    pub(super) relay_policy: Option<super::relay_policy::RelayPolicy>,
+    pub(super) relay_policy: Option<super::command::RelayPolicy>,
     pub(super) relays_verified: HashSet<PeerId>,
     pub(super) relay_verify_pending: HashMap<PeerId, Multiaddr>,
     /// Callers waiting for a reservation on a relay, and reservations given up on purpose.
@@ -182,11 +189,7 @@ impl Task {
             last_anti_entropy: web_time::Instant::now(),
             anti_entropy_every: builder.anti_entropy,
             asked_back: HashMap::new(),
-            regossip: crate::rate::TokenBucket::new(
-                super::task_sync::REGOSSIP_RATE,
-                super::task_sync::REGOSSIP_BURST,
-                web_time::Instant::now(),
-            ),
+            regossip: crate::rate::TokenBucket::new(REGOSSIP_RATE, REGOSSIP_BURST, web_time::Instant::now()),
             anti_entropy_repaired: false,
             lost_peers: HashMap::new(),
             reservations: HashMap::new(),
@@ -562,7 +565,7 @@ impl Task {
             Command::AskProof { peer, challenge, reply } => {
                 let id =
                     self.swarm.behaviour_mut().auth.send_request(&peer, crate::auth::AuthRequest::Prove(challenge));
-                self.auth_requests.insert(id, (peer, super::secure::AuthPurpose::Ask(reply)));
+                self.auth_requests.insert(id, (peer, super::command::AuthPurpose::Ask(reply)));
             }
             Command::RelayTargets { min, max, policy } => {
                 self.min_reservations = min;

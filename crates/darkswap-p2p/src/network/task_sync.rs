@@ -25,13 +25,6 @@ use std::sync::Arc;
 /// Orders an anti-entropy round brought that were created less than this many seconds ago are
 /// gossiped on: gossip dropped them recently, likely on the way to other nodes too.
 const REGOSSIP_MAX_AGE: u64 = 60;
-/// Orders gossiped on per second (and burst), well below the per-peer rate a receiver allows by
-/// default (`GossipLimits`: 400/s, 800), so that a large repair never makes this node look like
-/// a flooder; orders beyond it still spread by anti-entropy.
-pub(super) const REGOSSIP_RATE: u32 = 100;
-/// Burst allowance of [`REGOSSIP_RATE`].
-pub(super) const REGOSSIP_BURST: u32 = 200;
-
 impl Task {
     /// Every `anti_entropy_every`, compares books with one random order-book peer and pulls
     /// what differs: gossip can miss a node (it joined the mesh after a message passed, it
