@@ -22,6 +22,19 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// A ten-minute order for `amount` base units of BTC against a rune, at one price.
+fn draft(side: Side, amount: u128, terms: Vec<u8>) -> OrderDraft {
+    OrderDraft {
+        base: AssetId::Btc,
+        quote: "rune:840000:1".parse().unwrap(),
+        side,
+        amount,
+        price: 2_500,
+        ttl: Duration::from_secs(600),
+        terms,
+    }
+}
+
 /// A flooding peer: bare gossipsub (no limits of its own) that connects to `target` and, once
 /// subscribed, publishes signed orders of its own interleaved with junk as fast as it can.
 fn flooder(target: String) -> tokio::task::JoinHandle<()> {
@@ -42,15 +55,7 @@ fn flooder(target: String) -> tokio::task::JoinHandle<()> {
             let payload = if i % 10 == 9 {
                 [vec![darkswap_p2p::protocol::WIRE_VERSION], i.to_le_bytes().to_vec()].concat()
             } else {
-                let draft = OrderDraft {
-                    base: AssetId::Btc,
-                    quote: "rune:840000:1".parse().unwrap(),
-                    side: Side::Buy,
-                    amount: 1 + i as u128,
-                    price: 2_500,
-                    ttl: Duration::from_secs(600),
-                    terms: Vec::new(),
-                };
+                let draft = draft(Side::Buy, 1 + i as u128, Vec::new());
                 let order = darkswap_support::types::Order::from_draft(me, &draft, now, i);
                 darkswap_p2p::protocol::envelope::seal(&key, ORDERBOOK_TOPIC, &Message::OrderAnnounce(order)).unwrap()
             };
@@ -135,16 +140,7 @@ pub async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Repo
             let mut terms = k.to_be_bytes().to_vec();
             terms.resize(size.saturating_sub(230).max(8), 0xab);
             sent.lock().unwrap().insert(terms.clone(), Instant::now());
-            let draft = OrderDraft {
-                base: AssetId::Btc,
-                quote: "rune:840000:1".parse().unwrap(),
-                side: Side::Sell,
-                amount: 1 + k as u128,
-                price: 2_500,
-                ttl: Duration::from_secs(600),
-                terms,
-            };
-            h.publish_order(draft).await.unwrap();
+            h.publish_order(draft(Side::Sell, 1 + k as u128, terms)).await.unwrap();
         });
         async {}
     })
