@@ -23,7 +23,7 @@ fn helper() -> &'static Handle {
             .expect("futures-timer: cannot start the timer runtime");
         let handle = runtime.handle().clone();
         std::thread::Builder::new()
-            .name("futures-timer".into())
+            .name("delay-helper".into())
             // The runtime's timer advances while its thread sits in `block_on`.
             .spawn(move || runtime.block_on(std::future::pending::<()>()))
             .expect("futures-timer: cannot start the timer thread");

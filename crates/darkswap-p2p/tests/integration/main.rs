@@ -21,6 +21,7 @@ mod secure;
 mod signaling_bad_input;
 mod streams;
 mod sync;
+mod timers;
 mod trade;
 mod transports;
 mod turn;
