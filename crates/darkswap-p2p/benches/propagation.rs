@@ -20,6 +20,9 @@
 //! cargo bench -p darkswap-p2p --bench propagation -- --only bare --nodes 50 --rate 200 --per-core
 //!                                   # the floor of the stack: bare gossipsub on TCP + Noise +
 //!                                   # Yamux, no signatures, no validation, no application
+//! cargo bench -p darkswap-p2p --bench propagation -- --only signed --nodes 50 --rate 200 --per-core
+//!                                   # bare plus signed orders, each checked once per node
+//!                                   # before gossipsub forwards it
 //! cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100
 //!                                   # honest orders quiet, then with two flooding peers
 //! cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 3
@@ -43,6 +46,8 @@ mod harness;
 mod js;
 #[path = "propagation/plain.rs"]
 mod plain;
+#[path = "propagation/signed.rs"]
+mod signed;
 #[path = "../tests/integration/raw_gossip.rs"]
 mod raw_gossip;
 
@@ -305,6 +310,12 @@ fn main() {
         let bare = rt.block_on(plain::run_plain(&o, plain::Flavour::Bare));
         bare.print();
         goal_row(&o, "Bare gossipsub floor", &bare, "the stack alone, no signatures or validation; ");
+    }
+    // The floor plus the signature check no signed order book can skip (see signed.rs).
+    if o.only.as_deref() == Some("signed") {
+        let signed = rt.block_on(plain::run_plain(&o, plain::Flavour::Signed));
+        signed.print();
+        goal_row(&o, "Signed gossipsub floor", &signed, "bare plus one signature check per order and node; ");
     }
     if let (Some(d), Some(p)) = (&on, &plain) {
         println!(

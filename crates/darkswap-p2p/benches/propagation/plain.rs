@@ -1,11 +1,13 @@
 //! The plain rust-libp2p side of the propagation bench: bare gossipsub nodes on the same
 //! topology, rate, mesh and runtime layout as darkswap's.
 //!
-//! Two flavours. `plain` is rust-libp2p as an application gets it by default: gossipsub with
+//! Three flavours. `plain` is rust-libp2p as an application gets it by default: gossipsub with
 //! strict signing and default message ids. `bare` is the floor of the stack DarkSwap runs on:
 //! gossipsub over TCP + Noise + Yamux with no signatures, no validation and no application
 //! around it (content ids, and DarkSwap's gossip limits so that IHAVE frames are not refused),
 //! which shows what the transport and gossipsub alone cost at a given load on this machine.
+//! `signed` adds the one cost a signed order book cannot avoid: each node checks each order's
+//! signature once (see `signed.rs`).
 
 use super::{cpu_time, drain, latencies, publish_loop, Opts, Received, Report, Sent};
 use darkswap_p2p::{
@@ -33,6 +35,9 @@ pub enum Flavour {
     Plain,
     /// No signing or validation, content ids.
     Bare,
+    /// `bare` plus signed orders, each signature checked once per node before gossipsub
+    /// forwards the order (manual validation).
+    Signed,
 }
 
 /// Plain rust-libp2p: gossipsub on TCP + Noise + Yamux, as `flavour` says.
@@ -44,7 +49,10 @@ pub async fn run_plain(o: &Opts, flavour: Flavour) -> Report {
     let mut mesh_sizes = Vec::new();
     for i in 0..o.nodes {
         let (recv, t, mesh_cfg) = (received.clone(), topic.clone(), o.mesh);
-        let (addr, tx, mesh) = o.layout.spawn(i, plain_node(mesh_cfg, flavour, t, recv)).await.unwrap();
+        let (addr, tx, mesh) = match flavour {
+            Flavour::Signed => o.layout.spawn(i, super::signed::signed_node(mesh_cfg, t, recv)).await.unwrap(),
+            _ => o.layout.spawn(i, plain_node(mesh_cfg, flavour, t, recv)).await.unwrap(),
+        };
         addrs.push(addr);
         cmd_txs.push(tx);
         mesh_sizes.push(mesh);
@@ -74,6 +82,7 @@ pub async fn run_plain(o: &Opts, flavour: Flavour) -> Report {
         name: match flavour {
             Flavour::Plain => "plain rust-libp2p",
             Flavour::Bare => "bare gossipsub",
+            Flavour::Signed => "signed floor",
         },
         cpu,
         latencies_us: lat,
@@ -83,9 +92,43 @@ pub async fn run_plain(o: &Opts, flavour: Flavour) -> Report {
     }
 }
 
-enum PlainCmd {
+/// What the bench asks of a node.
+pub enum PlainCmd {
+    /// Dial this address.
     Dial(Multiaddr),
+    /// Publish these bytes (`signed` signs them first).
     Publish(Vec<u8>),
+}
+
+/// Gossipsub's settings for `bare` and `signed`: the run's mesh, content ids, and DarkSwap's
+/// gossip limits (IDONTWANT only for large messages, IHAVE frames a receiver accepts).
+pub fn gossip_config(mesh_cfg: (usize, usize, usize)) -> gossipsub::ConfigBuilder {
+    let mut builder = base_config(mesh_cfg);
+    builder
+        .validation_mode(gossipsub::ValidationMode::None)
+        .message_id_fn(|m| gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20]))
+        .idontwant_message_size_threshold(limits::GOSSIP_TRANSMIT_MAX)
+        .max_control_messages_sent(limits::GOSSIP_IHAVE_MAX)
+        .max_control_message_size(limits::GOSSIP_CONTROL_MAX);
+    builder
+}
+
+fn base_config(mesh_cfg: (usize, usize, usize)) -> gossipsub::ConfigBuilder {
+    let mut builder = gossipsub::ConfigBuilder::default();
+    builder
+        .heartbeat_interval(Duration::from_millis(700))
+        .max_transmit_size(64 * 1024)
+        .mesh_n(mesh_cfg.0)
+        .mesh_n_low(mesh_cfg.1)
+        .mesh_n_high(mesh_cfg.2)
+        .mesh_outbound_min(2.min(mesh_cfg.1).min(mesh_cfg.0 / 2));
+    builder
+}
+
+/// Notes the arrival of the payload whose first 8 bytes are its publish tag.
+pub fn record(recv: &Received, payload: &[u8]) {
+    let now = Instant::now();
+    recv.lock().unwrap().push((payload[..8].to_vec(), now));
 }
 
 /// One plain node, started on the runtime the caller spawned this on: its address, its command
@@ -96,27 +139,11 @@ async fn plain_node(
     t: IdentTopic,
     recv: Received,
 ) -> (Multiaddr, mpsc::UnboundedSender<PlainCmd>, Arc<AtomicUsize>) {
-    let mut builder = gossipsub::ConfigBuilder::default();
-    builder
-        .heartbeat_interval(Duration::from_millis(700))
-        .max_transmit_size(64 * 1024)
-        .mesh_n(mesh_cfg.0)
-        .mesh_n_low(mesh_cfg.1)
-        .mesh_n_high(mesh_cfg.2)
-        .mesh_outbound_min(2.min(mesh_cfg.1).min(mesh_cfg.0 / 2));
-    if flavour == Flavour::Bare {
-        builder
-            .validation_mode(gossipsub::ValidationMode::None)
-            .message_id_fn(|m| gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20]))
-            .idontwant_message_size_threshold(limits::GOSSIP_TRANSMIT_MAX)
-            .max_control_messages_sent(limits::GOSSIP_IHAVE_MAX)
-            .max_control_message_size(limits::GOSSIP_CONTROL_MAX);
-    }
-    let cfg = builder.build().unwrap();
-    let authenticity = match flavour {
-        Flavour::Plain => |k: &Keypair| gossipsub::MessageAuthenticity::Signed(k.clone()),
-        Flavour::Bare => |_: &Keypair| gossipsub::MessageAuthenticity::Anonymous,
+    let (cfg, authenticity) = match flavour {
+        Flavour::Plain => (base_config(mesh_cfg), (|k: &Keypair| gossipsub::MessageAuthenticity::Signed(k.clone())) as fn(&Keypair) -> _),
+        _ => (gossip_config(mesh_cfg), (|_: &Keypair| gossipsub::MessageAuthenticity::Anonymous) as fn(&Keypair) -> _),
     };
+    let cfg = cfg.build().unwrap();
     let key = Keypair::generate_ed25519();
     let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
         .with_tokio()
@@ -146,8 +173,7 @@ async fn plain_node(
                 },
                 ev = swarm.select_next_some() => {
                     if let SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) = ev {
-                        let now = Instant::now();
-                        recv.lock().unwrap().push((message.data[..8].to_vec(), now));
+                        record(&recv, &message.data);
                     }
                     let n = swarm.behaviour().mesh_peers(&t.hash()).count();
                     mesh.store(n, std::sync::atomic::Ordering::Relaxed);

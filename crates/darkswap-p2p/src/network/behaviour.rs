@@ -72,7 +72,7 @@ pub struct Behaviour {
     /// mDNS on the local network (native, opt-in: see `NetworkBuilder::relay_discovery`).
     pub mdns: Toggle<Mdns>,
     /// The application's own stream protocols (`NetworkHandle::open_stream`).
-    pub streams: libp2p_stream::Behaviour,
+    pub streams: Boxed<libp2p_stream::Behaviour>,
     /// Circuit relay v2 server, in relay mode only.
     pub relay_server: Toggle<Boxed<relay::Behaviour>>,
     /// Peer and relay discovery (absent when discovery is turned off).
@@ -81,21 +81,21 @@ pub struct Behaviour {
     pub autonat_server: AutonatServer,
     /// Reachability probes of this node's addresses (AutoNAT v2 client; confirms external
     /// addresses).
-    pub autonat_client: super::autonat::Client,
+    pub autonat_client: Boxed<super::autonat::Client>,
     /// Reachability probes, AutoNAT v1 (client and server): works over inbound connections too.
-    pub autonat: autonat::Behaviour,
+    pub autonat: Boxed<autonat::Behaviour>,
     /// Hole punching: upgrades relayed connections to direct ones where the NATs allow.
-    pub dcutr: dcutr::Behaviour,
+    pub dcutr: Boxed<dcutr::Behaviour>,
     /// Circuit relay v2 client (reservations and relayed dials).
     pub relay_client: Boxed<relay::client::Behaviour>,
     /// Authentication challenges and tokens.
-    pub auth: AuthBehaviour,
+    pub auth: Boxed<AuthBehaviour>,
     /// Trade negotiation (end-to-end encrypted).
-    pub trade: TradeBehaviour,
+    pub trade: Boxed<TradeBehaviour>,
     /// Order-book sync for newcomers.
-    pub sync: SyncBehaviour,
+    pub sync: Boxed<SyncBehaviour>,
     /// Liveness and round-trip times.
-    pub ping: ping::Behaviour,
+    pub ping: Boxed<ping::Behaviour>,
     /// Learns peers' addresses and protocols.
     pub identify: Boxed<identify::Behaviour>,
     /// Order-book and trade-notice gossip.
@@ -286,8 +286,8 @@ impl Behaviour {
             limits,
             relay_client: Boxed(relay_client),
             relay_server,
-            dcutr: dcutr::Behaviour::new(peer_id),
-            autonat: autonat::Behaviour::new(
+            dcutr: Boxed(dcutr::Behaviour::new(peer_id)),
+            autonat: Boxed(autonat::Behaviour::new(
                 peer_id,
                 autonat::Config {
                     only_global_ips: autonat_global_only,
@@ -297,8 +297,8 @@ impl Behaviour {
                     retry_interval: Duration::from_secs(30),
                     ..Default::default()
                 },
-            ),
-            autonat_client: super::autonat::Client::new(autonat_global_only),
+            )),
+            autonat_client: Boxed(super::autonat::Client::new(autonat_global_only)),
             #[cfg(not(target_arch = "wasm32"))]
             autonat_server: Boxed(autonat::v2::server::Behaviour::default()),
             #[cfg(target_arch = "wasm32")]
@@ -306,13 +306,13 @@ impl Behaviour {
             gossipsub: Boxed(gossipsub),
             kad,
             identify: Boxed(identify),
-            ping: ping::Behaviour::new(ping::Config::new()),
-            sync,
-            trade,
-            auth: auth_rr,
+            ping: Boxed(ping::Behaviour::new(ping::Config::new())),
+            sync: Boxed(sync),
+            trade: Boxed(trade),
+            auth: Boxed(auth_rr),
             blocked,
             mdns: mdns.into(),
-            streams: libp2p_stream::Behaviour::new(),
+            streams: Boxed(libp2p_stream::Behaviour::new()),
         })
     }
 }
