@@ -46,10 +46,10 @@ mod harness;
 mod js;
 #[path = "propagation/plain.rs"]
 mod plain;
-#[path = "propagation/signed.rs"]
-mod signed;
 #[path = "../tests/integration/raw_gossip.rs"]
 mod raw_gossip;
+#[path = "propagation/signed.rs"]
+mod signed;
 
 #[derive(Clone, Debug)]
 struct Opts {

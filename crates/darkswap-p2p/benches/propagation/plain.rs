@@ -140,7 +140,10 @@ async fn plain_node(
     recv: Received,
 ) -> (Multiaddr, mpsc::UnboundedSender<PlainCmd>, Arc<AtomicUsize>) {
     let (cfg, authenticity) = match flavour {
-        Flavour::Plain => (base_config(mesh_cfg), (|k: &Keypair| gossipsub::MessageAuthenticity::Signed(k.clone())) as fn(&Keypair) -> _),
+        Flavour::Plain => (
+            base_config(mesh_cfg),
+            (|k: &Keypair| gossipsub::MessageAuthenticity::Signed(k.clone())) as fn(&Keypair) -> _,
+        ),
         _ => (gossip_config(mesh_cfg), (|_: &Keypair| gossipsub::MessageAuthenticity::Anonymous) as fn(&Keypair) -> _),
     };
     let cfg = cfg.build().unwrap();

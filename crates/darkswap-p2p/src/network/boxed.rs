@@ -19,6 +19,7 @@
 //! load. That is the contract every future already keeps: return `Pending` only with a waker
 //! registered for whatever will make progress.
 
+use futures::task::{waker_ref, ArcWake, AtomicWaker};
 use libp2p::{
     swarm::{
         handler::ConnectionEvent, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm, NetworkBehaviour,
@@ -26,7 +27,6 @@ use libp2p::{
     },
     PeerId,
 };
-use futures::task::{waker_ref, ArcWake, AtomicWaker};
 use std::{
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -200,5 +200,92 @@ impl<B> std::ops::Deref for Boxed<B> {
 impl<B> std::ops::DerefMut for Boxed<B> {
     fn deref_mut(&mut self) -> &mut B {
         &mut self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::core::upgrade::DeniedUpgrade;
+    use std::{sync::atomic::AtomicUsize, task::Waker};
+
+    /// A handler that counts its polls, keeps the waker it was given, and has one event to
+    /// return each time it is told to.
+    #[derive(Default)]
+    struct Probe {
+        polls: Arc<AtomicUsize>,
+        waker: Option<Waker>,
+        pending_events: usize,
+    }
+
+    impl ConnectionHandler for Probe {
+        type FromBehaviour = ();
+        type ToBehaviour = ();
+        type InboundProtocol = DeniedUpgrade;
+        type OutboundProtocol = DeniedUpgrade;
+        type InboundOpenInfo = ();
+        type OutboundOpenInfo = ();
+
+        fn listen_protocol(&self) -> SubstreamProtocol<DeniedUpgrade, ()> {
+            SubstreamProtocol::new(DeniedUpgrade, ())
+        }
+
+        fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ConnectionHandlerEvent<DeniedUpgrade, (), ()>> {
+            self.polls.fetch_add(1, Ordering::Relaxed);
+            self.waker = Some(cx.waker().clone());
+            if self.pending_events > 0 {
+                self.pending_events -= 1;
+                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(()));
+            }
+            Poll::Pending
+        }
+
+        fn on_behaviour_event(&mut self, (): ()) {
+            self.pending_events += 1;
+        }
+
+        fn on_connection_event(&mut self, _: ConnectionEvent<DeniedUpgrade, DeniedUpgrade>) {}
+    }
+
+    #[test]
+    fn an_idle_handler_is_polled_only_after_a_wake_or_an_event() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let mut h = BoxedHandler::new(Probe { polls: polls.clone(), ..Default::default() });
+        let task_wakes = Arc::new(Counter::default());
+        let task_waker = futures::task::waker(task_wakes.clone());
+        let mut cx = Context::from_waker(&task_waker);
+        let count = || polls.load(Ordering::Relaxed);
+
+        // The first poll reaches the handler; further polls with nothing new do not.
+        assert!(h.poll(&mut cx).is_pending());
+        for _ in 0..10 {
+            assert!(h.poll(&mut cx).is_pending());
+        }
+        assert_eq!(count(), 1);
+
+        // Its own waker makes it due and wakes the connection task.
+        h.inner.waker.take().unwrap().wake();
+        assert_eq!(task_wakes.0.load(Ordering::Relaxed), 1);
+        assert!(h.poll(&mut cx).is_pending());
+        assert!(h.poll(&mut cx).is_pending());
+        assert_eq!(count(), 2);
+
+        // An event from the behaviour makes it due; after an answer it is asked again.
+        h.on_behaviour_event(());
+        h.on_behaviour_event(());
+        assert!(h.poll(&mut cx).is_ready());
+        assert!(h.poll(&mut cx).is_ready());
+        assert!(h.poll(&mut cx).is_pending());
+        assert!(h.poll(&mut cx).is_pending());
+        assert_eq!(count(), 5);
+    }
+
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl ArcWake for Counter {
+        fn wake_by_ref(this: &Arc<Self>) {
+            this.0.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
