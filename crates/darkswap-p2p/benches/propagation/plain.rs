@@ -17,7 +17,7 @@ use darkswap_p2p::{
         identity::Keypair,
         noise,
         swarm::SwarmEvent,
-        tcp, yamux, Multiaddr, PeerId, SwarmBuilder,
+        tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder,
     },
     protocol::{limits, ORDERBOOK_TOPIC},
 };
@@ -125,6 +125,32 @@ fn base_config(mesh_cfg: (usize, usize, usize)) -> gossipsub::ConfigBuilder {
     builder
 }
 
+/// A gossipsub node on TCP + Noise + Yamux, subscribed to `t` and listening on loopback, with
+/// the address it listens on.
+pub async fn gossip_swarm(
+    key: Keypair,
+    authenticity: gossipsub::MessageAuthenticity,
+    cfg: gossipsub::Config,
+    t: &IdentTopic,
+) -> (Swarm<gossipsub::Behaviour>, Multiaddr) {
+    let me = PeerId::from(key.public());
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_| gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(authenticity, cfg).unwrap())
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .build();
+    swarm.behaviour_mut().subscribe(t).unwrap();
+    swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            return (swarm, address.with(darkswap_p2p::libp2p::multiaddr::Protocol::P2p(me)));
+        }
+    }
+}
+
 /// Notes the arrival of the payload whose first 8 bytes are its publish tag.
 pub fn record(recv: &Received, payload: &[u8]) {
     let now = Instant::now();
@@ -139,30 +165,12 @@ async fn plain_node(
     t: IdentTopic,
     recv: Received,
 ) -> (Multiaddr, mpsc::UnboundedSender<PlainCmd>, Arc<AtomicUsize>) {
-    let (cfg, authenticity) = match flavour {
-        Flavour::Plain => (
-            base_config(mesh_cfg),
-            (|k: &Keypair| gossipsub::MessageAuthenticity::Signed(k.clone())) as fn(&Keypair) -> _,
-        ),
-        _ => (gossip_config(mesh_cfg), (|_: &Keypair| gossipsub::MessageAuthenticity::Anonymous) as fn(&Keypair) -> _),
-    };
-    let cfg = cfg.build().unwrap();
     let key = Keypair::generate_ed25519();
-    let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
-        .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .unwrap()
-        .with_behaviour(|k| gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(authenticity(k), cfg).unwrap())
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
-        .build();
-    swarm.behaviour_mut().subscribe(&t).unwrap();
-    swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
-    let addr = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-            break address.with(darkswap_p2p::libp2p::multiaddr::Protocol::P2p(PeerId::from(key.public())));
-        }
+    let (cfg, authenticity) = match flavour {
+        Flavour::Plain => (base_config(mesh_cfg), gossipsub::MessageAuthenticity::Signed(key.clone())),
+        _ => (gossip_config(mesh_cfg), gossipsub::MessageAuthenticity::Anonymous),
     };
+    let (mut swarm, addr) = gossip_swarm(key, authenticity, cfg.build().unwrap(), &t).await;
     let (tx, mut rx) = mpsc::unbounded_channel::<PlainCmd>();
     let mesh = Arc::new(AtomicUsize::new(0));
     let mesh_out = mesh.clone();

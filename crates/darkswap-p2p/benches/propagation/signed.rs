@@ -7,20 +7,18 @@
 //! The gap between `bare` and this node is what signing costs by itself; the gap between this
 //! node and darkswap is everything else DarkSwap does (its other protocols, scoring, the book).
 
-use super::plain::{gossip_config, record, PlainCmd};
+use super::plain::{gossip_config, gossip_swarm, record, PlainCmd};
 use super::Received;
 use darkswap_p2p::libp2p::{
     futures::StreamExt,
     gossipsub::{self, IdentTopic, MessageAcceptance},
     identity::{ed25519, Keypair},
-    noise,
     swarm::SwarmEvent,
-    tcp, yamux, Multiaddr, PeerId, SwarmBuilder,
+    Multiaddr,
 };
 use std::{
     collections::HashMap,
     sync::{atomic::AtomicUsize, Arc},
-    time::Duration,
 };
 use tokio::sync::mpsc;
 
@@ -53,25 +51,7 @@ pub async fn signed_node(
     let cfg = builder.build().unwrap();
     let key = Keypair::generate_ed25519();
     let signer = key.clone().try_into_ed25519().unwrap();
-    let me = PeerId::from(key.public());
-    let mut swarm = SwarmBuilder::with_existing_identity(key.clone())
-        .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .unwrap()
-        .with_behaviour(|_| {
-            gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(gossipsub::MessageAuthenticity::Anonymous, cfg)
-                .unwrap()
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
-        .build();
-    swarm.behaviour_mut().subscribe(&t).unwrap();
-    swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
-    let addr = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-            break address.with(darkswap_p2p::libp2p::multiaddr::Protocol::P2p(me));
-        }
-    };
+    let (mut swarm, addr) = gossip_swarm(key, gossipsub::MessageAuthenticity::Anonymous, cfg, &t).await;
     let (tx, mut rx) = mpsc::unbounded_channel::<PlainCmd>();
     let mesh = Arc::new(AtomicUsize::new(0));
     let mesh_out = mesh.clone();
