@@ -40,8 +40,9 @@ async fn a_network_records_dials_connections_and_orders() {
     // An order from b makes the connection active on a and lands in a's book gauge.
     b.publish_order(draft(1, Duration::from_secs(600))).await.unwrap();
     until("a's book gauge", || async { (value(&a, "darkswap_orderbook_orders") == 1.0).then_some(()) }).await;
-    assert_eq!(value(&a, "p2p_connections_active"), 1.0);
-    assert_eq!(value(&a, "p2p_connections_idle"), 0.0);
+    let gauges =
+        || ["p2p_connections_total", "p2p_connections_active", "p2p_connections_idle"].map(|name| value(&a, name));
+    assert_eq!(gauges(), [1.0, 1.0, 0.0], "total, active, idle on a: {:?}", a.connections());
     assert_eq!(value(&a, "darkswap_messages_accepted"), 1.0);
     // Bytes per application protocol: the order came over gossipsub; identify ran both ways.
     let bytes = a.metrics().get_metric("darkswap_protocol_bytes").expect("protocol bytes");
