@@ -8,7 +8,8 @@
 //! there. Behind a [`Boxed`], a handler costs one pointer inline and its size once on the heap
 //! (none when switched off). Boxing the largest ones (identify 3.4 KB, gossipsub, the relay
 //! client, Kademlia, the relay server, the AutoNAT v2 server) took an idle connection from
-//! 64 to 51 KiB (`cargo bench --bench network`).
+//! 64 to 51 KiB (`cargo bench --bench network`); boxing every behaviour but the admission checks
+//! and mDNS, to 48 KiB.
 //!
 //! rust-libp2p polls every handler of a connection each time anything on that connection wakes
 //! it, so on a link busy with gossip the dozen idle handlers (ping, identify, the request-response
