@@ -92,7 +92,14 @@ fn plain_stream_swarm() -> Swarm<libp2p_stream::Behaviour> {
 }
 
 /// Reads every stream of `BULK` to the end and reports each one's byte count.
-fn sink(mut incoming: libp2p_stream::IncomingStreams) -> tokio::sync::mpsc::UnboundedReceiver<usize> {
+/// Takes darkswap's receiver and libp2p-stream's alike.
+fn sink<S>(mut incoming: S) -> tokio::sync::mpsc::UnboundedReceiver<usize>
+where
+    S: darkswap_p2p::libp2p::futures::Stream<Item = (darkswap_p2p::libp2p::PeerId, darkswap_p2p::libp2p::Stream)>
+        + Unpin
+        + Send
+        + 'static,
+{
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some((_, mut s)) = incoming.next().await {

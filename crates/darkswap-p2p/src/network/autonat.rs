@@ -51,7 +51,7 @@ impl NetworkBehaviour for Client {
     type ConnectionHandler = THandler<client::Behaviour>;
     type ToSwarm = Reachability;
 
-    super::boxed::delegate_connection_setup!(inner, |h| h);
+    super::boxed::delegate_connection_setup!(inner, std::convert::identity);
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         if let FromSwarm::NewExternalAddrCandidate(c) = &event {

@@ -37,10 +37,11 @@ use std::{
 };
 
 /// The four connection-setup calls of a `NetworkBehaviour` that wraps another: each goes to
-/// `self.$inner`, and the handlers it makes pass through `$wrap`. Shared by [`Boxed`] and the
-/// AutoNAT client wrapper, which differ only in what they do around these calls.
+/// `self.$inner`, and the handlers it makes pass through `$wrap` (with a clone of `self.$extra`
+/// as its second argument when one is named). Shared by [`Boxed`], `Listed` and the AutoNAT
+/// client wrapper, which differ only in what they do around these calls.
 macro_rules! delegate_connection_setup {
-    ($inner:tt, $wrap:expr) => {
+    ($inner:tt, $wrap:path $(, $extra:ident)?) => {
         fn handle_pending_inbound_connection(
             &mut self,
             id: libp2p::swarm::ConnectionId,
@@ -57,7 +58,7 @@ macro_rules! delegate_connection_setup {
             local: &libp2p::Multiaddr,
             remote: &libp2p::Multiaddr,
         ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
-            self.$inner.handle_established_inbound_connection(id, peer, local, remote).map($wrap)
+            self.$inner.handle_established_inbound_connection(id, peer, local, remote).map(|h| $wrap(h $(, self.$extra.clone())?))
         }
 
         fn handle_pending_outbound_connection(
@@ -78,7 +79,7 @@ macro_rules! delegate_connection_setup {
             role: libp2p::core::Endpoint,
             port_use: libp2p::core::transport::PortUse,
         ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
-            self.$inner.handle_established_outbound_connection(id, peer, addr, role, port_use).map($wrap)
+            self.$inner.handle_established_outbound_connection(id, peer, addr, role, port_use).map(|h| $wrap(h $(, self.$extra.clone())?))
         }
     };
 }
@@ -134,8 +135,10 @@ impl<H: ConnectionHandler> ConnectionHandler for BoxedHandler<H> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, Self::OutboundOpenInfo, Self::ToBehaviour>> {
-        // Cleared before the poll, so that a wake-up during it counts for the next one.
-        if !self.wake.due.swap(false, Ordering::AcqRel) {
+        // A plain load first: most polls find the handler idle, and a swap would take the
+        // cache line exclusively every time. Cleared before the poll, so that a wake-up during
+        // it counts for the next one.
+        if !self.wake.due.load(Ordering::Acquire) || !self.wake.due.swap(false, Ordering::AcqRel) {
             return Poll::Pending;
         }
         self.wake.task.register(cx.waker());

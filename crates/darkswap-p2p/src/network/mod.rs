@@ -26,6 +26,7 @@ mod command;
 mod config;
 mod event;
 mod flood;
+mod listed;
 mod notice;
 mod relay;
 mod relay_policy;
@@ -33,6 +34,7 @@ mod resources;
 pub(crate) use command::RelayPolicy;
 mod secure;
 mod stats;
+mod streams;
 mod swarm;
 mod task;
 mod task_events;
@@ -47,6 +49,7 @@ pub use notice::{ConnectionInfo, NetworkNotice, Reachability, RelayStatus};
 pub use relay::{RelayServerConfig, RELAY_PROVIDER_KEY};
 pub use resources::{IpLimitExceeded, IpLimits, ResourceLimits};
 pub use stats::NetworkStats;
+pub use streams::IncomingStreams;
 
 use crate::{
     auth::{AuthManager, AuthorizationLevel},
@@ -92,19 +95,10 @@ pub(crate) struct Shared {
     pub(crate) keypair: Keypair,
     pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, RelayStatus>>,
     pub(crate) webrtc_client: Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
-    pub(crate) streams: StreamControl,
+    pub(crate) streams: streams::StreamControl,
     /// When each connected peer last exchanged DarkSwap messages with us (connected peers only).
     pub(crate) activity: Mutex<std::collections::HashMap<PeerId, web_time::Instant>>,
     pub(crate) metrics: crate::metrics::P2PMetrics,
-}
-
-/// The application-streams handle (libp2p-stream's `Control` has no `Debug`).
-pub(crate) struct StreamControl(libp2p_stream::Control);
-
-impl std::fmt::Debug for StreamControl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StreamControl")
-    }
 }
 
 impl Shared {
@@ -191,7 +185,10 @@ impl Network {
             keypair: keypair.clone(),
             relay_status: Mutex::new(Default::default()),
             webrtc_client: builder.webrtc.client.clone(),
-            streams: StreamControl(swarm.behaviour().streams.new_control()),
+            streams: streams::StreamControl::new(
+                swarm.behaviour().streams.new_control(),
+                swarm.behaviour().epoch().clone(),
+            ),
             activity: Mutex::new(Default::default()),
             metrics: metrics.clone(),
         });
@@ -476,14 +473,14 @@ impl NetworkHandle {
     /// the connection's security and multiplexing and nothing on top. The peer must
     /// [`accept_streams`](Self::accept_streams) for `protocol`.
     pub async fn open_stream(&self, peer: PeerId, protocol: StreamProtocol) -> Result<libp2p::Stream, Error> {
-        self.shared.streams.0.clone().open_stream(peer, protocol).await.map_err(|e| Error::Stream(e.to_string()))
+        self.shared.streams.open(peer, protocol).await
     }
 
     /// Inbound streams of `protocol` as `(peer, stream)` pairs; one receiver per protocol.
     /// Streams arriving while the receiver is not polled wait in a short queue and are then
     /// refused, so a slow application cannot make the node buffer without bound.
-    pub fn accept_streams(&self, protocol: StreamProtocol) -> Result<libp2p_stream::IncomingStreams, Error> {
-        self.shared.streams.0.clone().accept(protocol).map_err(|e| Error::Stream(e.to_string()))
+    pub fn accept_streams(&self, protocol: StreamProtocol) -> Result<IncomingStreams, Error> {
+        self.shared.streams.accept(protocol)
     }
 
     /// Peers currently connected.

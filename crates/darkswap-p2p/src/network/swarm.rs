@@ -1,6 +1,6 @@
 //! Building the swarm: transports per target, then the behaviour.
 
-use super::{behaviour::Behaviour, NetworkBuilder};
+use super::{behaviour::Behaviour, listed::Listed, NetworkBuilder};
 use crate::{auth::AuthManager, Error};
 use libp2p::{identity::Keypair, noise, yamux, Swarm};
 use std::sync::Arc;
@@ -17,7 +17,11 @@ fn transport_err(e: impl std::fmt::Display) -> Error {
 /// Composed here rather than with `SwarmBuilder`, which offers no way to wrap the connections'
 /// muxers (it only has libp2p's per-transport bandwidth counters).
 #[cfg(not(target_arch = "wasm32"))]
-pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
+pub async fn build(
+    key: Keypair,
+    b: &NetworkBuilder,
+    auth: &Arc<AuthManager>,
+) -> Result<Swarm<Listed<Behaviour>>, Error> {
     use libp2p::core::{muxing::StreamMuxerBox, transport::timeout::TransportTimeout, upgrade::Version, Transport};
     #[cfg(feature = "insecure-test-plaintext")]
     if b.insecure_plaintext {
@@ -74,7 +78,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
     let transport = TransportTimeout::new(transport, b.config.connection_timeout).boxed();
     let behaviour = Behaviour::new(&key, relay_client, b, auth).map_err(transport_err)?;
     let config = libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(b.idle_timeout);
-    Ok(Swarm::new(transport, behaviour, peer_id, config))
+    Ok(Swarm::new(transport, Listed::new(behaviour), peer_id, config))
 }
 
 /// WebRTC-direct ([`crate::webrtc_direct`]): browsers dial `/ip4/…/udp/…/webrtc-direct/certhash/…` with no
@@ -123,7 +127,11 @@ fn signaling_webrtc(
 /// Tests only: TCP and the relay client with *no* transport encryption, so that a test can watch
 /// what a relay carries and show that trade messages are still ciphertext end to end.
 #[cfg(all(feature = "insecure-test-plaintext", not(target_arch = "wasm32")))]
-fn build_plaintext(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
+fn build_plaintext(
+    key: Keypair,
+    b: &NetworkBuilder,
+    auth: &Arc<AuthManager>,
+) -> Result<Swarm<Listed<Behaviour>>, Error> {
     let plain = |k: &Keypair| Ok::<_, std::convert::Infallible>(libp2p::plaintext::Config::new(k));
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -131,7 +139,7 @@ fn build_plaintext(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .map_err(transport_err)?
         .with_relay_client(plain, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth))
+        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth).map(Listed::new))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)
@@ -141,7 +149,11 @@ fn build_plaintext(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
 /// Browser: WebRTC-direct to native nodes and signaling-server WebRTC (both on the browser's own
 /// WebRTC stack), WebSocket (websys) with Noise and Yamux, plus the circuit-relay client transport.
 #[cfg(target_arch = "wasm32")]
-pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) -> Result<Swarm<Behaviour>, Error> {
+pub async fn build(
+    key: Keypair,
+    b: &NetworkBuilder,
+    auth: &Arc<AuthManager>,
+) -> Result<Swarm<Listed<Behaviour>>, Error> {
     use libp2p::core::{upgrade::Version, Transport};
     let signaling = signaling_webrtc(&key, b);
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
@@ -162,7 +174,7 @@ pub async fn build(key: Keypair, b: &NetworkBuilder, auth: &Arc<AuthManager>) ->
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth))
+        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth).map(Listed::new))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
         .with_connection_timeout(b.config.connection_timeout)

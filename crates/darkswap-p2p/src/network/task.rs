@@ -3,7 +3,9 @@
 //! Backpressure: events wait in a bounded queue; while it is full the task stops polling the swarm
 //! (so the network slows down instead of dropping anything) but keeps serving commands.
 
-use super::{behaviour::Behaviour, command::Command, stats::Counters, NetworkBuilder, NetworkEvent, Shared};
+use super::{
+    behaviour::Behaviour, command::Command, listed::Listed, stats::Counters, NetworkBuilder, NetworkEvent, Shared,
+};
 use crate::{
     error::{Error, PublishError},
     protocol::{envelope, validate, Message, ORDERBOOK_TOPIC},
@@ -51,7 +53,7 @@ const REGOSSIP_RATE: u32 = 100;
 const REGOSSIP_BURST: u32 = 200;
 
 pub(crate) struct Task {
-    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) swarm: Swarm<Listed<Behaviour>>,
     pub(super) keypair: Keypair,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetworkEvent>,
@@ -149,7 +151,7 @@ pub(super) struct PendingTrade {
 
 impl Task {
     pub(super) fn new(
-        swarm: Swarm<Behaviour>,
+        swarm: Swarm<Listed<Behaviour>>,
         keypair: Keypair,
         builder: &NetworkBuilder,
         commands: mpsc::Receiver<Command>,

@@ -1,0 +1,378 @@
+//! A behaviour whose connection handler lists its inbound protocols once, not on every poll.
+//!
+//! Each time a connection runs out of work, rust-libp2p asks its handler for the inbound upgrade
+//! (`listen_protocol`) and walks every protocol name in it, to learn whether the set changed.
+//! With a dozen behaviours that upgrade is a deep nest of `SelectUpgrade`s: building it clones
+//! each protocol's configuration, and walking it steps through one `Either` layer per behaviour
+//! for each of ~16 names. On a link busy with gossip this happens for every frame each way, and
+//! it was the largest cost DarkSwap added on top of gossipsub (about a tenth of a node's CPU at
+//! 50 nodes and 100 orders/s).
+//!
+//! A [`ListedHandler`] keeps the names in a list of its own and hands the connection an upgrade
+//! that only names them ([`Listing`]); the real upgrade is built when a stream for one of them
+//! has been negotiated, and run by the handler. A handler's protocols are a function of its
+//! state, which only events change, so the list is rebuilt after each event that reaches the
+//! handler. The one set kept outside any handler, the application's stream protocols
+//! (`libp2p-stream`), is covered by a [`ProtocolsEpoch`] that `accept_streams` bumps when it
+//! adds a protocol and that dropping its receiver bumps again.
+
+use futures::{future::BoxFuture, stream::FuturesUnordered, FutureExt, StreamExt};
+use libp2p::{
+    core::upgrade::{InboundUpgrade, UpgradeInfo},
+    swarm::{
+        handler::{ConnectionEvent, FullyNegotiatedInbound, InboundUpgradeSend, ListenUpgradeError, UpgradeInfoSend},
+        ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm, NetworkBehaviour, SubstreamProtocol,
+        THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
+    },
+    PeerId, Stream, StreamProtocol,
+};
+use std::{
+    convert::Infallible,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+/// Inbound streams whose protocol was negotiated and whose handler upgrade is still running, per
+/// connection; more are refused. The upgrades of DarkSwap's protocols finish at once, and the
+/// connection itself negotiates at most 128 streams at a time.
+const MAX_UPGRADING: usize = 128;
+
+/// Counts changes to protocol sets kept outside any connection handler; every [`ListedHandler`]
+/// lists its protocols again at its next poll after a change.
+#[derive(Clone, Debug, Default)]
+pub struct ProtocolsEpoch(Arc<AtomicU64>);
+
+impl ProtocolsEpoch {
+    /// Marks the protocol sets changed.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// `B` with handlers that list their inbound protocols once (see the module docs).
+pub struct Listed<B> {
+    inner: B,
+    epoch: ProtocolsEpoch,
+}
+
+impl<B> Listed<B> {
+    /// Wraps `inner`.
+    pub fn new(inner: B) -> Self {
+        Self { inner, epoch: ProtocolsEpoch::default() }
+    }
+
+    /// The epoch to bump when a protocol set outside the handlers changes.
+    pub fn epoch(&self) -> &ProtocolsEpoch {
+        &self.epoch
+    }
+}
+
+impl<B> std::ops::Deref for Listed<B> {
+    type Target = B;
+
+    fn deref(&self) -> &B {
+        &self.inner
+    }
+}
+
+impl<B> std::ops::DerefMut for Listed<B> {
+    fn deref_mut(&mut self) -> &mut B {
+        &mut self.inner
+    }
+}
+
+/// The inbound upgrade a [`ListedHandler`] hands its connection: the protocol names, and on
+/// negotiation the stream with the name it was negotiated for.
+#[derive(Clone, Debug)]
+pub struct Listing(Arc<[StreamProtocol]>);
+
+impl UpgradeInfo for Listing {
+    type Info = StreamProtocol;
+    type InfoIter = Names;
+
+    fn protocol_info(&self) -> Names {
+        Names { names: self.0.clone(), next: 0 }
+    }
+}
+
+impl InboundUpgrade<Stream> for Listing {
+    type Output = (Stream, StreamProtocol);
+    type Error = Infallible;
+    type Future = futures::future::Ready<Result<Self::Output, Infallible>>;
+
+    fn upgrade_inbound(self, stream: Stream, name: StreamProtocol) -> Self::Future {
+        futures::future::ready(Ok((stream, name)))
+    }
+}
+
+/// The names of a [`Listing`], in order.
+pub struct Names {
+    names: Arc<[StreamProtocol]>,
+    next: usize,
+}
+
+impl Iterator for Names {
+    type Item = StreamProtocol;
+
+    fn next(&mut self) -> Option<StreamProtocol> {
+        let name = self.names.get(self.next)?.clone();
+        self.next += 1;
+        Some(name)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.names.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+type Upgrade<H> = <H as ConnectionHandler>::InboundProtocol;
+/// A finished handler upgrade and its open info, or `None` when it timed out.
+type Upgraded<H> = Option<(
+    Result<<Upgrade<H> as InboundUpgradeSend>::Output, <Upgrade<H> as InboundUpgradeSend>::Error>,
+    <H as ConnectionHandler>::InboundOpenInfo,
+)>;
+
+/// A connection handler that lists its inbound protocols once (see the module docs).
+pub struct ListedHandler<H: ConnectionHandler> {
+    inner: H,
+    names: Arc<[StreamProtocol]>,
+    timeout: Duration,
+    /// An event reached the handler since the names were listed.
+    stale: bool,
+    epoch: ProtocolsEpoch,
+    /// The epoch the names were listed at.
+    listed_at: u64,
+    upgrading: FuturesUnordered<BoxFuture<'static, Upgraded<H>>>,
+}
+
+impl<H: ConnectionHandler> ListedHandler<H> {
+    fn new(inner: H, epoch: ProtocolsEpoch) -> Self {
+        let mut h = Self {
+            inner,
+            names: Arc::from([]),
+            timeout: Duration::ZERO,
+            stale: true,
+            listed_at: epoch.get(),
+            epoch,
+            upgrading: FuturesUnordered::new(),
+        };
+        h.relist();
+        h
+    }
+
+    /// Lists the inner handler's protocols again if they may have changed.
+    fn relist(&mut self) {
+        let epoch = self.epoch.get();
+        if !self.stale && epoch == self.listed_at {
+            return;
+        }
+        let protocol = self.inner.listen_protocol();
+        self.timeout = *protocol.timeout();
+        let names: Vec<StreamProtocol> = protocol
+            .upgrade()
+            .protocol_info()
+            .filter_map(|info| StreamProtocol::try_from_owned(info.as_ref().to_owned()).ok())
+            .collect();
+        if *names != *self.names {
+            self.names = names.into();
+        }
+        self.stale = false;
+        self.listed_at = epoch;
+    }
+
+    /// Runs the inner handler's upgrade on a stream negotiated for `name`.
+    fn upgrade(&mut self, stream: Stream, name: StreamProtocol) {
+        if self.upgrading.len() >= MAX_UPGRADING {
+            tracing::debug!(protocol = %name, "inbound stream refused: too many upgrades running");
+            return;
+        }
+        let (upgrade, open_info) = self.inner.listen_protocol().into_upgrade();
+        // The set may have shrunk since it was listed (an application dropped its receiver).
+        let Some(info) = upgrade.protocol_info().find(|i| i.as_ref() == name.as_ref()) else {
+            tracing::debug!(protocol = %name, "inbound stream refused: protocol no longer supported");
+            return;
+        };
+        let run = upgrade.upgrade_inbound(stream, info);
+        let deadline = futures_timer::Delay::new(self.timeout);
+        self.upgrading.push(
+            async move {
+                match futures::future::select(std::pin::pin!(run), deadline).await {
+                    futures::future::Either::Left((result, _)) => Some((result, open_info)),
+                    futures::future::Either::Right(_) => None,
+                }
+            }
+            .boxed(),
+        );
+    }
+}
+
+impl<H: ConnectionHandler> ConnectionHandler for ListedHandler<H> {
+    type FromBehaviour = H::FromBehaviour;
+    type ToBehaviour = H::ToBehaviour;
+    type InboundProtocol = Listing;
+    type OutboundProtocol = H::OutboundProtocol;
+    type InboundOpenInfo = ();
+    type OutboundOpenInfo = H::OutboundOpenInfo;
+
+    fn listen_protocol(&self) -> SubstreamProtocol<Listing, ()> {
+        SubstreamProtocol::new(Listing(self.names.clone()), ()).with_timeout(self.timeout)
+    }
+
+    fn connection_keep_alive(&self) -> bool {
+        self.inner.connection_keep_alive()
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, Self::OutboundOpenInfo, Self::ToBehaviour>> {
+        while !self.upgrading.is_empty() {
+            let Poll::Ready(Some(done)) = self.upgrading.poll_next_unpin(cx) else { break };
+            match done {
+                Some((Ok(protocol), info)) => {
+                    self.inner.on_connection_event(ConnectionEvent::FullyNegotiatedInbound(FullyNegotiatedInbound {
+                        protocol,
+                        info,
+                    }))
+                }
+                Some((Err(error), info)) => self
+                    .inner
+                    .on_connection_event(ConnectionEvent::ListenUpgradeError(ListenUpgradeError { info, error })),
+                None => tracing::debug!("inbound stream upgrade timed out"),
+            }
+            self.stale = true;
+        }
+        // Before the connection reads the names again, in this same pass.
+        self.relist();
+        self.inner.poll(cx)
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Option<Self::ToBehaviour>> {
+        self.inner.poll_close(cx)
+    }
+
+    fn on_behaviour_event(&mut self, event: Self::FromBehaviour) {
+        self.stale = true;
+        self.inner.on_behaviour_event(event)
+    }
+
+    fn on_connection_event(
+        &mut self,
+        event: ConnectionEvent<Listing, Self::OutboundProtocol, (), Self::OutboundOpenInfo>,
+    ) {
+        self.stale = true;
+        let event = match event {
+            ConnectionEvent::FullyNegotiatedInbound(FullyNegotiatedInbound { protocol: (stream, name), .. }) => {
+                return self.upgrade(stream, name);
+            }
+            ConnectionEvent::ListenUpgradeError(ListenUpgradeError { error, .. }) => match error {},
+            ConnectionEvent::FullyNegotiatedOutbound(e) => ConnectionEvent::FullyNegotiatedOutbound(e),
+            ConnectionEvent::AddressChange(e) => ConnectionEvent::AddressChange(e),
+            ConnectionEvent::DialUpgradeError(e) => ConnectionEvent::DialUpgradeError(e),
+            ConnectionEvent::LocalProtocolsChange(e) => ConnectionEvent::LocalProtocolsChange(e),
+            ConnectionEvent::RemoteProtocolsChange(e) => ConnectionEvent::RemoteProtocolsChange(e),
+            // A kind newer than this wrapper: nothing it could translate.
+            _ => return,
+        };
+        self.inner.on_connection_event(event)
+    }
+}
+
+impl<B: NetworkBehaviour> NetworkBehaviour for Listed<B> {
+    type ConnectionHandler = ListedHandler<THandler<B>>;
+    type ToSwarm = B::ToSwarm;
+
+    super::boxed::delegate_connection_setup!(inner, ListedHandler::new, epoch);
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        self.inner.on_swarm_event(event)
+    }
+
+    fn on_connection_handler_event(&mut self, peer: PeerId, id: ConnectionId, event: THandlerOutEvent<Self>) {
+        self.inner.on_connection_handler_event(peer, id, event)
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        self.inner.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libp2p::core::upgrade::ReadyUpgrade;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A handler whose one protocol the behaviour can rename, counting how often it is listed.
+    struct Probe {
+        listed: Arc<AtomicUsize>,
+        name: StreamProtocol,
+    }
+
+    impl ConnectionHandler for Probe {
+        type FromBehaviour = StreamProtocol;
+        type ToBehaviour = ();
+        type InboundProtocol = ReadyUpgrade<StreamProtocol>;
+        type OutboundProtocol = ReadyUpgrade<StreamProtocol>;
+        type InboundOpenInfo = ();
+        type OutboundOpenInfo = ();
+
+        fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol, ()> {
+            self.listed.fetch_add(1, Ordering::Relaxed);
+            SubstreamProtocol::new(ReadyUpgrade::new(self.name.clone()), ())
+        }
+
+        fn poll(&mut self, _: &mut Context<'_>) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), ()>> {
+            Poll::Pending
+        }
+
+        fn on_behaviour_event(&mut self, name: StreamProtocol) {
+            self.name = name;
+        }
+
+        fn on_connection_event(&mut self, _: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol>) {}
+    }
+
+    fn names(h: &ListedHandler<Probe>) -> Vec<String> {
+        UpgradeInfo::protocol_info(h.listen_protocol().upgrade()).map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn protocols_are_listed_again_only_after_an_event_or_an_epoch_change() {
+        let listed = Arc::new(AtomicUsize::new(0));
+        let epoch = ProtocolsEpoch::default();
+        let probe = Probe { listed: listed.clone(), name: StreamProtocol::new("/a/1") };
+        let mut h = ListedHandler::new(probe, epoch.clone());
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let count = || listed.load(Ordering::Relaxed);
+        assert_eq!(count(), 1, "listed once when the connection starts");
+
+        // What the connection does every time it runs out of work: poll, then read the names.
+        for _ in 0..10 {
+            assert!(h.poll(&mut cx).is_pending());
+            assert_eq!(names(&h), ["/a/1"]);
+        }
+        assert_eq!(count(), 1);
+
+        // An event may change the set: the next poll lists it again.
+        h.on_behaviour_event(StreamProtocol::new("/b/1"));
+        assert!(h.poll(&mut cx).is_pending());
+        assert_eq!(names(&h), ["/b/1"]);
+        assert_eq!(count(), 2);
+
+        // So does a change outside the handler.
+        epoch.bump();
+        assert!(h.poll(&mut cx).is_pending());
+        assert!(h.poll(&mut cx).is_pending());
+        assert_eq!(count(), 3);
+    }
+}
