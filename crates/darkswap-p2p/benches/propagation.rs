@@ -12,8 +12,8 @@
 //!                                   # count deliveries until 45 s pass without one (default 3 s),
 //!                                   # so anti-entropy repairs (every 20 s) are counted too
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --per-core
-//!                                   # each node on one of N single-threaded runtimes (one
-//!                                   # per core) instead of all on one multi-threaded runtime
+//!                                   # each node on one of N one-worker runtimes (one per
+//!                                   # core) instead of all on one runtime with N workers
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --mesh 3,2,4 --show-mesh
 //!                                   # after the run, each darkswap node's deliveries and the
 //!                                   # nodes in its gossipsub mesh
@@ -65,15 +65,15 @@ struct Opts {
     mesh: (usize, usize, usize),
     /// Whether js-libp2p runs too (after the Rust stacks, with the same settings).
     js: bool,
-    /// Where the nodes' tasks run (`--per-core`: one single-threaded runtime per core).
+    /// Where the nodes' tasks run (`--per-core`: one one-worker runtime per core).
     layout: Layout,
     /// Whether to print each darkswap node's mesh peers and deliveries after the run.
     show_mesh: bool,
 }
 
 /// Where the nodes' tasks run. `Shared` is one multi-threaded tokio runtime for every node, so
-/// a node's tasks move between cores; `PerCore` pins each node to one of N single-threaded
-/// runtimes (one OS thread per core), as N processes or js-libp2p's worker threads would.
+/// a node's tasks move between cores; `PerCore` pins each node to one of N runtimes of one
+/// worker thread each (one per core), as N processes or js-libp2p's worker threads would.
 #[derive(Clone, Debug)]
 enum Layout {
     Shared,
@@ -89,7 +89,12 @@ impl Layout {
                 std::thread::Builder::new()
                     .name(format!("node-core-{k}"))
                     .spawn(move || {
-                        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                        // tokio's default (multi-threaded) scheduler with one worker: what an
+                        // application's `#[tokio::main]` gets, including its habit of running a
+                        // task woken by the running one next (a node's events reach the
+                        // application a scheduling turn sooner than on the current-thread one).
+                        let rt =
+                            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
                         tx.send(rt.handle().clone()).unwrap();
                         // Runs the nodes' tasks until the process exits.
                         rt.block_on(std::future::pending::<()>());
@@ -116,7 +121,7 @@ impl Layout {
     fn describe(&self) -> String {
         match self {
             Layout::Shared => "one multi-threaded runtime".into(),
-            Layout::PerCore(rts) => format!("{} single-threaded runtimes, one per core", rts.len()),
+            Layout::PerCore(rts) => format!("{} one-worker runtimes, one per core", rts.len()),
         }
     }
 }
