@@ -56,10 +56,11 @@ pub type Gossipsub = gossipsub::Behaviour<
 /// Everything a DarkSwap node speaks.
 ///
 /// Field order matters. The admission checks come first, so a refused connection reaches no
-/// other behaviour. Gossipsub comes next: the derive polls the handlers of a connection in field
-/// order and returns at the first event, so a pass that delivers a gossip frame (most passes on
-/// a busy link) stops there instead of first asking a dozen idle handlers. (The names of all
-/// protocols are listed once per connection, not per pass: see `Listed`.)
+/// other behaviour. Gossipsub comes last: the derive nests the connection handlers to the left
+/// (`Select<Select<Select<first, second>, third>, …>`), so the last field's events and streams
+/// cross one `Either` layer and the first field's cross one per field. The idle handlers it is
+/// polled after cost one atomic load each (`Boxed`), and the protocol names of all of them are
+/// listed once per connection rather than at every poll (`Listed`).
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     /// Bounds on inbound connections per IP address.
@@ -70,8 +71,6 @@ pub struct Behaviour {
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// mDNS on the local network (native, opt-in: see `NetworkBuilder::relay_discovery`).
     pub mdns: Toggle<Mdns>,
-    /// Order-book and trade-notice gossip.
-    pub gossipsub: Boxed<Gossipsub>,
     /// The application's own stream protocols (`NetworkHandle::open_stream`).
     pub streams: Boxed<libp2p_stream::Behaviour>,
     /// Circuit relay v2 server, in relay mode only.
@@ -99,6 +98,8 @@ pub struct Behaviour {
     pub ping: Boxed<ping::Behaviour>,
     /// Learns peers' addresses and protocols.
     pub identify: Boxed<identify::Behaviour>,
+    /// Order-book and trade-notice gossip.
+    pub gossipsub: Boxed<Gossipsub>,
 }
 
 /// Content-addressed gossip message id: the first 20 bytes of SHA-256 over the data.

@@ -27,10 +27,11 @@ use libp2p::{
     PeerId, Stream, StreamProtocol,
 };
 use std::{
+    collections::HashSet,
     convert::Infallible,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex, OnceLock,
     },
     task::{Context, Poll},
     time::Duration,
@@ -134,6 +135,32 @@ impl Iterator for Names {
     }
 }
 
+/// Distinct protocol names [`intern`] keeps for the life of the process.
+const MAX_INTERNED: usize = 256;
+
+/// `name` as a [`StreamProtocol`] over a `'static` string, or `None` if it is no protocol name.
+///
+/// The connection copies every name at each of its polls, and a name over a counted string would
+/// cost two atomic operations per copy (about 30 per poll); a `'static` one costs none. Each
+/// distinct name is leaked once: names come from this crate's behaviours and the application's
+/// stream protocols, never from peers, and past [`MAX_INTERNED`] of them the rest are counted.
+fn intern(name: &str) -> Option<StreamProtocol> {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    if !name.starts_with('/') {
+        return None;
+    }
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.get(name) {
+        return Some(StreamProtocol::new(known));
+    }
+    if names.len() >= MAX_INTERNED {
+        return StreamProtocol::try_from_owned(name.to_owned()).ok();
+    }
+    let leaked: &'static str = Box::leak(name.into());
+    names.insert(leaked);
+    Some(StreamProtocol::new(leaked))
+}
+
 type Upgrade<H> = <H as ConnectionHandler>::InboundProtocol;
 /// A finished handler upgrade and its open info, or `None` when it timed out.
 type Upgraded<H> = Option<(
@@ -177,11 +204,8 @@ impl<H: ConnectionHandler> ListedHandler<H> {
         }
         let protocol = self.inner.listen_protocol();
         self.timeout = *protocol.timeout();
-        let names: Vec<StreamProtocol> = protocol
-            .upgrade()
-            .protocol_info()
-            .filter_map(|info| StreamProtocol::try_from_owned(info.as_ref().to_owned()).ok())
-            .collect();
+        let names: Vec<StreamProtocol> =
+            protocol.upgrade().protocol_info().filter_map(|i| intern(i.as_ref())).collect();
         if *names != *self.names {
             self.names = names.into();
         }
@@ -344,6 +368,14 @@ mod tests {
 
     fn names(h: &ListedHandler<Probe>) -> Vec<String> {
         UpgradeInfo::protocol_info(h.listen_protocol().upgrade()).map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn names_are_interned_once_and_non_names_refused() {
+        let (a, b) = (intern(&String::from("/intern-test/1")).unwrap(), intern("/intern-test/1").unwrap());
+        assert_eq!(a, b);
+        assert!(std::ptr::eq(a.as_ref(), b.as_ref()), "one copy shared");
+        assert_eq!(intern("no-slash"), None);
     }
 
     #[test]
