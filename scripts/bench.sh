@@ -28,9 +28,9 @@ for b in ${WANT[@]+"${WANT[@]}"}; do
   case "$b" in
     network) bash scripts/setup-js-bench.sh && run network cargo bench -p darkswap-p2p --bench network -- --js ;;
     propagation) bash scripts/setup-js-bench.sh && run propagation cargo bench -p darkswap-p2p --bench propagation -- --js ;;
-    goal) run goal cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --rate 200 --per-core ;;
-    bare) run bare cargo bench -p darkswap-p2p --bench propagation -- --only bare --nodes 50 --rate 200 --per-core ;;
-    signed) run signed cargo bench -p darkswap-p2p --bench propagation -- --only signed --nodes 50 --rate 200 --per-core ;;
+    goal) run goal cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --rate 200 --per-core --repeat 5 ;;
+    bare) run bare cargo bench -p darkswap-p2p --bench propagation -- --only bare --nodes 50 --rate 200 --per-core --repeat 5 ;;
+    signed) run signed cargo bench -p darkswap-p2p --bench propagation -- --only signed --nodes 50 --rate 200 --per-core --repeat 5 ;;
     metrics) run metrics cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 7 ;;
     flood) run flood cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100 ;;
     relay) run relay cargo bench -p darkswap-p2p --bench relay ;;

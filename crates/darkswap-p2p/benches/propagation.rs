@@ -26,6 +26,9 @@
 //! cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100
 //!                                   # honest orders quiet, then with two flooding peers
 //! cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 3
+//! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --rate 200 --per-core --repeat 5
+//!                                   # the goal row over five darkswap runs: median p99, range,
+//!                                   # and in how many runs the goal held (bare, signed alike)
 //!                                   # darkswap with metrics on and off, alternating; medians, CPU
 //! scripts/setup-js-bench.sh && cargo bench -p darkswap-p2p --bench propagation -- --js
 //!                                   # js-libp2p too (benches/js/propagation.mjs, pinned Node.js)
@@ -59,6 +62,8 @@ struct Opts {
     size: usize,
     only: Option<String>,
     rounds: usize,
+    /// Runs behind each goal row (`--repeat N`; the median and the range are reported).
+    repeat: usize,
     /// How long the drain waits without a new delivery before it stops counting.
     settle: Duration,
     /// Gossipsub mesh degree (n, low, high), the same for every stack.
@@ -134,6 +139,7 @@ fn opts() -> Opts {
         size: 1024,
         only: None,
         rounds: 3,
+        repeat: 1,
         settle: Duration::from_secs(3),
         mesh: (6, 5, 12),
         js: false,
@@ -153,6 +159,7 @@ fn opts() -> Opts {
             "--per-core" => o.layout = Layout::per_core(),
             "--show-mesh" => o.show_mesh = true,
             "--rounds" => o.rounds = val().parse().expect("--rounds N"),
+            "--repeat" => o.repeat = val().parse().expect("--repeat N"),
             "--settle" => o.settle = Duration::from_secs(val().parse().expect("--settle SECONDS")),
             "--mesh" => {
                 let v: Vec<usize> = val().split(',').map(|x| x.parse().expect("--mesh N,LOW,HIGH")).collect();
@@ -181,21 +188,55 @@ fn edges(n: usize) -> Vec<(usize, usize)> {
     e
 }
 
-/// The foundation issue's goal row for one run: p99 <= 50 ms with every order delivered.
-fn goal_row(o: &Opts, figure: &str, r: &Report, notes: &str) {
-    let met = r.pct(0.99) <= 50.0 && r.ratio() >= 1.0;
+/// The foundation issue's goal row: p99 <= 50 ms with every order delivered. Over several runs
+/// (`--repeat N`) it gives the median run's p99, the range, and in how many runs the goal held,
+/// since at this load one run's p99 follows the machine's speed of the moment.
+fn goal_row(o: &Opts, figure: &str, runs: &[Report], notes: &str) {
+    let met = |r: &Report| r.pct(0.99) <= 50.0 && r.ratio() >= 1.0;
+    let mut p99: Vec<f64> = runs.iter().map(|r| r.pct(0.99)).collect();
+    p99.sort_by(f64::total_cmp);
+    let median = p99[p99.len() / 2];
+    let delivered = runs.iter().map(Report::ratio).fold(f64::MAX, f64::min);
+    let cpu: Vec<f64> = runs.iter().map(|r| r.cpu.as_secs_f64()).collect();
+    let (cpu_lo, cpu_hi) = cpu.iter().fold((f64::MAX, f64::MIN), |(l, h), c| (l.min(*c), h.max(*c)));
+    let held = runs.iter().filter(|r| met(r)).count();
+    let (value, verdict, runs_note) = if runs.len() == 1 {
+        let v = format!("{median:.2} ms, {:.2}% delivered, {cpu_lo:.1} s CPU", delivered * 100.0);
+        (v, if held == 1 { "met" } else { "not met" }.to_string(), String::new())
+    } else {
+        let v = format!(
+            "{median:.2} ms (median of {} runs; {:.1}-{:.1}), {:.2}% delivered at least, {cpu_lo:.1}-{cpu_hi:.1} s CPU",
+            runs.len(),
+            p99[0],
+            p99[p99.len() - 1],
+            delivered * 100.0
+        );
+        let verdict = format!("met in {held} of {} runs", runs.len());
+        (
+            v,
+            verdict,
+            format!("p99 of each run: {}; ", p99.iter().map(|p| format!("{p:.1}")).collect::<Vec<_>>().join(", ")),
+        )
+    };
     println!(
-        "BENCH | {figure}, {} nodes at {} orders/s (p99) | {:.2} ms, {:.2}% delivered, {:.1} s CPU | <= 50 ms, 100% | {:.2}x the goal ({}) | {notes}mesh {:?}, {} |",
+        "BENCH | {figure}, {} nodes at {} orders/s (p99) | {value} | <= 50 ms, 100% | {:.2}x the goal ({verdict}) | {runs_note}{notes}mesh {:?}, {} |",
         o.nodes,
         o.rate,
-        r.pct(0.99),
-        r.ratio() * 100.0,
-        r.cpu.as_secs_f64(),
-        r.pct(0.99) / 50.0,
-        if met { "met" } else { "not met" },
+        median / 50.0,
         o.mesh,
         o.layout.describe()
     );
+}
+
+/// `first` and `--repeat` - 1 more runs of the same setting.
+fn repeated(o: &Opts, first: Report, mut again: impl FnMut() -> Report) -> Vec<Report> {
+    let mut runs = vec![first];
+    for _ in 1..o.repeat.max(1) {
+        let r = again();
+        r.print();
+        runs.push(r);
+    }
+    runs
 }
 
 fn main() {
@@ -314,13 +355,15 @@ fn main() {
     if o.only.as_deref() == Some("bare") {
         let bare = rt.block_on(plain::run_plain(&o, plain::Flavour::Bare));
         bare.print();
-        goal_row(&o, "Bare gossipsub floor", &bare, "the stack alone, no signatures or validation; ");
+        let runs = repeated(&o, bare, || rt.block_on(plain::run_plain(&o, plain::Flavour::Bare)));
+        goal_row(&o, "Bare gossipsub floor", &runs, "the stack alone, no signatures or validation; ");
     }
     // The floor plus the signature check no signed order book can skip (see signed.rs).
     if o.only.as_deref() == Some("signed") {
         let signed = rt.block_on(plain::run_plain(&o, plain::Flavour::Signed));
         signed.print();
-        goal_row(&o, "Signed gossipsub floor", &signed, "bare plus one signature check per order and node; ");
+        let runs = repeated(&o, signed, || rt.block_on(plain::run_plain(&o, plain::Flavour::Signed)));
+        goal_row(&o, "Signed gossipsub floor", &runs, "bare plus one signature check per order and node; ");
     }
     if let (Some(d), Some(p)) = (&on, &plain) {
         println!(
@@ -347,7 +390,8 @@ fn main() {
     // The foundation issue's goal, judged on the darkswap run: p99 <= 50 ms with every order
     // delivered, at 50 nodes and 200 orders/s.
     if let (Some(d), true) = (&on, o.nodes >= 50 && o.rate >= 200) {
-        goal_row(&o, "Order propagation goal", d, "");
+        let runs = repeated(&o, d.clone(), || rt.block_on(run_darkswap(&o, true)));
+        goal_row(&o, "Order propagation goal", &runs, "");
     }
     if o.js {
         compare_js(&o, on.as_ref(), plain.as_ref());

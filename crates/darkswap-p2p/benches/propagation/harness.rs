@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[derive(Clone)]
 pub struct Report {
     pub name: &'static str,
     pub latencies_us: Vec<u64>,
