@@ -43,7 +43,8 @@ use std::{
 const MAX_UPGRADING: usize = 128;
 
 /// Counts changes to protocol sets kept outside any connection handler; every [`ListedHandler`]
-/// lists its protocols again at its next poll after a change.
+/// lists its protocols again at its next poll after a change, and a stream arriving before that
+/// poll is offered the set as it is at that moment.
 #[derive(Clone, Debug, Default)]
 pub struct ProtocolsEpoch(Arc<AtomicU64>);
 
@@ -161,6 +162,13 @@ fn intern(name: &str) -> Option<StreamProtocol> {
     Some(StreamProtocol::new(leaked))
 }
 
+/// `inner`'s inbound protocol names, interned, and its inbound timeout.
+fn list<H: ConnectionHandler>(inner: &H) -> (Vec<StreamProtocol>, Duration) {
+    let protocol = inner.listen_protocol();
+    let names = protocol.upgrade().protocol_info().filter_map(|i| intern(i.as_ref())).collect();
+    (names, *protocol.timeout())
+}
+
 type Upgrade<H> = <H as ConnectionHandler>::InboundProtocol;
 /// A finished handler upgrade and its open info, or `None` when it timed out.
 type Upgraded<H> = Option<(
@@ -196,16 +204,20 @@ impl<H: ConnectionHandler> ListedHandler<H> {
         h
     }
 
+    /// Whether the inner handler's protocols may have changed since they were listed.
+    fn outdated(&self) -> bool {
+        self.stale || self.epoch.get() != self.listed_at
+    }
+
     /// Lists the inner handler's protocols again if they may have changed.
     fn relist(&mut self) {
-        let epoch = self.epoch.get();
-        if !self.stale && epoch == self.listed_at {
+        if !self.outdated() {
             return;
         }
-        let protocol = self.inner.listen_protocol();
-        self.timeout = *protocol.timeout();
-        let names: Vec<StreamProtocol> =
-            protocol.upgrade().protocol_info().filter_map(|i| intern(i.as_ref())).collect();
+        // Read before listing: a change racing with the listing moves the epoch past it.
+        let epoch = self.epoch.get();
+        let (names, timeout) = list(&self.inner);
+        self.timeout = timeout;
         if *names != *self.names {
             self.names = names.into();
         }
@@ -248,6 +260,13 @@ impl<H: ConnectionHandler> ConnectionHandler for ListedHandler<H> {
     type OutboundOpenInfo = H::OutboundOpenInfo;
 
     fn listen_protocol(&self) -> SubstreamProtocol<Listing, ()> {
+        // The connection reads the names for a new inbound stream in the same pass as it polls
+        // this handler, but an application may accept a protocol in between (another thread):
+        // the stream must see the set as it is now, as it would without the list.
+        if self.outdated() {
+            let (names, timeout) = list(&self.inner);
+            return SubstreamProtocol::new(Listing(names.into()), ()).with_timeout(timeout);
+        }
         SubstreamProtocol::new(Listing(self.names.clone()), ()).with_timeout(self.timeout)
     }
 
@@ -336,10 +355,11 @@ mod tests {
     use libp2p::core::upgrade::ReadyUpgrade;
     use std::sync::atomic::AtomicUsize;
 
-    /// A handler whose one protocol the behaviour can rename, counting how often it is listed.
+    /// A handler whose one protocol the behaviour, or anyone holding `name`, can rename, counting
+    /// how often it is listed.
     struct Probe {
         listed: Arc<AtomicUsize>,
-        name: StreamProtocol,
+        name: Arc<Mutex<StreamProtocol>>,
     }
 
     impl ConnectionHandler for Probe {
@@ -352,7 +372,7 @@ mod tests {
 
         fn listen_protocol(&self) -> SubstreamProtocol<Self::InboundProtocol, ()> {
             self.listed.fetch_add(1, Ordering::Relaxed);
-            SubstreamProtocol::new(ReadyUpgrade::new(self.name.clone()), ())
+            SubstreamProtocol::new(ReadyUpgrade::new(self.name.lock().unwrap().clone()), ())
         }
 
         fn poll(&mut self, _: &mut Context<'_>) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, (), ()>> {
@@ -360,7 +380,7 @@ mod tests {
         }
 
         fn on_behaviour_event(&mut self, name: StreamProtocol) {
-            self.name = name;
+            *self.name.lock().unwrap() = name;
         }
 
         fn on_connection_event(&mut self, _: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol>) {}
@@ -382,7 +402,7 @@ mod tests {
     fn protocols_are_listed_again_only_after_an_event_or_an_epoch_change() {
         let listed = Arc::new(AtomicUsize::new(0));
         let epoch = ProtocolsEpoch::default();
-        let probe = Probe { listed: listed.clone(), name: StreamProtocol::new("/a/1") };
+        let probe = Probe { listed: listed.clone(), name: Arc::new(Mutex::new(StreamProtocol::new("/a/1"))) };
         let mut h = ListedHandler::new(probe, epoch.clone());
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
         let count = || listed.load(Ordering::Relaxed);
@@ -406,5 +426,24 @@ mod tests {
         assert!(h.poll(&mut cx).is_pending());
         assert!(h.poll(&mut cx).is_pending());
         assert_eq!(count(), 3);
+    }
+
+    #[test]
+    fn a_change_outside_the_handler_is_seen_by_a_stream_arriving_before_the_next_poll() {
+        let name = Arc::new(Mutex::new(StreamProtocol::new("/a/1")));
+        let epoch = ProtocolsEpoch::default();
+        let probe = Probe { listed: Arc::new(AtomicUsize::new(0)), name: name.clone() };
+        let mut h = ListedHandler::new(probe, epoch.clone());
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        assert!(h.poll(&mut cx).is_pending());
+        // The application accepts a protocol while the connection is between its poll of the
+        // handler and its read of the names for a stream that just arrived.
+        *name.lock().unwrap() = StreamProtocol::new("/late/1");
+        epoch.bump();
+        assert_eq!(names(&h), ["/late/1"]);
+        // The next poll keeps the new list.
+        assert!(h.poll(&mut cx).is_pending());
+        assert!(!h.outdated());
+        assert_eq!(names(&h), ["/late/1"]);
     }
 }

@@ -41,7 +41,7 @@ impl StreamControl {
 
 /// Inbound streams of one protocol as `(peer, stream)` pairs, from
 /// [`NetworkHandle::accept_streams`](super::NetworkHandle::accept_streams). Dropping it stops
-/// accepting the protocol: connections stop listing it at their next poll.
+/// accepting the protocol: streams that arrive afterwards are refused.
 pub struct IncomingStreams {
     /// Taken on drop: the receiver must be gone before the epoch moves, or a connection could
     /// list the protocol again at the new epoch.
