@@ -101,10 +101,12 @@ pub enum PlainCmd {
 }
 
 /// Gossipsub's settings for `bare` and `signed`: the run's mesh, content ids, and DarkSwap's
-/// gossip limits (IDONTWANT only for large messages, IHAVE frames a receiver accepts).
+/// gossip limits (IDONTWANT only for large messages, IHAVE frames a receiver accepts) and first
+/// heartbeat (at a random point of the first interval, not after rust-libp2p's 5 s).
 pub fn gossip_config(mesh_cfg: (usize, usize, usize)) -> gossipsub::ConfigBuilder {
     let mut builder = base_config(mesh_cfg);
     builder
+        .heartbeat_initial_delay(HEARTBEAT.mul_f64(rand::random::<f64>()))
         .validation_mode(gossipsub::ValidationMode::None)
         .message_id_fn(|m| gossipsub::MessageId::from(&Sha256::digest(&m.data)[..20]))
         .idontwant_message_size_threshold(limits::GOSSIP_TRANSMIT_MAX)
@@ -113,10 +115,13 @@ pub fn gossip_config(mesh_cfg: (usize, usize, usize)) -> gossipsub::ConfigBuilde
     builder
 }
 
+/// DarkSwap's gossip heartbeat, for every stack.
+const HEARTBEAT: Duration = Duration::from_millis(700);
+
 fn base_config(mesh_cfg: (usize, usize, usize)) -> gossipsub::ConfigBuilder {
     let mut builder = gossipsub::ConfigBuilder::default();
     builder
-        .heartbeat_interval(Duration::from_millis(700))
+        .heartbeat_interval(HEARTBEAT)
         .max_transmit_size(64 * 1024)
         .mesh_n(mesh_cfg.0)
         .mesh_n_low(mesh_cfg.1)

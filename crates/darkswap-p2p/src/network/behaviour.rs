@@ -110,6 +110,19 @@ fn message_id(msg: &gossipsub::Message) -> gossipsub::MessageId {
 /// Gossip messages above this size announce IDONTWANT to mesh peers (gossipsub's default is 1000).
 const IDONTWANT_THRESHOLD: usize = 4 * 1024;
 
+/// When a node's first gossip heartbeat comes: at a random point of its first interval.
+///
+/// rust-libp2p waits 5 s by default. Gossip that arrives before the first heartbeat all lands in
+/// the first window of the message cache, so that heartbeat advertises every id of those seconds
+/// and, five heartbeats later, one heartbeat frees them all at once; and nodes started together
+/// (a process running several, a test, the demo) would beat in step for their whole life. At 50
+/// nodes x 200 orders/s that burst stalled every node for 10-40 ms at the same moment and set the
+/// p99 (docs/ARCHITECTURE.md, "First heartbeat"). go-libp2p starts after 100 ms; a random point of the interval
+/// also spreads the nodes' heartbeats apart.
+fn first_heartbeat(interval: Duration) -> Duration {
+    interval.mul_f64(rand::random::<f64>())
+}
+
 fn gossipsub_config(
     heartbeat: Duration,
     (n, low, high): (usize, usize, usize),
@@ -119,6 +132,7 @@ fn gossipsub_config(
     }
     gossipsub::ConfigBuilder::default()
         .heartbeat_interval(heartbeat)
+        .heartbeat_initial_delay(first_heartbeat(heartbeat))
         // Authorship lives in the DarkSwap envelope, verified once per unique message after
         // deduplication (see protocol::envelope); gossipsub's own fields stay empty.
         .validation_mode(gossipsub::ValidationMode::Anonymous)
@@ -346,5 +360,15 @@ mod tests {
         let ihave = config.max_control_messages_sent() * (2 + id.0.len()) + 16 + crate::protocol::ORDERBOOK_TOPIC.len();
         assert!(ihave <= config.max_control_message_size(), "{ihave} > {}", config.max_control_message_size());
         assert!(config.max_control_message_size() <= config.max_transmit_size());
+    }
+
+    #[test]
+    fn the_first_heartbeat_falls_inside_the_first_interval_and_differs_between_nodes() {
+        let hb = Duration::from_millis(700);
+        let firsts: Vec<Duration> =
+            (0..32).map(|_| gossipsub_config(hb, (6, 5, 12)).unwrap().heartbeat_initial_delay()).collect();
+        assert!(firsts.iter().all(|d| *d < hb), "{firsts:?}");
+        // Nodes started together must not beat in step.
+        assert!(firsts.iter().any(|d| *d != firsts[0]), "{firsts:?}");
     }
 }
