@@ -114,20 +114,53 @@ impl Order {
     }
 
     /// The id this order's content implies. An order whose `id` differs is invalid.
+    ///
+    /// The hash runs over the postcard encoding of the order with a zero id, streamed into the
+    /// hasher: every node computes this once per order it receives, and a copy of the order plus
+    /// an encoding buffer (terms included) cost about as much as the hashing itself.
     pub fn compute_id(&self) -> OrderId {
-        let mut unsigned = self.clone();
-        unsigned.id = OrderId([0; 16]);
-        // postcard cannot fail on this plain struct; an empty encoding would still hash uniquely.
-        let bytes = postcard::to_allocvec(&unsigned).unwrap_or_default();
-        let digest = Sha256::new_with_prefix(b"darkswap/order-id/v1").chain_update(&bytes).finalize();
+        let hashing = IdHasher { hasher: Sha256::new_with_prefix(b"darkswap/order-id/v1"), at: 0 };
+        // The hashing flavour never fails, and an `Order` holds nothing postcard refuses.
+        let hasher = postcard::serialize_with_flavor(self, hashing).map(|h| h.hasher).unwrap_or_default();
         let mut id = [0u8; 16];
-        id.copy_from_slice(&digest[..16]);
+        id.copy_from_slice(&hasher.finalize()[..16]);
         OrderId(id)
     }
 
     /// Whether the order is past its expiry at `now_unix`.
     pub fn is_expired(&self, now_unix: u64) -> bool {
         self.expiry <= now_unix
+    }
+}
+
+/// A postcard flavour that feeds the encoding of an [`Order`] to SHA-256 as it is written,
+/// with the id (the first field: 16 raw bytes) read as zeros.
+struct IdHasher {
+    hasher: Sha256,
+    /// Bytes written so far.
+    at: usize,
+}
+
+/// Length of the id at the start of an order's encoding.
+const ID_LEN: usize = std::mem::size_of::<OrderId>();
+
+impl postcard::ser_flavors::Flavor for IdHasher {
+    type Output = Self;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.try_extend(&[byte])
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        let zeros = ID_LEN.saturating_sub(self.at).min(data.len());
+        self.hasher.update(&[0u8; ID_LEN][..zeros]);
+        self.hasher.update(&data[zeros..]);
+        self.at += data.len();
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Self> {
+        Ok(self)
     }
 }
 
@@ -188,5 +221,32 @@ mod tests {
     fn order_id_text_round_trips() {
         let id = Order::from_draft(PeerId::random(), &draft(), 1, 2).id;
         assert_eq!(id.to_string().parse::<OrderId>().unwrap(), id);
+    }
+
+    /// The id as first defined: the order cloned with a zero id, encoded, then hashed.
+    fn id_by_copy(order: &Order) -> OrderId {
+        let mut unsigned = order.clone();
+        unsigned.id = OrderId([0; 16]);
+        let digest = Sha256::new_with_prefix(b"darkswap/order-id/v1")
+            .chain_update(postcard::to_allocvec(&unsigned).unwrap())
+            .finalize();
+        OrderId(digest[..16].try_into().unwrap())
+    }
+
+    #[test]
+    fn the_streamed_id_is_the_id_of_the_encoded_copy() {
+        let assets = [AssetId::Btc, "rune:840000:1".parse().unwrap(), "alkane:2:16".parse().unwrap()];
+        for (k, terms) in [0, 1, 127, 128, 1000, MAX_TERMS].into_iter().enumerate() {
+            let mut d = draft();
+            d.base = assets[k % 3];
+            d.quote = assets[(k + 1) % 3];
+            d.amount = u128::MAX >> k;
+            d.terms = (0..terms).map(|i| i as u8).collect();
+            let mut order = Order::from_draft(PeerId::random(), &d, 1_700_000_000 + k as u64, u64::MAX - k as u64);
+            assert_eq!(order.id, id_by_copy(&order), "{terms} bytes of terms");
+            // The id field itself never counts.
+            order.id = OrderId([0xff; 16]);
+            assert_eq!(order.compute_id(), id_by_copy(&order));
+        }
     }
 }
