@@ -30,6 +30,9 @@
 //!                                   # the goal row over five darkswap runs: median p99, range,
 //!                                   # and in how many runs the goal held (bare, signed alike)
 //!                                   # darkswap with metrics on and off, alternating; medians, CPU
+//! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --rate 200 --per-core --timeline
+//!                                   # also the p99 per 250 ms of publishing and the longest
+//!                                   # stretches without a delivery: backlog or bursts?
 //! scripts/setup-js-bench.sh && cargo bench -p darkswap-p2p --bench propagation -- --js
 //!                                   # js-libp2p too (benches/js/propagation.mjs, pinned Node.js)
 //! ```
@@ -74,6 +77,8 @@ struct Opts {
     layout: Layout,
     /// Whether to print each darkswap node's mesh peers and deliveries after the run.
     show_mesh: bool,
+    /// Whether to print the p99 per 250 ms of publishing and the longest delivery gaps.
+    timeline: bool,
 }
 
 /// Where the nodes' tasks run. `Shared` is one multi-threaded tokio runtime for every node, so
@@ -145,6 +150,7 @@ fn opts() -> Opts {
         js: false,
         layout: Layout::Shared,
         show_mesh: false,
+        timeline: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -158,6 +164,7 @@ fn opts() -> Opts {
             "--js" => o.js = true,
             "--per-core" => o.layout = Layout::per_core(),
             "--show-mesh" => o.show_mesh = true,
+            "--timeline" => o.timeline = true,
             "--rounds" => o.rounds = val().parse().expect("--rounds N"),
             "--repeat" => o.repeat = val().parse().expect("--repeat N"),
             "--settle" => o.settle = Duration::from_secs(val().parse().expect("--settle SECONDS")),

@@ -170,6 +170,9 @@ pub async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Repo
             println!("node {i}: {} orders received, mesh peers {idx:?}", counts[i]);
         }
     }
+    if o.timeline {
+        println!("{}", super::harness::timeline(&sent, &received));
+    }
     let lat = latencies(&sent, &received);
     // Why an order may be missing at a node: it refused the copy (rate limit, full book), or
     // it banned a peer; anything else was dropped inside gossipsub (queue full or too old).

@@ -75,6 +75,46 @@ pub fn latencies(sent: &Sent, received: &Received) -> Vec<u64> {
     lat
 }
 
+/// Where the tail comes from (`--timeline`): the p99 of the orders published in each 250 ms of
+/// the run, and the longest stretches in which no node received anything. A p99 that climbs
+/// through the run is a backlog (the machine is short of CPU); spikes at the same offsets in every
+/// run, in every stack, are work done in step by all nodes (it found gossipsub's first heartbeat).
+pub fn timeline(sent: &Sent, received: &Received) -> String {
+    let sent = sent.lock().unwrap();
+    let received = received.lock().unwrap();
+    let Some(t0) = sent.values().min().copied() else {
+        return "timeline: nothing published".into();
+    };
+    let mut windows: std::collections::BTreeMap<u128, Vec<u64>> = Default::default();
+    for (tag, at) in received.iter() {
+        if let Some(s) = sent.get(tag) {
+            let lat = at.duration_since(*s).as_micros() as u64;
+            windows.entry(s.duration_since(t0).as_millis() / 250).or_default().push(lat);
+        }
+    }
+    let p99: Vec<String> = windows
+        .into_iter()
+        .map(|(w, mut v)| {
+            v.sort_unstable();
+            format!("{:.2}s {:.1}", w as f64 / 4.0, v[(v.len() - 1) * 99 / 100] as f64 / 1000.0)
+        })
+        .collect();
+    let mut at: Vec<Duration> = received.iter().map(|(_, at)| at.saturating_duration_since(t0)).collect();
+    at.sort_unstable();
+    let mut gaps: Vec<(Duration, Duration)> = at.windows(2).map(|w| (w[1] - w[0], w[0])).collect();
+    gaps.sort_unstable_by(|a, b| b.cmp(a));
+    let gaps: Vec<String> = gaps
+        .iter()
+        .take(8)
+        .map(|(g, at)| format!("{:.1} ms at {:.3}s", g.as_secs_f64() * 1e3, at.as_secs_f64()))
+        .collect();
+    format!(
+        "timeline: p99 (ms) of the orders published in each 250 ms: {}\ntimeline: longest stretches without a delivery: {}",
+        p99.join(", "),
+        gaps.join(", ")
+    )
+}
+
 pub async fn publish_loop<F, Fut>(o: &Opts, mut publish: F) -> (usize, Duration)
 where
     F: FnMut(usize, u64) -> Fut,

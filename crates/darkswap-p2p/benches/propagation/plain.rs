@@ -76,6 +76,9 @@ pub async fn run_plain(o: &Opts, flavour: Flavour) -> Report {
     .await;
     drain(&received, published * (o.nodes - 1), o.settle).await;
     let cpu = cpu_time().saturating_sub(cpu_start);
+    if o.timeline {
+        println!("{}", super::harness::timeline(&sent, &received));
+    }
     let lat = latencies(&sent, &received);
     drop(cmd_txs);
     Report {
