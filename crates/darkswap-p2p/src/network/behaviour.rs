@@ -116,9 +116,9 @@ const IDONTWANT_THRESHOLD: usize = 4 * 1024;
 /// the first window of the message cache, so that heartbeat advertises every id of those seconds
 /// and, five heartbeats later, one heartbeat frees them all at once; and nodes started together
 /// (a process running several, a test, the demo) would beat in step for their whole life. At 50
-/// nodes x 200 orders/s that burst stalled every node for 10-40 ms at the same moment and set the
-/// p99 (docs/ARCHITECTURE.md, "First heartbeat"). go-libp2p starts after 100 ms; a random point of the interval
-/// also spreads the nodes' heartbeats apart.
+/// nodes x 200 orders/s that burst stopped every delivery for 10-18 ms at a time and set the p99
+/// (docs/ARCHITECTURE.md, "First heartbeat"). go-libp2p starts after 100 ms; a random point of
+/// the interval also spreads the nodes' heartbeats apart.
 fn first_heartbeat(interval: Duration) -> Duration {
     interval.mul_f64(rand::random::<f64>())
 }
