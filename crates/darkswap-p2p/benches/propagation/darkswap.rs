@@ -102,11 +102,13 @@ pub async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Repo
                 tokio::spawn(async move {
                     while let Some(ev) = net.next_event().await {
                         if let NetworkEvent::MessageReceived { message: Message::OrderAnnounce(order), .. } = ev {
-                            if order.terms.is_empty() {
-                                continue; // a flooder's order
-                            }
+                            let Some(tag) = order.terms.get(..8) else {
+                                continue; // a flooder's order (empty terms)
+                            };
                             let now = Instant::now();
-                            rx.lock().unwrap().push((order.terms, now));
+                            // Only the tag is kept, as the other stacks keep theirs: holding every
+                            // order's terms would grow the heap by ~1 KiB per delivery.
+                            rx.lock().unwrap().push((tag.to_vec(), now));
                             count[i].fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -138,8 +140,8 @@ pub async fn run_darkswap_with(o: &Opts, metrics: bool, flooders: usize) -> Repo
         o.layout.spawn(node, async move {
             // The order's terms carry a unique tag; padding brings the signed envelope to ~size.
             let mut terms = k.to_be_bytes().to_vec();
-            terms.resize(size.saturating_sub(230).max(8), 0xab);
             sent.lock().unwrap().insert(terms.clone(), Instant::now());
+            terms.resize(size.saturating_sub(230).max(8), 0xab);
             h.publish_order(draft(Side::Sell, 1 + k as u128, terms)).await.unwrap();
         });
         async {}
