@@ -157,45 +157,6 @@ fn gossipsub_config(
         .map_err(|e| e.to_string().into())
 }
 
-/// Scoring that penalises only what a peer provably did wrong (invalid messages), so quiet but
-/// honest peers on a slow order book are never pruned for under-delivery.
-fn peer_score(topics: &[String]) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
-    let mut params = gossipsub::PeerScoreParams {
-        // No IP colocation penalty: peers reached through one relay, or behind one carrier-grade
-        // NAT, share an IP; inbound connections per IP are capped by `ResourceLimits` instead.
-        ip_colocation_factor_weight: 0.0,
-        ..Default::default()
-    };
-    for topic in topics {
-        let hash = gossipsub::IdentTopic::new(topic).hash();
-        let t = gossipsub::TopicScoreParams {
-            topic_weight: 1.0,
-            // Small rewards (at most +36 for an hour in the mesh, +10 for first deliveries), so
-            // that they never hide invalid messages: a flooder cannot buy credit with valid ones.
-            time_in_mesh_weight: 0.01,
-            time_in_mesh_quantum: Duration::from_secs(1),
-            time_in_mesh_cap: 3600.0,
-            first_message_deliveries_weight: 0.5,
-            first_message_deliveries_cap: 20.0,
-            mesh_message_deliveries_weight: 0.0,
-            mesh_failure_penalty_weight: 0.0,
-            // Squared counter: a peer is graylisted (-80) after 5 invalid messages in a burst (6
-            // with the first-delivery credit maxed). Honest peers validate before they forward, so
-            // they send none; the valid orders a flooder mixes in reach every node until the ban.
-            invalid_message_deliveries_weight: -4.0,
-            invalid_message_deliveries_decay: 0.9,
-            ..Default::default()
-        };
-        params.topics.insert(hash, t);
-    }
-    (params, score_thresholds())
-}
-
-/// Gossipsub's score thresholds; a peer at or below the graylist one is banned for a while.
-pub(crate) fn score_thresholds() -> gossipsub::PeerScoreThresholds {
-    gossipsub::PeerScoreThresholds::default()
-}
-
 impl Behaviour {
     /// Builds the behaviour for `key`.
     pub fn new(
@@ -204,7 +165,7 @@ impl Behaviour {
         b: &super::NetworkBuilder,
         auth: &std::sync::Arc<crate::auth::AuthManager>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let (topics, heartbeat, discovery) = (&b.config.topics, b.heartbeat, b.discovery);
+        let (heartbeat, discovery) = (b.heartbeat, b.discovery);
         let (relay_server, autonat_global_only) = (b.relay_server.as_ref(), b.autonat_global_only);
         let peer_id = key.public().to_peer_id();
         let config = gossipsub_config(heartbeat, b.mesh)?;
@@ -216,6 +177,9 @@ impl Behaviour {
             max_subscribed_topics: res.max_topics_per_peer,
             max_subscriptions_per_request: res.max_subscriptions_per_rpc,
         };
+        // No gossipsub peer scoring: the one thing it would score here, invalid messages, the
+        // task counts itself and bans for (network/flood.rs), and scoring computed a score for
+        // every RPC and kept a delivery record per duplicate, ~4% of a node's CPU at 50 nodes.
         let mut gossipsub = Gossipsub::new_with_subscription_filter(anonymous, config, filter)?;
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(m) = b.metrics.as_ref().filter(|_| b.metrics_enabled && b.gossipsub_metrics) {
@@ -226,8 +190,6 @@ impl Behaviour {
                 gossipsub.with_metrics(r, gossipsub::MetricsConfig::default())
             });
         }
-        let (params, thresholds) = peer_score(topics);
-        gossipsub.with_peer_score(params, thresholds).map_err(|e| e.to_string())?;
 
         let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
         kad_config.set_query_timeout(Duration::from_secs(30));

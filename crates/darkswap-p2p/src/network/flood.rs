@@ -11,8 +11,10 @@
 //!
 //! Over-rate messages are *ignored* (no gossipsub penalty: an honest forwarder can be over a
 //! limit for a moment); a peer over its limit for `max_strikes` messages within a minute is
-//! disconnected and banned for `ban_duration`. Invalid messages are *rejected* by the validator,
-//! which gossipsub's peer score counts; the task bans peers whose score falls to the graylist.
+//! disconnected and banned for `ban_duration`. Invalid messages are *rejected* by the validator
+//! (gossipsub drops them and forwards nothing), and a peer that hands us `max_invalid` of them
+//! within a minute is banned the same way. Honest peers validate before they forward, so they
+//! never hand us one.
 
 use crate::rate::TokenBucket;
 use libp2p::PeerId;
@@ -37,7 +39,10 @@ pub struct GossipLimits {
     pub global_burst: u32,
     /// Over-limit messages from one peer within a minute before it is disconnected and banned.
     pub max_strikes: u32,
-    /// How long a flooding or graylisted peer stays banned.
+    /// Invalid messages (rejected by the validator) from one peer within a minute before it is
+    /// disconnected and banned.
+    pub max_invalid: u32,
+    /// How long a flooding peer, or one sending invalid messages, stays banned.
     pub ban_duration: Duration,
     /// Makers tracked at once (their buckets); idle ones are forgotten first.
     pub max_tracked_makers: usize,
@@ -55,6 +60,7 @@ impl Default for GossipLimits {
             global_rate: 4000,
             global_burst: 8000,
             max_strikes: 200,
+            max_invalid: 5,
             ban_duration: Duration::from_secs(600),
             max_tracked_makers: 65_536,
         }
@@ -113,15 +119,20 @@ impl FloodGuard {
         &self.limits
     }
 
-    /// Before the signature check: may `source` hand us one more message?
-    pub(crate) fn on_message(&mut self, source: PeerId, now: Instant) -> Verdict {
+    /// `source`'s state, new if it has none.
+    fn peer(&mut self, source: PeerId, now: Instant) -> &mut PeerState {
         let l = &self.limits;
-        let peer = self.peers.entry(source).or_insert_with(|| PeerState {
+        self.peers.entry(source).or_insert_with(|| PeerState {
             bucket: TokenBucket::new(l.per_peer_rate, l.per_peer_burst, now),
             strikes: 0,
             invalid: 0,
             window: now,
-        });
+        })
+    }
+
+    /// Before the signature check: may `source` hand us one more message?
+    pub(crate) fn on_message(&mut self, source: PeerId, now: Instant) -> Verdict {
+        let peer = self.peer(source, now);
         if peer.bucket.take(now) {
             // The global budget is only spent on messages within their peer's limit, so a
             // flooder cannot use it up for everyone.
@@ -168,18 +179,19 @@ impl FloodGuard {
         self.makers.entry(maker).or_insert_with(|| TokenBucket::new(l.per_maker_rate, l.per_maker_burst, now)).take(now)
     }
 
-    /// `source` handed us an invalid message.
-    pub(crate) fn on_invalid(&mut self, source: &PeerId, now: Instant) {
-        if let Some(peer) = self.peers.get_mut(source) {
-            peer.roll(now);
-            peer.invalid += 1;
+    /// `source` handed us an invalid message: [`Verdict::Ban`] at its `max_invalid`th within a
+    /// minute, [`Verdict::Ignore`] before.
+    pub(crate) fn on_invalid(&mut self, source: PeerId, now: Instant) -> Verdict {
+        let max = self.limits.max_invalid;
+        let peer = self.peer(source, now);
+        peer.roll(now);
+        peer.invalid += 1;
+        if peer.invalid >= max {
+            self.peers.remove(&source);
+            Verdict::Ban
+        } else {
+            Verdict::Ignore
         }
-    }
-
-    /// Whether `source` handed us invalid messages within the last minute or so: what makes a
-    /// low gossipsub score grounds for a ban (rather than, say, a GRAFT during backoff).
-    pub(crate) fn sent_invalid(&self, source: &PeerId) -> bool {
-        self.peers.get(source).is_some_and(|p| p.invalid > 0)
     }
 
     /// `peer` disconnected: its state goes (a ban outlives it in the block list).
@@ -238,6 +250,25 @@ mod tests {
         // Refilled bucket: 10 pass, then strikes count from zero again.
         assert!((0..10).all(|_| g.on_message(p, later) != Verdict::Ban));
         assert!((0..4).all(|_| g.on_message(p, later) == Verdict::Ignore));
+    }
+
+    #[test]
+    fn invalid_messages_ban_at_the_limit_within_a_minute() {
+        let now = Instant::now();
+        let mut g = FloodGuard::new(GossipLimits { max_invalid: 3, ..limits() }, now);
+        let p = PeerId::random();
+        assert_eq!(g.on_invalid(p, now), Verdict::Ignore);
+        assert_eq!(g.on_invalid(p, now), Verdict::Ignore);
+        // A minute later the count starts afresh.
+        let later = now + STRIKE_WINDOW + Duration::from_secs(1);
+        assert_eq!(g.on_invalid(p, later), Verdict::Ignore);
+        assert_eq!(g.on_invalid(p, later), Verdict::Ignore);
+        assert_eq!(g.on_invalid(p, later), Verdict::Ban);
+        assert_eq!(g.tracked_peers(), 0, "the banned peer is forgotten");
+        // A peer never seen before (its message came by another path) is counted too.
+        let q = PeerId::random();
+        assert!((0..2).all(|_| g.on_invalid(q, now) == Verdict::Ignore));
+        assert_eq!(g.on_invalid(q, now), Verdict::Ban);
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub struct NetworkStats {
     pub trade_messages_received: u64,
     /// Notices dropped because the application did not read them.
     pub notices_dropped: u64,
-    /// Peers banned for a while for flooding gossip or being graylisted by gossipsub.
+    /// Peers banned for a while for flooding gossip or sending invalid gossip.
     pub peers_banned: u64,
     /// Refused inbound messages by reason (only non-zero counts).
     pub rejected: BTreeMap<RejectReason, u64>,

@@ -87,10 +87,9 @@ pub(crate) struct Task {
     pub(super) reservations: HashMap<PeerId, u64>,
     pub(super) next_reservation: u64,
     tick: futures_timer::Delay,
-    /// Gossip rate limits, temporary bans (until the instant) and gossipsub's graylist score.
+    /// Gossip rate limits and invalid-message counts, and temporary bans (until the instant).
     pub(super) flood: super::flood::FloodGuard,
     pub(super) temp_bans: HashMap<PeerId, web_time::Instant>,
-    pub(super) graylist_threshold: f64,
     /// Circuit listeners (reservations being made or held) and the relay and start time of each.
     pub(super) circuit_listeners: HashMap<ListenerId, (PeerId, web_time::Instant)>,
     last_relay_query: Option<web_time::Instant>,
@@ -199,7 +198,6 @@ impl Task {
             tick: runtime::interval(TICK),
             flood: super::flood::FloodGuard::new(builder.gossip_limits.clone(), web_time::Instant::now()),
             temp_bans: HashMap::new(),
-            graylist_threshold: super::behaviour::score_thresholds().graylist_threshold,
             circuit_listeners: HashMap::new(),
             last_relay_query: None,
             min_reservations: builder
@@ -358,7 +356,7 @@ impl Task {
             }
         }
         self.trades.prune(now);
-        self.police_peers();
+        self.lift_expired_bans();
         self.anti_entropy(now);
         self.publish_trades();
         self.announce_relay(now);

@@ -1,6 +1,6 @@
 //! The network task's side of flood protection: it asks the [`FloodGuard`](super::flood) about
-//! each gossip message, bans peers that keep flooding or whose gossipsub score falls to the
-//! graylist, and lifts those bans when they expire.
+//! each gossip message, bans peers that keep flooding or keep sending invalid messages, and lifts
+//! those bans when they expire.
 
 use super::{
     flood::Verdict,
@@ -72,32 +72,16 @@ impl Task {
         }
     }
 
-    /// `source` handed us an invalid message (already rejected to gossipsub, which scored it):
-    /// banned at once if that put it on gossipsub's graylist. Checked here rather than on a
-    /// timer because the graylist silences the peer, so its score recovers before long.
+    /// `source` handed us an invalid message (already rejected to gossipsub, which forwards
+    /// nothing of it): banned at its `max_invalid`th within a minute.
     pub(super) fn after_invalid(&mut self, source: PeerId) {
-        self.flood.on_invalid(&source, Instant::now());
-        let graylisted =
-            self.swarm.behaviour().gossipsub.peer_score(&source).is_some_and(|s| s <= self.graylist_threshold);
-        if graylisted {
-            self.ban_temporarily(source, "graylisted for invalid gossip");
+        if self.flood.on_invalid(source, Instant::now()) == Verdict::Ban {
+            self.ban_temporarily(source, "invalid gossip");
         }
     }
 
-    /// Every tick: bans peers that sent invalid messages and that gossipsub's score put on its
-    /// graylist for it, and lifts the bans that expired.
-    pub(super) fn police_peers(&mut self) {
-        let graylist = self.graylist_threshold;
-        let low: Vec<PeerId> = self
-            .swarm
-            .connected_peers()
-            .filter(|p| self.flood.sent_invalid(p))
-            .filter(|p| self.swarm.behaviour().gossipsub.peer_score(p).is_some_and(|s| s <= graylist))
-            .copied()
-            .collect();
-        for peer in low {
-            self.ban_temporarily(peer, "graylisted for invalid gossip");
-        }
+    /// Every tick: lifts the bans that expired.
+    pub(super) fn lift_expired_bans(&mut self) {
         let now = Instant::now();
         let expired: Vec<PeerId> = self.temp_bans.iter().filter(|(_, t)| **t <= now).map(|(p, _)| *p).collect();
         for peer in expired {

@@ -1,6 +1,8 @@
 //! Rules every inbound gossip message must pass before it reaches the order book or the
-//! application. A failure is a [`RejectReason`]: gossipsub is told `Reject`, which lowers the
-//! sender's peer score, and the reason is counted in [`crate::network::NetworkStats`].
+//! application. A failure is a [`RejectReason`]: gossipsub is told `Reject` (it forwards nothing
+//! of the message), the sender collects an invalid-message count that bans it at
+//! [`GossipLimits::max_invalid`](crate::network::GossipLimits::max_invalid), and the reason is
+//! counted in [`crate::network::NetworkStats`].
 
 pub use super::reject::RejectReason;
 use super::{envelope::Envelope, limits, Message, ORDERBOOK_TOPIC, TRADE_TOPIC};

@@ -86,7 +86,7 @@ async fn malformed_and_dishonest_gossip_is_rejected_with_typed_reasons() {
     let ((a, mut a_rx), (b, mut b_rx), a_addr) = meshed_pair().await;
 
     // Two raw peers share the eight bad messages: a peer is banned after its fifth invalid
-    // message (see `peer_score`), and every message has to be seen to be checked.
+    // message (`GossipLimits::max_invalid`), and every message has to be seen to be checked.
     let a_id = a.local_peer_id();
     let mut raws = Vec::new();
     for half in 0..2 {

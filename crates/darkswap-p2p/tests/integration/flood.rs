@@ -99,7 +99,7 @@ async fn flooding_peers_are_cut_off_and_honest_orders_all_arrive() {
         (gone && s.peers_banned >= 1 && s.rejected(RejectReason::RateLimited) > 0).then_some(())
     })
     .await;
-    // c: junk rejected, scored down to gossipsub's graylist, banned.
+    // c: junk rejected, banned at its fifth invalid message.
     until("c cuts the junk flooder off", || async {
         let s = c.stats();
         let gone = !c.connected_peers().await.ok()?.contains(&junk_id);
