@@ -170,7 +170,6 @@ impl Behaviour {
         let peer_id = key.public().to_peer_id();
         let config = gossipsub_config(heartbeat, b.mesh)?;
         let anonymous = gossipsub::MessageAuthenticity::Anonymous;
-        #[allow(unused_mut)] // gossipsub's metrics exist on native only
         let res = &b.resources;
         let filter = gossipsub::MaxCountSubscriptionFilter {
             filter: gossipsub::AllowAllSubscriptionFilter {},
@@ -180,6 +179,7 @@ impl Behaviour {
         // No gossipsub peer scoring: the one thing it would score here, invalid messages, the
         // task counts itself and bans for (network/flood.rs), and scoring computed a score for
         // every RPC and kept a delivery record per duplicate, ~4% of a node's CPU at 50 nodes.
+        #[allow(unused_mut)] // gossipsub's metrics exist on native only
         let mut gossipsub = Gossipsub::new_with_subscription_filter(anonymous, config, filter)?;
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(m) = b.metrics.as_ref().filter(|_| b.metrics_enabled && b.gossipsub_metrics) {
