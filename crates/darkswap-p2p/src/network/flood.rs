@@ -142,10 +142,17 @@ impl FloodGuard {
     }
 
     fn strike(&mut self, source: PeerId, now: Instant) -> Verdict {
-        let Some(peer) = self.peers.get_mut(&source) else { return Verdict::Ignore };
+        self.tally(source, now, |p| &mut p.strikes, self.limits.max_strikes)
+    }
+
+    /// Counts one more of `source`'s offences in `counter` (both counters start afresh each
+    /// minute): [`Verdict::Ban`] at `max`, and the peer is forgotten; [`Verdict::Ignore`] before.
+    fn tally(&mut self, source: PeerId, now: Instant, counter: fn(&mut PeerState) -> &mut u32, max: u32) -> Verdict {
+        let peer = self.peer(source, now);
         peer.roll(now);
-        peer.strikes += 1;
-        if peer.strikes >= self.limits.max_strikes {
+        let count = counter(peer);
+        *count += 1;
+        if *count >= max {
             self.peers.remove(&source);
             Verdict::Ban
         } else {
@@ -182,16 +189,7 @@ impl FloodGuard {
     /// `source` handed us an invalid message: [`Verdict::Ban`] at its `max_invalid`th within a
     /// minute, [`Verdict::Ignore`] before.
     pub(crate) fn on_invalid(&mut self, source: PeerId, now: Instant) -> Verdict {
-        let max = self.limits.max_invalid;
-        let peer = self.peer(source, now);
-        peer.roll(now);
-        peer.invalid += 1;
-        if peer.invalid >= max {
-            self.peers.remove(&source);
-            Verdict::Ban
-        } else {
-            Verdict::Ignore
-        }
+        self.tally(source, now, |p| &mut p.invalid, self.limits.max_invalid)
     }
 
     /// `peer` disconnected: its state goes (a ban outlives it in the block list).
