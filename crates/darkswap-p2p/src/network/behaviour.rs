@@ -194,7 +194,9 @@ impl Behaviour {
         let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
         kad_config.set_query_timeout(Duration::from_secs(30));
         let kad = discovery
-            .then(|| Boxed(kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config)))
+            .then(|| {
+                Boxed::timed(kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config))
+            })
             .into();
 
         let identify = identify::Behaviour::new(
@@ -243,7 +245,7 @@ impl Behaviour {
         let ip_limits = super::IpLimits::new(res.max_inbound_per_ip, res.limit_loopback);
 
         let relay_server =
-            relay_server.map(|c| Boxed(relay::Behaviour::new(peer_id, c.to_libp2p_with_auth(auth)))).into();
+            relay_server.map(|c| Boxed::timed(relay::Behaviour::new(peer_id, c.to_libp2p_with_auth(auth)))).into();
         // mDNS multicasts on every local interface, so a node only runs it when its relay discovery
         // was configured explicitly with `enable_mdns_discovery`.
         let mdns_wanted = b.relay_discovery.as_ref().is_some_and(|c| c.enable_mdns_discovery);
@@ -260,10 +262,10 @@ impl Behaviour {
         Ok(Self {
             ip_limits,
             limits,
-            relay_client: Boxed(relay_client),
+            relay_client: Boxed::new(relay_client),
             relay_server,
-            dcutr: Boxed(dcutr::Behaviour::new(peer_id)),
-            autonat: Boxed(autonat::Behaviour::new(
+            dcutr: Boxed::new(dcutr::Behaviour::new(peer_id)),
+            autonat: Boxed::new(autonat::Behaviour::new(
                 peer_id,
                 autonat::Config {
                     only_global_ips: autonat_global_only,
@@ -274,21 +276,21 @@ impl Behaviour {
                     ..Default::default()
                 },
             )),
-            autonat_client: Boxed(super::autonat::Client::new(autonat_global_only)),
+            autonat_client: Boxed::new(super::autonat::Client::new(autonat_global_only)),
             #[cfg(not(target_arch = "wasm32"))]
-            autonat_server: Boxed(autonat::v2::server::Behaviour::default()),
+            autonat_server: Boxed::new(autonat::v2::server::Behaviour::default()),
             #[cfg(target_arch = "wasm32")]
             autonat_server: libp2p::swarm::dummy::Behaviour,
-            gossipsub: Boxed(gossipsub),
+            gossipsub: Boxed::hot(gossipsub),
             kad,
-            identify: Boxed(identify),
-            ping: Boxed(ping::Behaviour::new(ping::Config::new())),
-            sync: Boxed(sync),
-            trade: Boxed(trade),
-            auth: Boxed(auth_rr),
+            identify: Boxed::new(identify),
+            ping: Boxed::new(ping::Behaviour::new(ping::Config::new())),
+            sync: Boxed::new(sync),
+            trade: Boxed::new(trade),
+            auth: Boxed::new(auth_rr),
             blocked,
             mdns: mdns.into(),
-            streams: Boxed(libp2p_stream::Behaviour::new()),
+            streams: Boxed::new(libp2p_stream::Behaviour::new()),
         })
     }
 }

@@ -19,6 +19,14 @@
 //! event was delivered to it, or after it returned an event; otherwise its poll is one atomic
 //! load. That is the contract every future already keeps: return `Pending` only with a waker
 //! registered for whatever will make progress.
+//!
+//! The same holds one level up: the swarm polls every behaviour each time anything wakes its
+//! task, which on a gossip node is every gossip frame. [`Boxed::new`] also polls the behaviour
+//! only after its waker fired, after the swarm or a handler told it something, after the
+//! application reached it mutably, or after it returned an event. [`Boxed::hot`] gates nothing
+//! (gossipsub, which has work at nearly every wake-up, where the gate would only add a wake-up
+//! through one more waker), and [`Boxed::timed`] gates only the handlers, for a behaviour that
+//! reads the clock when polled instead of setting a timer (Kademlia's query timeouts).
 
 use futures::task::{waker_ref, ArcWake, AtomicWaker};
 use libp2p::{
@@ -85,32 +93,108 @@ macro_rules! delegate_connection_setup {
 }
 pub(crate) use delegate_connection_setup;
 
-/// `B` with its connection handlers boxed.
-pub struct Boxed<B>(pub B);
-
-/// A connection handler in a box, polled only when woken (see the module docs).
-pub struct BoxedHandler<H> {
-    inner: Box<H>,
-    wake: Arc<Wake>,
+/// `B` with its connection handlers boxed, it and they polled only when woken unless built
+/// otherwise (see the module docs).
+pub struct Boxed<B> {
+    inner: B,
+    /// Whether the handlers are polled only when woken.
+    gate_handlers: bool,
+    /// The behaviour's own gate; `None` polls it at every swarm poll.
+    gate: Option<Arc<Wake>>,
 }
 
-impl<H> BoxedHandler<H> {
-    fn new(inner: H) -> Self {
-        Self { inner: Box::new(inner), wake: Arc::new(Wake { due: AtomicBool::new(true), task: AtomicWaker::new() }) }
+impl<B> Boxed<B> {
+    /// Boxes `inner`'s handlers; it and they are polled only when woken.
+    pub fn new(inner: B) -> Self {
+        Self { inner, gate_handlers: true, gate: Some(Wake::due()) }
+    }
+
+    /// Boxes `inner`'s handlers and gates nothing: for a behaviour busy at nearly every wake-up.
+    pub fn hot(inner: B) -> Self {
+        Self { inner, gate_handlers: false, gate: None }
+    }
+
+    /// Boxes `inner`'s handlers, polled only when woken; the behaviour is polled every time, for
+    /// one that reads the clock when polled instead of setting a timer.
+    pub fn timed(inner: B) -> Self {
+        Self { inner, gate_handlers: true, gate: None }
     }
 }
 
-/// The waker a boxed handler sees: it marks the handler due and wakes the connection task.
-struct Wake {
-    /// Whether the handler must be polled at the connection's next poll.
+/// A connection handler in a box, polled only when woken unless its behaviour is
+/// [`Boxed::hot`] (see the module docs).
+pub struct BoxedHandler<H> {
+    inner: Box<H>,
+    /// `None` polls the handler at every connection poll.
+    wake: Option<Arc<Wake>>,
+}
+
+impl<H> BoxedHandler<H> {
+    fn new(inner: H, gated: bool) -> Self {
+        Self { inner: Box::new(inner), wake: gated.then(Wake::due) }
+    }
+
+    fn mark(&self) {
+        if let Some(wake) = &self.wake {
+            wake.mark();
+        }
+    }
+}
+
+/// The waker a gated poller hands on: it marks the poller due and wakes the task that polls it.
+/// Shared by the handlers and behaviours here and by the swarm's transport (`WokenTransport`).
+pub(crate) struct Wake {
+    /// Whether the poller must be polled at the task's next poll.
     due: AtomicBool,
-    /// The connection task's waker, as of the handler's last poll.
+    /// The task's waker, as of the last poll.
     task: AtomicWaker,
+}
+
+impl Wake {
+    /// A new gate, due: the first poll goes through.
+    pub(crate) fn due() -> Arc<Self> {
+        Arc::new(Self { due: AtomicBool::new(true), task: AtomicWaker::new() })
+    }
+
+    /// Makes the next poll go through.
+    pub(crate) fn mark(&self) {
+        self.due.store(true, Ordering::Release);
+    }
+
+    /// Whether the next poll goes through.
+    #[cfg(test)]
+    pub(crate) fn is_due(&self) -> bool {
+        self.due.load(Ordering::Acquire)
+    }
+
+    /// Polls `poll` if the gate is due, with a waker that reopens it; `Pending` otherwise. A
+    /// `Ready` answer keeps the gate open, since a poller may have more to say. The waker kept
+    /// is the one of the last poll that went through, so the polling task must keep one waker
+    /// (a task's own, as the swarm task and the connection tasks have).
+    pub(crate) fn poll<T>(
+        self: &Arc<Self>,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        // A plain load first: most polls find the poller idle, and a swap would take the
+        // cache line exclusively every time. Cleared before the poll, so that a wake-up during
+        // it counts for the next one.
+        if !self.due.load(Ordering::Acquire) || !self.due.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        self.task.register(cx.waker());
+        let waker = waker_ref(self);
+        let answer = poll(&mut Context::from_waker(&waker));
+        if answer.is_ready() {
+            self.mark();
+        }
+        answer
+    }
 }
 
 impl ArcWake for Wake {
     fn wake_by_ref(this: &Arc<Self>) {
-        this.due.store(true, Ordering::Release);
+        this.mark();
         this.task.wake();
     }
 }
@@ -135,20 +219,10 @@ impl<H: ConnectionHandler> ConnectionHandler for BoxedHandler<H> {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<ConnectionHandlerEvent<Self::OutboundProtocol, Self::OutboundOpenInfo, Self::ToBehaviour>> {
-        // A plain load first: most polls find the handler idle, and a swap would take the
-        // cache line exclusively every time. Cleared before the poll, so that a wake-up during
-        // it counts for the next one.
-        if !self.wake.due.load(Ordering::Acquire) || !self.wake.due.swap(false, Ordering::AcqRel) {
-            return Poll::Pending;
+        match &self.wake {
+            Some(wake) => wake.poll(cx, |cx| self.inner.poll(cx)),
+            None => self.inner.poll(cx),
         }
-        self.wake.task.register(cx.waker());
-        let waker = waker_ref(&self.wake);
-        let event = self.inner.poll(&mut Context::from_waker(&waker));
-        if event.is_ready() {
-            // A handler may have more to say; it is asked again until it says `Pending`.
-            self.wake.due.store(true, Ordering::Release);
-        }
-        event
     }
 
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Option<Self::ToBehaviour>> {
@@ -156,7 +230,7 @@ impl<H: ConnectionHandler> ConnectionHandler for BoxedHandler<H> {
     }
 
     fn on_behaviour_event(&mut self, event: Self::FromBehaviour) {
-        self.wake.due.store(true, Ordering::Release);
+        self.mark();
         self.inner.on_behaviour_event(event)
     }
 
@@ -169,7 +243,7 @@ impl<H: ConnectionHandler> ConnectionHandler for BoxedHandler<H> {
             Self::OutboundOpenInfo,
         >,
     ) {
-        self.wake.due.store(true, Ordering::Release);
+        self.mark();
         self.inner.on_connection_event(event)
     }
 }
@@ -178,18 +252,31 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Boxed<B> {
     type ConnectionHandler = BoxedHandler<THandler<B>>;
     type ToSwarm = B::ToSwarm;
 
-    delegate_connection_setup!(0, BoxedHandler::new);
+    delegate_connection_setup!(inner, BoxedHandler::new, gate_handlers);
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
-        self.0.on_swarm_event(event)
+        self.mark();
+        self.inner.on_swarm_event(event)
     }
 
     fn on_connection_handler_event(&mut self, peer: PeerId, id: ConnectionId, event: THandlerOutEvent<Self>) {
-        self.0.on_connection_handler_event(peer, id, event)
+        self.mark();
+        self.inner.on_connection_handler_event(peer, id, event)
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
-        self.0.poll(cx)
+        match &self.gate {
+            Some(gate) => gate.poll(cx, |cx| self.inner.poll(cx)),
+            None => self.inner.poll(cx),
+        }
+    }
+}
+
+impl<B> Boxed<B> {
+    fn mark(&self) {
+        if let Some(gate) = &self.gate {
+            gate.mark();
+        }
     }
 }
 
@@ -197,13 +284,16 @@ impl<B> std::ops::Deref for Boxed<B> {
     type Target = B;
 
     fn deref(&self) -> &B {
-        &self.0
+        &self.inner
     }
 }
 
+/// Reaching the behaviour mutably (publishing, sending a request) may queue an event for its
+/// next poll, so it opens the gate.
 impl<B> std::ops::DerefMut for Boxed<B> {
     fn deref_mut(&mut self) -> &mut B {
-        &mut self.0
+        self.mark();
+        &mut self.inner
     }
 }
 
@@ -254,7 +344,7 @@ mod tests {
     #[test]
     fn an_idle_handler_is_polled_only_after_a_wake_or_an_event() {
         let polls = Arc::new(AtomicUsize::new(0));
-        let mut h = BoxedHandler::new(Probe { polls: polls.clone(), ..Default::default() });
+        let mut h = BoxedHandler::new(Probe { polls: polls.clone(), ..Default::default() }, true);
         let task_wakes = Arc::new(Counter::default());
         let task_waker = futures::task::waker(task_wakes.clone());
         let mut cx = Context::from_waker(&task_waker);
@@ -282,6 +372,90 @@ mod tests {
         assert!(h.poll(&mut cx).is_pending());
         assert!(h.poll(&mut cx).is_pending());
         assert_eq!(count(), 5);
+    }
+
+    /// A behaviour that counts its polls and has one event to return each time it is told to.
+    #[derive(Default)]
+    struct Quiet {
+        polls: usize,
+        queued: usize,
+    }
+
+    impl NetworkBehaviour for Quiet {
+        type ConnectionHandler = libp2p::swarm::dummy::ConnectionHandler;
+        type ToSwarm = ();
+
+        fn handle_established_inbound_connection(
+            &mut self,
+            _: ConnectionId,
+            _: PeerId,
+            _: &libp2p::Multiaddr,
+            _: &libp2p::Multiaddr,
+        ) -> Result<THandler<Self>, libp2p::swarm::ConnectionDenied> {
+            Ok(libp2p::swarm::dummy::ConnectionHandler)
+        }
+
+        fn handle_established_outbound_connection(
+            &mut self,
+            _: ConnectionId,
+            _: PeerId,
+            _: &libp2p::Multiaddr,
+            _: libp2p::core::Endpoint,
+            _: libp2p::core::transport::PortUse,
+        ) -> Result<THandler<Self>, libp2p::swarm::ConnectionDenied> {
+            Ok(libp2p::swarm::dummy::ConnectionHandler)
+        }
+
+        fn on_swarm_event(&mut self, _: FromSwarm) {}
+
+        fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, e: THandlerOutEvent<Self>) {
+            libp2p::core::util::unreachable(e)
+        }
+
+        fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<(), THandlerInEvent<Self>>> {
+            self.polls += 1;
+            if self.queued > 0 {
+                self.queued -= 1;
+                return Poll::Ready(ToSwarm::GenerateEvent(()));
+            }
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn an_idle_behaviour_is_polled_only_after_a_wake_or_a_mutable_access() {
+        let task_waker = futures::task::waker(Arc::new(Counter::default()));
+        let mut cx = Context::from_waker(&task_waker);
+
+        let mut b = Boxed::new(Quiet::default());
+        for _ in 0..10 {
+            assert!(b.poll(&mut cx).is_pending());
+        }
+        assert_eq!(b.polls, 1, "only the first poll reaches an idle behaviour");
+
+        // Queuing through a mutable access (as `publish` or `send_request` do) opens the gate,
+        // and the behaviour is asked again after each answer.
+        b.queued = 2;
+        assert!(b.poll(&mut cx).is_ready());
+        assert!(b.poll(&mut cx).is_ready());
+        assert!(b.poll(&mut cx).is_pending());
+        assert!(b.poll(&mut cx).is_pending());
+        assert_eq!(b.polls, 4);
+
+        // A swarm event opens it too.
+        b.on_swarm_event(FromSwarm::NewListenAddr(libp2p::swarm::NewListenAddr {
+            listener_id: libp2p::core::transport::ListenerId::next(),
+            addr: &"/ip4/127.0.0.1/tcp/1".parse().unwrap(),
+        }));
+        assert!(b.poll(&mut cx).is_pending());
+        assert_eq!(b.polls, 5);
+
+        // A hot behaviour is polled every time.
+        let mut hot = Boxed::hot(Quiet::default());
+        for _ in 0..10 {
+            assert!(hot.poll(&mut cx).is_pending());
+        }
+        assert_eq!(hot.polls, 10);
     }
 
     #[derive(Default)]

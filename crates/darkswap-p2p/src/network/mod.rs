@@ -40,6 +40,8 @@ mod task;
 mod task_events;
 mod task_guard;
 mod task_sync;
+#[cfg(not(target_arch = "wasm32"))]
+mod woken;
 
 pub use behaviour::{Behaviour, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use config::{NetworkBuilder, NetworkConfig};

@@ -75,7 +75,9 @@ pub async fn build(
             Some(bytes) => (p, StreamMuxerBox::new(bytes.wrap(c))),
             None => (p, c),
         });
-    let transport = TransportTimeout::new(transport, b.config.connection_timeout).boxed();
+    let transport =
+        super::woken::WokenTransport::new(TransportTimeout::new(transport, b.config.connection_timeout).boxed())
+            .boxed();
     let behaviour = Behaviour::new(&key, relay_client, b, auth).map_err(transport_err)?;
     let config = libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(b.idle_timeout);
     Ok(Swarm::new(transport, Listed::new(behaviour), peer_id, config))
