@@ -1,6 +1,6 @@
 //! The composed libp2p behaviour and each protocol's configuration.
 
-use super::boxed::Boxed;
+use super::{boxed::Boxed, slim::Slim};
 use crate::{
     auth::{AuthRequest, AuthResponse},
     protocol::{
@@ -59,8 +59,9 @@ pub type Gossipsub = gossipsub::Behaviour<
 /// other behaviour. Gossipsub comes last: the derive nests the connection handlers to the left
 /// (`Select<Select<Select<first, second>, third>, …>`), so the last field's events and streams
 /// cross one `Either` layer and the first field's cross one per field. The idle handlers it is
-/// polled after cost one atomic load each (`Boxed`), and the protocol names of all of them are
-/// listed once per connection rather than at every poll (`Listed`).
+/// polled after, and the idle behaviours, cost one atomic load each per poll (`Boxed`), and the
+/// protocol names of all of them are listed once per connection rather than at every poll
+/// (`Listed`).
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
     /// Bounds on inbound connections per IP address.
@@ -74,9 +75,9 @@ pub struct Behaviour {
     /// The application's own stream protocols (`NetworkHandle::open_stream`).
     pub streams: Boxed<libp2p_stream::Behaviour>,
     /// Circuit relay v2 server, in relay mode only.
-    pub relay_server: Toggle<Boxed<relay::Behaviour>>,
+    pub relay_server: Toggle<Boxed<Slim<relay::Behaviour>>>,
     /// Peer and relay discovery (absent when discovery is turned off).
-    pub kad: Toggle<Boxed<kad::Behaviour<kad::store::MemoryStore>>>,
+    pub kad: Toggle<Boxed<Slim<kad::Behaviour<kad::store::MemoryStore>>>>,
     /// Dials other nodes' addresses back for their probes (AutoNAT v2 server; native only).
     pub autonat_server: AutonatServer,
     /// Reachability probes of this node's addresses (AutoNAT v2 client; confirms external
@@ -89,7 +90,7 @@ pub struct Behaviour {
     /// Circuit relay v2 client (reservations and relayed dials).
     pub relay_client: Boxed<relay::client::Behaviour>,
     /// Authentication challenges and tokens.
-    pub auth: Boxed<AuthBehaviour>,
+    pub auth: Boxed<Slim<AuthBehaviour>>,
     /// Trade negotiation (end-to-end encrypted).
     pub trade: Boxed<TradeBehaviour>,
     /// Order-book sync for newcomers.
@@ -97,7 +98,7 @@ pub struct Behaviour {
     /// Liveness and round-trip times.
     pub ping: Boxed<ping::Behaviour>,
     /// Learns peers' addresses and protocols.
-    pub identify: Boxed<identify::Behaviour>,
+    pub identify: Boxed<Slim<identify::Behaviour>>,
     /// Order-book and trade-notice gossip.
     pub gossipsub: Boxed<Gossipsub>,
 }
@@ -195,7 +196,8 @@ impl Behaviour {
         kad_config.set_query_timeout(Duration::from_secs(30));
         let kad = discovery
             .then(|| {
-                Boxed::timed(kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config))
+                let store = kad::store::MemoryStore::new(peer_id);
+                Boxed::timed(Slim::new(kad::Behaviour::with_config(peer_id, store, kad_config)))
             })
             .into();
 
@@ -244,8 +246,9 @@ impl Behaviour {
         );
         let ip_limits = super::IpLimits::new(res.max_inbound_per_ip, res.limit_loopback);
 
-        let relay_server =
-            relay_server.map(|c| Boxed::timed(relay::Behaviour::new(peer_id, c.to_libp2p_with_auth(auth)))).into();
+        let relay_server = relay_server
+            .map(|c| Boxed::timed(Slim::new(relay::Behaviour::new(peer_id, c.to_libp2p_with_auth(auth)))))
+            .into();
         // mDNS multicasts on every local interface, so a node only runs it when its relay discovery
         // was configured explicitly with `enable_mdns_discovery`.
         let mdns_wanted = b.relay_discovery.as_ref().is_some_and(|c| c.enable_mdns_discovery);
@@ -283,11 +286,11 @@ impl Behaviour {
             autonat_server: libp2p::swarm::dummy::Behaviour,
             gossipsub: Boxed::hot(gossipsub),
             kad,
-            identify: Boxed::new(identify),
+            identify: Boxed::new(Slim::new(identify)),
             ping: Boxed::new(ping::Behaviour::new(ping::Config::new())),
             sync: Boxed::new(sync),
             trade: Boxed::new(trade),
-            auth: Boxed::new(auth_rr),
+            auth: Boxed::new(Slim::new(auth_rr)),
             blocked,
             mdns: mdns.into(),
             streams: Boxed::new(libp2p_stream::Behaviour::new()),

@@ -33,6 +33,7 @@ mod relay_policy;
 mod resources;
 pub(crate) use command::RelayPolicy;
 mod secure;
+mod slim;
 mod stats;
 mod streams;
 mod swarm;

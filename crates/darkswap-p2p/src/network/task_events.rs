@@ -127,10 +127,10 @@ impl Task {
         if let SwarmEvent::Behaviour(ev) = event {
             match ev {
                 BehaviourEvent::Gossipsub(e) => self.libp2p_metrics.record(e),
-                BehaviourEvent::Kad(e) => self.libp2p_metrics.record(e),
-                BehaviourEvent::Identify(e) => self.libp2p_metrics.record(e),
+                BehaviourEvent::Kad(e) => self.libp2p_metrics.record(&**e),
+                BehaviourEvent::Identify(e) => self.libp2p_metrics.record(&**e),
                 BehaviourEvent::Ping(e) => self.libp2p_metrics.record(e),
-                BehaviourEvent::RelayServer(e) => self.libp2p_metrics.record(e),
+                BehaviourEvent::RelayServer(e) => self.libp2p_metrics.record(&**e),
                 BehaviourEvent::Dcutr(e) => self.libp2p_metrics.record(e),
                 _ => {}
             }
@@ -307,7 +307,7 @@ impl Task {
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }) => self.publish_unsent(&topic),
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
             BehaviourEvent::Trade(ev) => self.on_trade(ev),
-            BehaviourEvent::Auth(ev) => self.on_auth(ev),
+            BehaviourEvent::Auth(ev) => self.on_auth(*ev),
             BehaviourEvent::Blocked(ev) => match ev {},
             #[cfg(not(target_arch = "wasm32"))]
             BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found)) => self.on_mdns(found),
@@ -315,7 +315,8 @@ impl Task {
             BehaviourEvent::Mdns(libp2p::mdns::Event::Expired(_)) => {}
             #[cfg(target_arch = "wasm32")]
             BehaviourEvent::Mdns(ev) => match ev {},
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+            BehaviourEvent::Identify(ev) => {
+                let identify::Event::Received { peer_id, info, .. } = *ev else { return };
                 if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
                     let addrs = info.listen_addrs.iter().filter(|a| is_specific(a)).take(8).cloned().collect();
                     let source = if self.mdns_seen.contains(&peer_id) { RelaySource::Mdns } else { RelaySource::Peer };
@@ -333,10 +334,15 @@ impl Task {
                     }
                 }
             }
-            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
-                result: kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
-                ..
-            }) => self.on_relay_providers(providers),
+            BehaviourEvent::Kad(ev) => {
+                if let kad::Event::OutboundQueryProgressed {
+                    result: kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders { providers, .. })),
+                    ..
+                } = *ev
+                {
+                    self.on_relay_providers(providers)
+                }
+            }
             BehaviourEvent::Ping(ping::Event { peer, result, .. }) if self.shared.relays.is_relay(&peer) => {
                 match result {
                     Ok(rtt) => self.shared.relays.record_success(&peer, rtt.as_millis() as u64),
@@ -362,7 +368,7 @@ impl Task {
                 }
             }
             BehaviourEvent::AutonatClient(r) => self.reachability_changed(r),
-            BehaviourEvent::RelayServer(ev) => match ev {
+            BehaviourEvent::RelayServer(ev) => match *ev {
                 relay::Event::ReservationReqAccepted { src_peer_id, renewed } => {
                     tracing::info!(peer = %src_peer_id, renewed, "relay: reservation accepted")
                 }
