@@ -84,6 +84,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if this.buf.is_empty() {
+            // Nothing to write (Yamux flushes at every turn of its connection): no clock read,
+            // and the connection does not count as busy for it.
+            return Pin::new(&mut this.inner).poll_flush(cx);
+        }
         let now = Instant::now();
         let busy = this.last_write.is_some_and(|t| now.saturating_duration_since(t) < BURST_GAP);
         if std::mem::take(&mut this.fresh) && busy {
