@@ -46,8 +46,8 @@ use std::{
 
 /// The four connection-setup calls of a `NetworkBehaviour` that wraps another: each goes to
 /// `self.$inner`, and the handlers it makes pass through `$wrap` (with a clone of `self.$extra`
-/// as its second argument when one is named). Shared by [`Boxed`], `Listed` and the AutoNAT
-/// client wrapper, which differ only in what they do around these calls.
+/// as its second argument when one is named). Shared by [`Boxed`], `Listed`, `Slim` and the
+/// AutoNAT client wrapper, which differ only in what they do around these calls.
 macro_rules! delegate_connection_setup {
     ($inner:tt, $wrap:path $(, $extra:ident)?) => {
         fn handle_pending_inbound_connection(
