@@ -186,12 +186,8 @@ impl RelayConnectionPool {
             (true, Err(e)) => return Err(e),
             (false, _) => None,
         };
-        let (min, max) = if c.auto_connect {
-            (c.min_relay_connections, c.max_relay_connections)
-        } else {
-            (0, c.max_relay_connections)
-        };
-        self.inner.network.set_relay_targets(min, max, policy).await?;
+        let min = if c.auto_connect { c.min_relay_connections } else { 0 };
+        self.inner.network.set_relay_targets(min, policy).await?;
         if c.auto_connect {
             let weak = Arc::downgrade(&self.inner);
             crate::runtime::spawn(maintain(weak, c.connection_check_interval));

@@ -30,7 +30,7 @@ pub(crate) enum Command {
     VerifyPeer { peer: PeerId, reply: Reply<Result<AuthorizationLevel, Error>> },
     Ban { peer: PeerId },
     AskProof { peer: PeerId, challenge: crate::auth::Challenge, reply: Reply<Result<ProofAnswer, Error>> },
-    RelayTargets { min: usize, max: usize, policy: Option<RelayPolicy> },
+    RelayTargets { min: usize, policy: Option<RelayPolicy> },
     ReserveBest { reply: Reply<Result<PeerId, Error>> },
     ReleaseRelay { relay: PeerId },
     Unban { peer: PeerId },
@@ -67,20 +67,4 @@ impl RelayPolicy {
             Err(format!("relay holds {level:?}, {:?} required", self.min_level))
         }
     }
-}
-
-/// What an outbound auth request is for.
-pub(crate) enum AuthPurpose {
-    /// Step 1 of authenticating to the peer; `reply` is the caller's (None: before a reservation).
-    Challenge(Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>),
-    /// Step 2 (the answer) or a token presented.
-    Grant(Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>),
-    /// Making the peer prove itself.
-    Prove(oneshot::Sender<Result<AuthorizationLevel, Error>>),
-    /// Asking the peer to answer a given challenge (the relay pool verifies it).
-    Ask(oneshot::Sender<Result<ProofAnswer, Error>>),
-    /// Verifying a relay before reserving on it.
-    VerifyRelay(RelayPolicy),
-    /// Authenticating to a trade counterparty that requires it (then the queued trade goes on).
-    ForTrade,
 }

@@ -83,8 +83,63 @@ pub(crate) struct WebRtcOptions {
     pub config: crate::webrtc_connection::WebRtcConfig,
     #[cfg(not(target_arch = "wasm32"))]
     pub certificate_file: Option<PathBuf>,
-    /// Made by `Network::start` from the node's key when `signaling_url` is set.
-    pub client: Option<std::sync::Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
+}
+
+/// What the swarm's composition needs: transports, protocol settings and limits.
+#[derive(Debug)]
+pub(crate) struct SwarmConfig {
+    pub connection_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub heartbeat: Duration,
+    pub mesh: (usize, usize, usize),
+    pub discovery: bool,
+    pub mdns: bool,
+    pub relay_server: Option<super::RelayServerConfig>,
+    pub autonat_global_only: bool,
+    pub resources: super::ResourceLimits,
+    pub metrics_enabled: bool,
+    pub gossipsub_metrics: bool,
+    pub signaling_url: Option<String>,
+    /// Where the WebRTC-direct certificate is kept (none: a fresh one per run).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub webrtc_certificate: Option<PathBuf>,
+    #[cfg(feature = "insecure-test-plaintext")]
+    pub insecure_plaintext: bool,
+}
+
+/// What the network task needs: what to do at start, and each part's settings.
+#[derive(Debug)]
+pub(crate) struct TaskConfig {
+    pub topics: Vec<String>,
+    pub listen: Vec<Multiaddr>,
+    pub external_addrs: Vec<Multiaddr>,
+    pub bootstrap_peers: Vec<Multiaddr>,
+    pub relay_peers: Vec<Multiaddr>,
+    pub event_buffer: usize,
+    pub max_trades: usize,
+    pub anti_entropy: Duration,
+    pub gossip_limits: super::GossipLimits,
+    pub min_relay_reservations: usize,
+    pub relay_mode: bool,
+    pub metrics_enabled: bool,
+    pub relay_tokens: Vec<(libp2p::PeerId, Vec<u8>)>,
+    /// Whether to authenticate to relays before reserving on or dialing through them.
+    pub auth_to_relays: bool,
+}
+
+/// A builder resolved into the settings of each part of the network.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    pub keypair: Option<Keypair>,
+    pub identity_file: Option<PathBuf>,
+    pub book_limits: OrderBookLimits,
+    pub auth: crate::auth::AuthManagerConfig,
+    pub encryption: crate::encryption::EncryptionConfig,
+    pub relay_discovery: crate::relay_discovery::RelayDiscoveryConfig,
+    pub metrics: Option<crate::metrics::P2PMetrics>,
+    pub webrtc: crate::webrtc_connection::WebRtcConfig,
+    pub swarm: SwarmConfig,
+    pub task: TaskConfig,
 }
 
 impl NetworkBuilder {
@@ -348,5 +403,78 @@ impl NetworkBuilder {
     /// Starts the network.
     pub async fn build(self) -> Result<super::Network, crate::Error> {
         super::Network::start(self).await
+    }
+
+    /// Splits the builder into each part's settings, filling in what depends on other options.
+    pub(crate) fn resolve(self) -> Resolved {
+        let relay_discovery =
+            self.relay_discovery.clone().unwrap_or_else(|| crate::relay_discovery::RelayDiscoveryConfig {
+                bootstrap_relays: self
+                    .config
+                    .relay_peers
+                    .iter()
+                    .filter_map(|a| match a.iter().last() {
+                        Some(libp2p::multiaddr::Protocol::P2p(p)) => Some((p, a.clone())),
+                        _ => None,
+                    })
+                    .collect(),
+                ..Default::default()
+            });
+        #[cfg(not(target_arch = "wasm32"))]
+        let webrtc_certificate = self.webrtc.certificate_file.clone().or_else(|| {
+            self.identity_file.as_ref().map(|p| {
+                let mut name = p.as_os_str().to_owned();
+                name.push(".webrtc.pem");
+                PathBuf::from(name)
+            })
+        });
+        let swarm = SwarmConfig {
+            connection_timeout: self.config.connection_timeout,
+            idle_timeout: self.idle_timeout,
+            heartbeat: self.heartbeat,
+            mesh: self.mesh,
+            discovery: self.discovery,
+            mdns: self.relay_discovery.as_ref().is_some_and(|c| c.enable_mdns_discovery),
+            relay_server: self.relay_server.clone(),
+            autonat_global_only: self.autonat_global_only,
+            resources: self.resources,
+            metrics_enabled: self.metrics_enabled,
+            gossipsub_metrics: self.gossipsub_metrics,
+            signaling_url: self.webrtc.signaling_url.clone(),
+            #[cfg(not(target_arch = "wasm32"))]
+            webrtc_certificate,
+            #[cfg(feature = "insecure-test-plaintext")]
+            insecure_plaintext: self.insecure_plaintext,
+        };
+        let task = TaskConfig {
+            min_relay_reservations: self
+                .min_relay_reservations
+                .unwrap_or(usize::from(!self.config.relay_peers.is_empty())),
+            auth_to_relays: self.auth_set || !self.relay_tokens.is_empty(),
+            topics: self.config.topics,
+            listen: self.listen,
+            external_addrs: self.external_addrs,
+            bootstrap_peers: self.config.bootstrap_peers,
+            relay_peers: self.config.relay_peers,
+            event_buffer: self.event_buffer,
+            max_trades: self.max_trades,
+            anti_entropy: self.anti_entropy,
+            gossip_limits: self.gossip_limits,
+            relay_mode: self.relay_server.is_some(),
+            metrics_enabled: self.metrics_enabled,
+            relay_tokens: self.relay_tokens,
+        };
+        Resolved {
+            keypair: self.keypair,
+            identity_file: self.identity_file,
+            book_limits: self.book_limits,
+            auth: self.auth,
+            encryption: self.encryption,
+            relay_discovery,
+            metrics: self.metrics,
+            webrtc: self.webrtc.config,
+            swarm,
+            task,
+        }
     }
 }

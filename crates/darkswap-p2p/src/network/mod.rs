@@ -16,49 +16,30 @@
 //! Commands travel to the task over a bounded channel; events come back over another. Nothing else
 //! touches the swarm. The order book and counters are shared read-only views the task updates.
 
-mod autonat;
-mod behaviour;
-mod boxed;
-#[cfg(not(target_arch = "wasm32"))]
-mod coalesce;
 mod collector;
 mod command;
-mod config;
+pub(crate) mod config;
 mod event;
-mod flood;
-mod listed;
+mod limits;
 mod notice;
-mod relay;
-mod relay_policy;
-mod resources;
-pub(crate) use command::RelayPolicy;
-mod secure;
-mod slim;
+mod state;
 mod stats;
-mod streams;
 mod swarm;
 mod task;
-mod task_events;
-mod task_guard;
-mod task_sync;
-#[cfg(not(target_arch = "wasm32"))]
-mod woken;
+mod wrappers;
 
-pub use behaviour::{Behaviour, IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+pub(crate) use command::RelayPolicy;
 pub use config::{NetworkBuilder, NetworkConfig};
 pub use event::NetworkEvent;
-pub use flood::GossipLimits;
+pub use limits::{GossipLimits, RelayServerConfig, ResourceLimits, RELAY_PROVIDER_KEY};
 pub use notice::{ConnectionInfo, NetworkNotice, Reachability, RelayStatus};
-pub use relay::{RelayServerConfig, RELAY_PROVIDER_KEY};
-pub use resources::{IpLimitExceeded, IpLimits, ResourceLimits};
+pub(crate) use state::Shared;
 pub use stats::NetworkStats;
-pub use streams::IncomingStreams;
+pub use swarm::streams::IncomingStreams;
 
 use crate::{
     auth::{AuthManager, AuthorizationLevel},
     encryption::EncryptionManager,
-};
-use crate::{
     error::Error,
     order_book::OrderBook,
     protocol::Message,
@@ -78,46 +59,14 @@ use std::{
 };
 use tracing::Instrument;
 
+/// Identify protocol version string.
+pub const IDENTIFY_PROTOCOL: &str = "/darkswap/id/1.0.0";
+/// Kademlia protocol name (a private DHT, apart from the public IPFS one).
+pub const KAD_PROTOCOL: &str = "/darkswap/kad/1.0.0";
 /// Notices kept for the application; beyond this the newest are dropped (and counted).
 const NOTICE_QUEUE: usize = 64;
 /// Commands waiting for the task; past this, async calls wait and `subscribe` returns `Busy`.
 const COMMAND_QUEUE: usize = 256;
-
-/// State the task writes and handles read.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) book: Mutex<OrderBook>,
-    pub(crate) stats: stats::Counters,
-    pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
-    pub(crate) trades: Mutex<Vec<TradeSession>>,
-    pub(crate) relays: crate::relay_discovery::RelayDiscoveryManager,
-    pub(crate) connections: Mutex<std::collections::HashMap<libp2p::swarm::ConnectionId, ConnectionInfo>>,
-    pub(crate) reachability: Mutex<Reachability>,
-    pub(crate) auth: Arc<AuthManager>,
-    pub(crate) e2e: Arc<EncryptionManager>,
-    pub(crate) keypair: Keypair,
-    pub(crate) relay_status: Mutex<std::collections::HashMap<PeerId, RelayStatus>>,
-    pub(crate) webrtc_client: Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
-    pub(crate) streams: streams::StreamControl,
-    /// When each connected peer last exchanged DarkSwap messages with us (connected peers only).
-    pub(crate) activity: Mutex<std::collections::HashMap<PeerId, web_time::Instant>>,
-    pub(crate) metrics: crate::metrics::P2PMetrics,
-}
-
-impl Shared {
-    /// Live orders in the local book.
-    pub(crate) fn live_orders(&self) -> usize {
-        let now = runtime::now_unix();
-        self.book.lock().map(|b| b.live(now).len()).unwrap_or_default()
-    }
-
-    /// Notes traffic with `peer` (for the active/idle connection gauges).
-    pub(crate) fn touch(&self, peer: PeerId) {
-        if let Ok(mut a) = self.activity.lock() {
-            a.insert(peer, web_time::Instant::now());
-        }
-    }
-}
 
 /// A running DarkSwap node. Dropping it (or [`shutdown`](NetworkHandle::shutdown)) stops the task.
 ///
@@ -157,38 +106,36 @@ impl Network {
     }
 
     pub(crate) async fn start(builder: NetworkBuilder) -> Result<Self, Error> {
-        let keypair = match (&builder.keypair, &builder.identity_file) {
-            (Some(k), _) => k.clone(),
+        let parts = builder.resolve();
+        let keypair = match (parts.keypair, &parts.identity_file) {
+            (Some(k), _) => k,
             (None, Some(path)) => crate::identity::load_or_create(path)?,
             (None, None) => Keypair::generate_ed25519(),
         };
         keypair.clone().try_into_ed25519().map_err(|_| crate::identity::IdentityError::NotEd25519)?;
         let local_peer_id = keypair.public().to_peer_id();
-        let auth = Arc::new(AuthManager::with_identity(builder.auth.clone(), keypair.clone())?);
-        let e2e = Arc::new(EncryptionManager::with_identity(builder.encryption.clone(), keypair.clone())?);
-        let mut builder = builder;
-        let metrics =
-            builder.metrics.get_or_insert_with(|| crate::metrics::P2PMetrics::new(Duration::from_secs(1))).clone();
-        if builder.webrtc.signaling_url.is_some() {
-            let client =
-                crate::webrtc_connection::WebRtcSignalingClient::with_config(&keypair, builder.webrtc.config.clone());
-            builder.webrtc.client = Some(Arc::new(client));
-        }
-        let swarm = swarm::build(keypair.clone(), &builder, &auth).await?;
+        let auth = Arc::new(AuthManager::with_identity(parts.auth, keypair.clone())?);
+        let e2e = Arc::new(EncryptionManager::with_identity(parts.encryption, keypair.clone())?);
+        let metrics = parts.metrics.unwrap_or_else(|| crate::metrics::P2PMetrics::new(Duration::from_secs(1)));
+        let webrtc_client =
+            parts.swarm.signaling_url.is_some().then(|| {
+                Arc::new(crate::webrtc_connection::WebRtcSignalingClient::with_config(&keypair, parts.webrtc))
+            });
+        let swarm = swarm::build(keypair.clone(), &parts.swarm, &metrics, webrtc_client.clone(), &auth).await?;
         let shared = Arc::new(Shared {
-            book: Mutex::new(OrderBook::new(builder.book_limits.clone())),
+            book: Mutex::new(OrderBook::new(parts.book_limits)),
             stats: stats::Counters::default(),
             listen_addrs: Mutex::new(Vec::new()),
             trades: Mutex::new(Vec::new()),
-            relays: crate::relay_discovery::RelayDiscoveryManager::new(relay_discovery_config(&builder)),
+            relays: crate::relay_discovery::RelayDiscoveryManager::new(parts.relay_discovery),
             connections: Mutex::new(Default::default()),
             reachability: Mutex::new(Reachability::Unknown),
             auth,
             e2e,
             keypair: keypair.clone(),
             relay_status: Mutex::new(Default::default()),
-            webrtc_client: builder.webrtc.client.clone(),
-            streams: streams::StreamControl::new(
+            webrtc_client,
+            streams: swarm::streams::StreamControl::new(
                 swarm.behaviour().streams.new_control(),
                 swarm.behaviour().epoch().clone(),
             ),
@@ -201,9 +148,9 @@ impl Network {
             .registry()
             .register_collector(Box::new(collector::NetworkCollector { shared: Arc::downgrade(&shared) }));
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
-        let (ev_tx, ev_rx) = mpsc::channel(builder.event_buffer);
+        let (ev_tx, ev_rx) = mpsc::channel(parts.task.event_buffer);
         let (notice_tx, notice_rx) = mpsc::channel(NOTICE_QUEUE);
-        let task = task::Task::new(swarm, keypair, &builder, cmd_rx, (ev_tx, notice_tx), shared.clone())?;
+        let task = task::Task::new(swarm, keypair, parts.task, cmd_rx, (ev_tx, notice_tx), shared.clone())?;
         // Several nodes may share a process (tests, the demo, benches): a span names the node
         // that logged a line. At debug level, so plain `info` logs stay as they were.
         runtime::spawn(task.run().instrument(tracing::debug_span!("node", peer = %local_peer_id)));
@@ -229,22 +176,6 @@ impl Network {
     pub fn handle(&self) -> NetworkHandle {
         self.handle.clone()
     }
-}
-
-/// The builder's relay discovery config, or the default one bootstrapped with `relay_peers`.
-fn relay_discovery_config(b: &NetworkBuilder) -> crate::relay_discovery::RelayDiscoveryConfig {
-    b.relay_discovery.clone().unwrap_or_else(|| crate::relay_discovery::RelayDiscoveryConfig {
-        bootstrap_relays: b
-            .config
-            .relay_peers
-            .iter()
-            .filter_map(|a| match a.iter().last() {
-                Some(libp2p::multiaddr::Protocol::P2p(p)) => Some((p, a.clone())),
-                _ => None,
-            })
-            .collect(),
-        ..Default::default()
-    })
 }
 
 fn parse_addr(addr: &str) -> Result<Multiaddr, Error> {
@@ -411,14 +342,10 @@ impl NetworkHandle {
         &self.shared
     }
 
-    /// Sets how many relay reservations to hold and which relays to trust (the relay pool's policy).
-    pub(crate) async fn set_relay_targets(
-        &self,
-        min: usize,
-        max: usize,
-        policy: Option<RelayPolicy>,
-    ) -> Result<(), Error> {
-        self.commands.clone().send(Command::RelayTargets { min, max, policy }).await.map_err(|_| Error::Stopped)
+    /// Sets how many relay reservations to hold and which relays to trust (the relay pool's
+    /// policy; the pool enforces its maximum itself, by releasing).
+    pub(crate) async fn set_relay_targets(&self, min: usize, policy: Option<RelayPolicy>) -> Result<(), Error> {
+        self.commands.clone().send(Command::RelayTargets { min, policy }).await.map_err(|_| Error::Stopped)
     }
 
     /// Reserves on the best relay not in use; returns it once the reservation is accepted.

@@ -12,7 +12,7 @@
 //! private ranges) out of its tests unless configured otherwise; [`Verdict`] turns v1's status and
 //! v2's per-address results into one [`Reachability`].
 
-use super::Reachability;
+use crate::network::Reachability;
 use libp2p::{
     autonat::{v2::client, NatStatus},
     swarm::{ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent, THandlerOutEvent, ToSwarm},
@@ -51,7 +51,7 @@ impl NetworkBehaviour for Client {
     type ConnectionHandler = THandler<client::Behaviour>;
     type ToSwarm = Reachability;
 
-    super::boxed::delegate_connection_setup!(inner, std::convert::identity);
+    crate::network::wrappers::delegate_connection_setup!(inner, std::convert::identity);
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         if let FromSwarm::NewExternalAddrCandidate(c) = &event {

@@ -8,7 +8,7 @@
 //! it was the largest cost DarkSwap added on top of gossipsub (about a tenth of a node's CPU at
 //! 50 nodes and 100 orders/s).
 //!
-//! A [`ListedHandler`] keeps the names in a list of its own and hands the connection an upgrade
+//! A [`CachedProtocolsHandler`] keeps the names in a list of its own and hands the connection an upgrade
 //! that only names them ([`Listing`]); the real upgrade is built when a stream for one of them
 //! has been negotiated, and run by the handler. A handler's protocols are a function of its
 //! state, which only events change, so the list is rebuilt after each event that reaches the
@@ -42,7 +42,7 @@ use std::{
 /// connection itself negotiates at most 128 streams at a time.
 const MAX_UPGRADING: usize = 128;
 
-/// Counts changes to protocol sets kept outside any connection handler; every [`ListedHandler`]
+/// Counts changes to protocol sets kept outside any connection handler; every [`CachedProtocolsHandler`]
 /// lists its protocols again at its next poll after a change, and a stream arriving before that
 /// poll is offered the set as it is at that moment.
 #[derive(Clone, Debug, Default)]
@@ -60,12 +60,12 @@ impl ProtocolsEpoch {
 }
 
 /// `B` with handlers that list their inbound protocols once (see the module docs).
-pub struct Listed<B> {
+pub struct CachedProtocols<B> {
     inner: B,
     epoch: ProtocolsEpoch,
 }
 
-impl<B> Listed<B> {
+impl<B> CachedProtocols<B> {
     /// Wraps `inner`.
     pub fn new(inner: B) -> Self {
         Self { inner, epoch: ProtocolsEpoch::default() }
@@ -77,7 +77,7 @@ impl<B> Listed<B> {
     }
 }
 
-impl<B> std::ops::Deref for Listed<B> {
+impl<B> std::ops::Deref for CachedProtocols<B> {
     type Target = B;
 
     fn deref(&self) -> &B {
@@ -85,13 +85,13 @@ impl<B> std::ops::Deref for Listed<B> {
     }
 }
 
-impl<B> std::ops::DerefMut for Listed<B> {
+impl<B> std::ops::DerefMut for CachedProtocols<B> {
     fn deref_mut(&mut self) -> &mut B {
         &mut self.inner
     }
 }
 
-/// The inbound upgrade a [`ListedHandler`] hands its connection: the protocol names, and on
+/// The inbound upgrade a [`CachedProtocolsHandler`] hands its connection: the protocol names, and on
 /// negotiation the stream with the name it was negotiated for.
 #[derive(Clone, Debug)]
 pub struct Listing(Arc<[StreamProtocol]>);
@@ -177,7 +177,7 @@ type Upgraded<H> = Option<(
 )>;
 
 /// A connection handler that lists its inbound protocols once (see the module docs).
-pub struct ListedHandler<H: ConnectionHandler> {
+pub struct CachedProtocolsHandler<H: ConnectionHandler> {
     inner: H,
     names: Arc<[StreamProtocol]>,
     timeout: Duration,
@@ -189,7 +189,7 @@ pub struct ListedHandler<H: ConnectionHandler> {
     upgrading: FuturesUnordered<BoxFuture<'static, Upgraded<H>>>,
 }
 
-impl<H: ConnectionHandler> ListedHandler<H> {
+impl<H: ConnectionHandler> CachedProtocolsHandler<H> {
     fn new(inner: H, epoch: ProtocolsEpoch) -> Self {
         let mut h = Self {
             inner,
@@ -251,7 +251,7 @@ impl<H: ConnectionHandler> ListedHandler<H> {
     }
 }
 
-impl<H: ConnectionHandler> ConnectionHandler for ListedHandler<H> {
+impl<H: ConnectionHandler> ConnectionHandler for CachedProtocolsHandler<H> {
     type FromBehaviour = H::FromBehaviour;
     type ToBehaviour = H::ToBehaviour;
     type InboundProtocol = Listing;
@@ -330,11 +330,11 @@ impl<H: ConnectionHandler> ConnectionHandler for ListedHandler<H> {
     }
 }
 
-impl<B: NetworkBehaviour> NetworkBehaviour for Listed<B> {
-    type ConnectionHandler = ListedHandler<THandler<B>>;
+impl<B: NetworkBehaviour> NetworkBehaviour for CachedProtocols<B> {
+    type ConnectionHandler = CachedProtocolsHandler<THandler<B>>;
     type ToSwarm = B::ToSwarm;
 
-    super::boxed::delegate_connection_setup!(inner, ListedHandler::new, epoch);
+    super::gated::delegate_connection_setup!(inner, CachedProtocolsHandler::new, epoch);
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         self.inner.on_swarm_event(event)
@@ -386,7 +386,7 @@ mod tests {
         fn on_connection_event(&mut self, _: ConnectionEvent<Self::InboundProtocol, Self::OutboundProtocol>) {}
     }
 
-    fn names(h: &ListedHandler<Probe>) -> Vec<String> {
+    fn names(h: &CachedProtocolsHandler<Probe>) -> Vec<String> {
         UpgradeInfo::protocol_info(h.listen_protocol().upgrade()).map(|n| n.to_string()).collect()
     }
 
@@ -403,7 +403,7 @@ mod tests {
         let listed = Arc::new(AtomicUsize::new(0));
         let epoch = ProtocolsEpoch::default();
         let probe = Probe { listed: listed.clone(), name: Arc::new(Mutex::new(StreamProtocol::new("/a/1"))) };
-        let mut h = ListedHandler::new(probe, epoch.clone());
+        let mut h = CachedProtocolsHandler::new(probe, epoch.clone());
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
         let count = || listed.load(Ordering::Relaxed);
         assert_eq!(count(), 1, "listed once when the connection starts");
@@ -433,7 +433,7 @@ mod tests {
         let name = Arc::new(Mutex::new(StreamProtocol::new("/a/1")));
         let epoch = ProtocolsEpoch::default();
         let probe = Probe { listed: Arc::new(AtomicUsize::new(0)), name: name.clone() };
-        let mut h = ListedHandler::new(probe, epoch.clone());
+        let mut h = CachedProtocolsHandler::new(probe, epoch.clone());
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
         assert!(h.poll(&mut cx).is_pending());
         // The application accepts a protocol while the connection is between its poll of the

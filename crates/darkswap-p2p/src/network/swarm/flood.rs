@@ -16,56 +16,10 @@
 //! within a minute is banned the same way. Honest peers validate before they forward, so they
 //! never hand us one.
 
-use crate::rate::TokenBucket;
+use crate::{network::GossipLimits, rate::TokenBucket};
 use libp2p::PeerId;
 use std::{collections::HashMap, time::Duration};
 use web_time::Instant;
-
-/// Rate limits on inbound order gossip (set with
-/// [`NetworkBuilder::gossip_limits`](super::NetworkBuilder::gossip_limits)).
-#[derive(Clone, Debug, PartialEq)]
-pub struct GossipLimits {
-    /// Messages per second one peer may hand us (all makers together), and its burst.
-    pub per_peer_rate: u32,
-    /// Burst allowance of `per_peer_rate`.
-    pub per_peer_burst: u32,
-    /// Order-book messages per second from one maker (announce, cancel, settled), and its burst.
-    pub per_maker_rate: u32,
-    /// Burst allowance of `per_maker_rate`.
-    pub per_maker_burst: u32,
-    /// Messages per second this node checks in total.
-    pub global_rate: u32,
-    /// Burst allowance of `global_rate`.
-    pub global_burst: u32,
-    /// Over-limit messages from one peer within a minute before it is disconnected and banned.
-    pub max_strikes: u32,
-    /// Invalid messages (rejected by the validator) from one peer within a minute before it is
-    /// disconnected and banned.
-    pub max_invalid: u32,
-    /// How long a flooding peer, or one sending invalid messages, stays banned.
-    pub ban_duration: Duration,
-    /// Makers tracked at once (their buckets); idle ones are forgotten first.
-    pub max_tracked_makers: usize,
-}
-
-impl Default for GossipLimits {
-    fn default() -> Self {
-        Self {
-            per_peer_rate: 400,
-            per_peer_burst: 800,
-            // A maker may post a whole ladder at once (as many orders as the book keeps per
-            // maker), then 50 a second.
-            per_maker_rate: 50,
-            per_maker_burst: 1000,
-            global_rate: 4000,
-            global_burst: 8000,
-            max_strikes: 200,
-            max_invalid: 5,
-            ban_duration: Duration::from_secs(600),
-            max_tracked_makers: 65_536,
-        }
-    }
-}
 
 /// What to do with one gossip message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,10 +67,6 @@ impl FloodGuard {
     pub(crate) fn new(limits: GossipLimits, now: Instant) -> Self {
         let global = TokenBucket::new(limits.global_rate, limits.global_burst, now);
         Self { limits, global, peers: HashMap::new(), makers: HashMap::new() }
-    }
-
-    pub(crate) fn limits(&self) -> &GossipLimits {
-        &self.limits
     }
 
     /// `source`'s state, new if it has none.

@@ -4,12 +4,12 @@
 //! gossip node is every gossip frame. A native node's transport is a chain of seven (relay
 //! client, WebSocket, DNS over TCP, QUIC, WebRTC direct and signalled WebRTC, plus the timeout
 //! and the byte meters around them), so each of those polls walked the whole chain to find
-//! nothing: about 1% of a busy node's CPU at 50 nodes. [`WokenTransport`] polls the chain only
+//! nothing: about 1% of a busy node's CPU at 50 nodes. [`GatedTransport`] polls the chain only
 //! after a waker it handed down fired, after a listen, dial or listener removal went through it,
 //! or after the chain returned an event. Every transport in the chain registers a waker for
 //! whatever will make progress (sockets, channels, timers), as the `Transport` contract asks.
 
-use super::boxed::Wake;
+use super::gated::Wake;
 use libp2p::{
     core::transport::{DialOpts, ListenerId, Transport, TransportError, TransportEvent},
     Multiaddr,
@@ -21,19 +21,19 @@ use std::{
 };
 
 /// `T`, polled only when woken (see the module docs).
-pub struct WokenTransport<T> {
+pub struct GatedTransport<T> {
     inner: T,
     gate: Arc<Wake>,
 }
 
-impl<T> WokenTransport<T> {
+impl<T> GatedTransport<T> {
     /// Wraps `inner`.
     pub fn new(inner: T) -> Self {
         Self { inner, gate: Wake::due() }
     }
 }
 
-impl<T: Transport + Unpin> Transport for WokenTransport<T> {
+impl<T: Transport + Unpin> Transport for GatedTransport<T> {
     type Output = T::Output;
     type Error = T::Error;
     type ListenerUpgrade = T::ListenerUpgrade;
@@ -68,7 +68,7 @@ mod tests {
     use std::time::Duration;
 
     /// Polls `t` on the calling task until it has an event.
-    async fn next<T: Transport + Unpin>(t: &mut WokenTransport<T>) -> TransportEvent<T::ListenerUpgrade, T::Error> {
+    async fn next<T: Transport + Unpin>(t: &mut GatedTransport<T>) -> TransportEvent<T::ListenerUpgrade, T::Error> {
         let wait = poll_fn(|cx| Pin::new(&mut *t).poll(cx));
         tokio::time::timeout(Duration::from_secs(5), wait).await.expect("an event within 5 s")
     }
@@ -77,7 +77,7 @@ mod tests {
     /// connection still wakes the task and comes out as `Incoming`.
     #[tokio::test]
     async fn an_idle_listener_is_woken_by_its_socket() {
-        let mut t = WokenTransport::new(libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default()));
+        let mut t = GatedTransport::new(libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default()));
         t.listen_on(ListenerId::next(), "/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
         let addr = match next(&mut t).await {
             TransportEvent::NewAddress { listen_addr, .. } => listen_addr,

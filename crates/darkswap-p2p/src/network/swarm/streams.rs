@@ -1,7 +1,7 @@
 //! The application's own stream protocols (`NetworkHandle::open_stream`, `accept_streams`), on
 //! libp2p-stream.
 
-use super::listed::ProtocolsEpoch;
+use crate::network::wrappers::ProtocolsEpoch;
 use crate::Error;
 use futures::{Stream, StreamExt};
 use libp2p::{PeerId, StreamProtocol};

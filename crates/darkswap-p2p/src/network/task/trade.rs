@@ -1,25 +1,24 @@
-//! The network task's secured protocols: end-to-end encrypted trade negotiation and
-//! authentication (to relays before reserving, on request, and as a verifier).
+//! Trade negotiation, end-to-end encrypted: sessions and their steps, sealed requests in flight,
+//! the X25519 key offers that open a session, and authenticating to a counterparty that requires
+//! it before it trades.
 
-use super::{
-    command::AuthPurpose,
-    task::{counters, PendingTrade, Task},
-    NetworkEvent,
-};
+use super::{auth::AuthPurpose, Task};
 use crate::{
-    auth::{self, AuthRequest, AuthResponse, AuthorizationLevel},
-    error::{AuthRequestError, Error, TradeSendError},
-    network::stats::Counters,
+    auth::AuthRequest,
+    error::{Error, TradeSendError},
+    network::{stats::Counters, NetworkEvent},
     protocol::{
         sealed::{SealRefusal, TradeReply, TradeRequest},
         Message, RejectReason, TRADE_TOPIC,
     },
     runtime::now_unix,
-    trade::{TradeAck, TradeError, TradeState},
+    trade::{TradeAck, TradeError, TradeSessions, TradeState},
 };
+use crate::{auth::AuthorizationLevel, error::AuthRequestError};
 use darkswap_support::types::{PeerId, TradeMessage};
 use futures::channel::oneshot;
-use libp2p::request_response;
+use libp2p::request_response::{self, OutboundRequestId};
+use std::collections::HashMap;
 
 /// Trade messages queued for one peer while its session is being set up.
 const MAX_AWAITING_KEY: usize = 64;
@@ -40,7 +39,53 @@ fn seal<T: serde::Serialize>(
     Ok(buf)
 }
 
+/// A trade message on its way, and who waits for its acknowledgement.
+pub(super) struct PendingTrade {
+    peer: PeerId,
+    message: TradeMessage,
+    reply: oneshot::Sender<Result<TradeState, Error>>,
+    /// Whether it was already re-sent after the peer lost its session.
+    retried: bool,
+}
+
+/// Trade sessions and the messages, key offers and authentications under way for them.
+pub(super) struct Trades {
+    sessions: TradeSessions,
+    /// Sealed trade messages sent, awaiting the peer's acknowledgement.
+    pending: HashMap<OutboundRequestId, PendingTrade>,
+    /// Trade messages waiting for the end-to-end session with their peer.
+    awaiting_key: HashMap<PeerId, Vec<PendingTrade>>,
+    /// Key offers in flight.
+    key_offers: HashMap<OutboundRequestId, PeerId>,
+    /// Counterparties being authenticated to (`None`) or authenticated to at an instant.
+    authenticated: HashMap<PeerId, Option<web_time::Instant>>,
+}
+
+impl Trades {
+    pub(super) fn new(local: PeerId, max_trades: usize) -> Self {
+        Self {
+            sessions: TradeSessions::new(local, max_trades),
+            pending: HashMap::new(),
+            awaiting_key: HashMap::new(),
+            key_offers: HashMap::new(),
+            authenticated: HashMap::new(),
+        }
+    }
+
+    /// Drops finished and stale sessions.
+    pub(super) fn prune(&mut self, now: u64) {
+        self.sessions.prune(now);
+    }
+}
+
 impl Task {
+    /// Republishes the sessions for handles to read.
+    pub(super) fn publish_trades(&mut self) {
+        if let Ok(mut t) = self.shared.trades.lock() {
+            *t = self.trades.sessions.sessions().cloned().collect();
+        }
+    }
+
     pub(super) fn send_trade(
         &mut self,
         peer: PeerId,
@@ -48,7 +93,7 @@ impl Task {
         reply: oneshot::Sender<Result<TradeState, Error>>,
     ) {
         let check = match self.shared.book.lock() {
-            Ok(book) => self.trades.check_outbound(peer, &message, &book),
+            Ok(book) => self.trades.sessions.check_outbound(peer, &message, &book),
             Err(_) => Ok(()),
         };
         if let Err(e) = check {
@@ -62,7 +107,7 @@ impl Task {
     fn send_sealed(&mut self, pending: PendingTrade) {
         let peer = pending.peer;
         if !self.shared.e2e.has_session(&peer) {
-            let queue = self.awaiting_key.entry(peer).or_default();
+            let queue = self.trades.awaiting_key.entry(peer).or_default();
             if queue.len() >= MAX_AWAITING_KEY {
                 let _ = pending
                     .reply
@@ -70,7 +115,7 @@ impl Task {
                 return;
             }
             queue.push(pending);
-            if !matches!(self.trade_auth.get(&peer), Some(None)) {
+            if !matches!(self.trades.authenticated.get(&peer), Some(None)) {
                 self.offer_key(peer);
             }
             return;
@@ -79,7 +124,7 @@ impl Task {
         match sealed {
             Ok(ciphertext) => {
                 let id = self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::Sealed(ciphertext));
-                self.pending_trades.insert(id, pending);
+                self.trades.pending.insert(id, pending);
             }
             Err(e) => {
                 let _ = pending.reply.send(Err(TradeSendError::Sealing(e).into()));
@@ -89,13 +134,13 @@ impl Task {
 
     /// Opens a session with `peer` unless an offer is already in flight.
     fn offer_key(&mut self, peer: PeerId) {
-        if self.key_offers.values().any(|p| *p == peer) {
+        if self.trades.key_offers.values().any(|p| *p == peer) {
             return;
         }
         match self.shared.e2e.generate_ephemeral_key_pair(&peer) {
             Ok(key) => {
                 let id = self.swarm.behaviour_mut().trade.send_request(&peer, TradeRequest::KeyOffer(Box::new(key)));
-                self.key_offers.insert(id, peer);
+                self.trades.key_offers.insert(id, peer);
             }
             Err(e) => self.fail_awaiting(peer, &e.to_string()),
         }
@@ -105,24 +150,24 @@ impl Task {
     fn authenticate_for_trade(&mut self, peer: PeerId) -> bool {
         // Once per peer per minute: a peer that still refuses right after is refusing for real.
         let now = web_time::Instant::now();
-        self.trade_auth.retain(|_, done| done.is_none_or(|t| now.duration_since(t) < TRADE_AUTH_RETRY));
-        if self.trade_auth.contains_key(&peer) {
+        self.trades.authenticated.retain(|_, done| done.is_none_or(|t| now.duration_since(t) < TRADE_AUTH_RETRY));
+        if self.trades.authenticated.contains_key(&peer) {
             return false;
         }
-        self.trade_auth.insert(peer, None);
+        self.trades.authenticated.insert(peer, None);
         let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::GetChallenge);
-        self.auth_requests.insert(id, (peer, AuthPurpose::ForTrade));
+        self.auth.track(id, peer, AuthPurpose::ForTrade);
         true
     }
 
     fn flush_awaiting(&mut self, peer: PeerId) {
-        for pending in self.awaiting_key.remove(&peer).unwrap_or_default() {
+        for pending in self.trades.awaiting_key.remove(&peer).unwrap_or_default() {
             self.send_sealed(pending);
         }
     }
 
     fn fail_awaiting(&mut self, peer: PeerId, why: &str) {
-        for p in self.awaiting_key.remove(&peer).unwrap_or_default() {
+        for p in self.trades.awaiting_key.remove(&peer).unwrap_or_default() {
             let _ = p.reply.send(Err(TradeSendError::Sealing(why.to_string()).into()));
         }
     }
@@ -135,16 +180,16 @@ impl Task {
                 let _ = self.swarm.behaviour_mut().trade.send_response(channel, reply);
             }
             Event::Message { peer, message: RrMessage::Response { request_id, response }, .. } => {
-                if self.key_offers.remove(&request_id).is_some() {
+                if self.trades.key_offers.remove(&request_id).is_some() {
                     self.on_key_reply(peer, response);
-                } else if let Some(pending) = self.pending_trades.remove(&request_id) {
+                } else if let Some(pending) = self.trades.pending.remove(&request_id) {
                     self.on_sealed_reply(pending, response);
                 }
             }
             Event::OutboundFailure { peer, request_id, error, .. } => {
-                if self.key_offers.remove(&request_id).is_some() {
+                if self.trades.key_offers.remove(&request_id).is_some() {
                     self.fail_awaiting(peer, &format!("key exchange failed: {error}"));
-                } else if let Some(p) = self.pending_trades.remove(&request_id) {
+                } else if let Some(p) = self.trades.pending.remove(&request_id) {
                     let _ = p.reply.send(Err(TradeSendError::Delivery(error.to_string()).into()));
                 }
             }
@@ -158,12 +203,12 @@ impl Task {
     fn on_trade_request(&mut self, peer: PeerId, request: TradeRequest) -> TradeReply {
         let e2e = self.shared.e2e.clone();
         if !self.shared.auth.is_authorized(&peer, AuthorizationLevel::Basic) && self.shared.auth.config().require_auth {
-            counters(&self.shared).reject(RejectReason::TradeRefused);
+            self.shared.stats.reject(RejectReason::TradeRefused);
             return TradeReply::Refused(SealRefusal::Unauthorized);
         }
         match request {
             TradeRequest::KeyOffer(theirs) => {
-                let offering = self.key_offers.values().any(|p| *p == peer);
+                let offering = self.trades.key_offers.values().any(|p| *p == peer);
                 if offering && *self.swarm.local_peer_id() < peer {
                     // Both offered at once: ours (the smaller id's) wins; theirs is dropped.
                     return TradeReply::Refused(SealRefusal::Collision);
@@ -174,11 +219,11 @@ impl Task {
                 };
                 if let Err(e) = e2e.perform_key_exchange(&peer, &theirs) {
                     tracing::warn!(%peer, error = %e, "refused key offer");
-                    counters(&self.shared).reject(RejectReason::TradeRefused);
+                    self.shared.stats.reject(RejectReason::TradeRefused);
                     return TradeReply::Refused(SealRefusal::BadKey);
                 }
                 // Our own offer (if it lost the collision) is moot: the session exists now.
-                self.key_offers.retain(|_, p| *p != peer);
+                self.trades.key_offers.retain(|_, p| *p != peer);
                 self.flush_awaiting(peer);
                 TradeReply::KeyOffer(Box::new(ours))
             }
@@ -190,12 +235,12 @@ impl Task {
                     }
                     Err(e) => {
                         tracing::warn!(%peer, error = %e, "undecryptable trade message");
-                        counters(&self.shared).reject(RejectReason::TradeRefused);
+                        self.shared.stats.reject(RejectReason::TradeRefused);
                         return TradeReply::Refused(SealRefusal::Undecryptable);
                     }
                 };
                 let Ok(message) = crate::protocol::codec::decode_body::<TradeMessage>(plain) else {
-                    counters(&self.shared).reject(RejectReason::TradeRefused);
+                    self.shared.stats.reject(RejectReason::TradeRefused);
                     return TradeReply::Refused(SealRefusal::Malformed);
                 };
                 let ack = self.on_trade_message(peer, message);
@@ -209,7 +254,7 @@ impl Task {
 
     fn on_trade_message(&mut self, peer: PeerId, request: TradeMessage) -> TradeAck {
         let result = match self.shared.book.lock() {
-            Ok(book) => self.trades.on_inbound(peer, &request, &book, now_unix()),
+            Ok(book) => self.trades.sessions.on_inbound(peer, &request, &book, now_unix()),
             Err(_) => Err(TradeError::UnknownOrder),
         };
         match result {
@@ -226,7 +271,7 @@ impl Task {
             }
             Err(e) => {
                 tracing::warn!(%peer, trade = %request.trade_id, error = %e, "refused trade message");
-                counters(&self.shared).reject(RejectReason::TradeRefused);
+                self.shared.stats.reject(RejectReason::TradeRefused);
                 TradeAck::Refused(e)
             }
         }
@@ -262,7 +307,7 @@ impl Task {
                 match ack {
                     Ok(TradeAck::Delivered) => {
                         let committed = match self.shared.book.lock() {
-                            Ok(book) => self.trades.commit_outbound(peer, &pending.message, &book, now_unix()),
+                            Ok(book) => self.trades.sessions.commit_outbound(peer, &pending.message, &book, now_unix()),
                             Err(_) => Err(TradeError::UnknownOrder),
                         };
                         self.publish_trades();
@@ -274,7 +319,7 @@ impl Task {
             }
             TradeReply::Refused(SealRefusal::Unauthorized) if !pending.retried && self.authenticate_for_trade(peer) => {
                 pending.retried = true;
-                self.awaiting_key.entry(peer).or_default().push(pending);
+                self.trades.awaiting_key.entry(peer).or_default().push(pending);
                 return;
             }
             TradeReply::Refused(SealRefusal::NoSession) if !pending.retried => {
@@ -290,165 +335,14 @@ impl Task {
         let _ = pending.reply.send(result);
     }
 
-    /// Authenticates to `peer`; `reply` gets the level granted (`None`: before a reservation).
-    pub(super) fn authenticate(
-        &mut self,
-        peer: PeerId,
-        reply: Option<oneshot::Sender<Result<AuthorizationLevel, Error>>>,
-    ) {
-        let request = match self.relay_tokens.get(&peer).and_then(|t| auth::AuthToken::from_bytes(t).ok()) {
-            Some(token) => {
-                let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::PresentToken(token));
-                self.auth_requests.insert(id, (peer, AuthPurpose::Grant(reply)));
-                return;
-            }
-            None => AuthRequest::GetChallenge,
-        };
-        let id = self.swarm.behaviour_mut().auth.send_request(&peer, request);
-        self.auth_requests.insert(id, (peer, AuthPurpose::Challenge(reply)));
-    }
-
-    /// Makes `peer` prove itself with this node's auth method.
-    pub(super) fn verify_peer(&mut self, peer: PeerId, reply: oneshot::Sender<Result<AuthorizationLevel, Error>>) {
-        match self.shared.auth.generate_challenge(&peer) {
-            Ok(challenge) => {
-                let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::Prove(challenge));
-                self.auth_requests.insert(id, (peer, AuthPurpose::Prove(reply)));
-            }
-            Err(e) => {
-                let _ = reply.send(Err(AuthRequestError::Proof(e).into()));
-            }
-        }
-    }
-
-    pub(super) fn on_auth(&mut self, ev: request_response::Event<AuthRequest, AuthResponse>) {
-        use request_response::{Event, Message as RrMessage};
-        match ev {
-            Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
-                let response = auth::handle_request(&self.shared.auth, &peer, request);
-                if let AuthResponse::Refused(r) = &response {
-                    tracing::info!(%peer, refusal = %r, "auth refused");
-                }
-                let _ = self.swarm.behaviour_mut().auth.send_response(channel, response);
-            }
-            Event::Message { peer, message: RrMessage::Response { request_id, response }, .. } => {
-                if let Some((_, purpose)) = self.auth_requests.remove(&request_id) {
-                    self.on_auth_response(peer, purpose, response);
-                }
-            }
-            Event::OutboundFailure { request_id, error, peer, .. } => {
-                if let Some((_, purpose)) = self.auth_requests.remove(&request_id) {
-                    self.finish_auth(peer, purpose, Err(AuthRequestError::Delivery(error.to_string())));
-                }
-            }
-            Event::InboundFailure { peer, error, .. } => tracing::debug!(%peer, %error, "auth inbound failed"),
-            Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn on_auth_response(&mut self, peer: PeerId, purpose: AuthPurpose, response: AuthResponse) {
-        match (purpose, response) {
-            (AuthPurpose::Challenge(reply), AuthResponse::Challenge(c)) => {
-                match self.shared.auth.respond_to_challenge(&c) {
-                    Ok(answer) => {
-                        let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::Respond(answer));
-                        self.auth_requests.insert(id, (peer, AuthPurpose::Grant(reply)));
-                    }
-                    Err(e) => self.finish_auth(peer, AuthPurpose::Grant(reply), Err(AuthRequestError::Answer(e))),
-                }
-            }
-            (AuthPurpose::ForTrade, AuthResponse::Challenge(c)) => match self.shared.auth.respond_to_challenge(&c) {
-                Ok(answer) => {
-                    let id = self.swarm.behaviour_mut().auth.send_request(&peer, AuthRequest::Respond(answer));
-                    self.auth_requests.insert(id, (peer, AuthPurpose::ForTrade));
-                }
-                Err(e) => self.finish_auth(peer, AuthPurpose::ForTrade, Err(AuthRequestError::Answer(e))),
-            },
-            (AuthPurpose::ForTrade, AuthResponse::Granted { level, .. }) => {
-                self.finish_auth(peer, AuthPurpose::ForTrade, Ok(level));
-            }
-            (purpose @ (AuthPurpose::Challenge(_) | AuthPurpose::Grant(_)), AuthResponse::Granted { level, token }) => {
-                if let Some(token) = token {
-                    self.relay_tokens.insert(peer, token.to_bytes());
-                }
-                self.finish_auth(peer, purpose, Ok(level));
-            }
-            (AuthPurpose::Prove(reply), AuthResponse::Proof { response, .. }) => {
-                let level = self.shared.auth.verify_response(&peer, &response).map(|g| g.level);
-                self.finish_auth(peer, AuthPurpose::Prove(reply), level.map_err(AuthRequestError::Proof));
-            }
-            (AuthPurpose::Ask(reply), AuthResponse::Proof { response, token }) => {
-                let _ = reply.send(Ok((*response, token.map(|t| *t))));
-            }
-            (AuthPurpose::VerifyRelay(policy), AuthResponse::Proof { response, token }) => {
-                let level = policy.judge(&peer, &response, token.as_deref());
-                self.relay_verified(peer, level);
-            }
-            (AuthPurpose::Grant(reply), AuthResponse::Refused(auth::AuthRefusal::BadToken)) => {
-                // A stale token: forget it and go through a challenge instead.
-                self.relay_tokens.remove(&peer);
-                self.authenticate(peer, reply);
-            }
-            (purpose, AuthResponse::Refused(r)) => self.finish_auth(peer, purpose, Err(AuthRequestError::Refused(r))),
-            (purpose, _) => self.finish_auth(peer, purpose, Err(AuthRequestError::Unexpected)),
-        }
-    }
-
-    fn finish_auth(
-        &mut self,
-        peer: PeerId,
-        purpose: AuthPurpose,
-        result: Result<AuthorizationLevel, AuthRequestError>,
-    ) {
-        let reply = match purpose {
-            AuthPurpose::Challenge(r) | AuthPurpose::Grant(r) => r,
-            AuthPurpose::Prove(r) => Some(r),
-            AuthPurpose::Ask(r) => {
-                let _ = r.send(Err(result.err().unwrap_or(AuthRequestError::Unexpected).into()));
-                return;
-            }
-            AuthPurpose::VerifyRelay(_) => {
-                self.relay_verified(peer, result.map_err(|e| e.to_string()));
-                return;
-            }
-            AuthPurpose::ForTrade => {
-                self.trade_auth.insert(peer, Some(web_time::Instant::now()));
-                match result {
-                    Ok(_) if self.shared.e2e.has_session(&peer) => self.flush_awaiting(peer),
-                    Ok(_) => self.offer_key(peer),
-                    Err(e) => self.fail_awaiting(peer, &format!("peer requires authentication: {e}")),
-                }
-                return;
-            }
-        };
-        match (&result, reply) {
-            (_, Some(reply)) => {
-                let _ = reply.send(result.map_err(Error::from));
-            }
-            // Authentication before a reservation: reserve now, or back off from this relay.
-            (result, None) => {
-                match result {
-                    Ok(level) => tracing::info!(relay = %peer, ?level, "authenticated to relay"),
-                    // Reserve anyway: a relay that does not require authentication still serves us,
-                    // and one that does refuses the reservation, which backs off from it.
-                    Err(e) => tracing::warn!(relay = %peer, error = %e, "authentication to relay failed"),
-                }
-                self.relays_authed.insert(peer);
-                for (addr, reply) in self.dial_after_auth.remove(&peer).unwrap_or_default() {
-                    self.dial(addr, reply);
-                }
-                if let Some(addr) = self.relay_auth_pending.remove(&peer) {
-                    // The relay may have been refused (e.g. it failed verification) while we
-                    // authenticated to it: its back-off stands, and so does its status.
-                    let now = web_time::Instant::now();
-                    if self.relay_backoff.get(&peer).is_some_and(|until| *until > now) {
-                        return;
-                    }
-                    if let Err(e) = self.reserve(peer, addr) {
-                        tracing::warn!(relay = %peer, error = %e, "relay reservation failed to start");
-                    }
-                }
-            }
+    /// Authenticating to a counterparty that required it ended: the queued messages go on, or
+    /// fail with the reason.
+    pub(super) fn trade_authenticated(&mut self, peer: PeerId, result: Result<AuthorizationLevel, AuthRequestError>) {
+        self.trades.authenticated.insert(peer, Some(web_time::Instant::now()));
+        match result {
+            Ok(_) if self.shared.e2e.has_session(&peer) => self.flush_awaiting(peer),
+            Ok(_) => self.offer_key(peer),
+            Err(e) => self.fail_awaiting(peer, &format!("peer requires authentication: {e}")),
         }
     }
 }

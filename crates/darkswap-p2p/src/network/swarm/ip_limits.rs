@@ -1,6 +1,5 @@
-//! Caps on what peers can make a node hold: connections (in total, per peer, per IP, pending)
-//! and gossip topics per peer. [`ResourceLimits`] configures them; [`IpLimits`] is the per-IP
-//! part, which rust-libp2p's `connection_limits` does not have.
+//! Per-IP caps on inbound connections, which rust-libp2p's `connection_limits` does not have
+//! (the per-IP part of [`ResourceLimits`](crate::network::ResourceLimits)).
 
 use libp2p::{
     core::{transport::PortUse, Endpoint},
@@ -18,51 +17,10 @@ use std::{
     task::{Context, Poll},
 };
 
-/// Resource caps of a node (set with
-/// [`NetworkBuilder::resource_limits`](super::NetworkBuilder::resource_limits)). A relay-mode
-/// node raises `max_connections` by its reservation and circuit limits.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResourceLimits {
-    /// Established connections in total.
-    pub max_connections: u32,
-    /// Established connections with one peer.
-    pub max_connections_per_peer: u32,
-    /// Inbound connections (pending or established) from one IP address. Relayed connections
-    /// are not counted against the relay's IP.
-    pub max_inbound_per_ip: u32,
-    /// Whether `max_inbound_per_ip` also applies to loopback (off by default: local tools and
-    /// tests run many nodes on one machine).
-    pub limit_loopback: bool,
-    /// Inbound connections still in their handshake.
-    pub max_pending_incoming: u32,
-    /// Outbound dials in progress.
-    pub max_pending_outgoing: u32,
-    /// Gossip topics one peer may be subscribed to, as this node tracks them; subscriptions
-    /// beyond it are refused (the whole request).
-    pub max_topics_per_peer: usize,
-    /// Subscription changes in one gossip RPC.
-    pub max_subscriptions_per_rpc: usize,
-}
-
-impl Default for ResourceLimits {
-    fn default() -> Self {
-        Self {
-            max_connections: 1024,
-            max_connections_per_peer: 4,
-            max_inbound_per_ip: 16,
-            limit_loopback: false,
-            max_pending_incoming: 128,
-            max_pending_outgoing: 128,
-            max_topics_per_peer: 64,
-            max_subscriptions_per_rpc: 128,
-        }
-    }
-}
-
 /// Why [`IpLimits`] refused a connection.
 #[derive(Debug, thiserror::Error)]
 #[error("{count} inbound connections from {ip} already (limit {limit})")]
-pub struct IpLimitExceeded {
+pub(crate) struct IpLimitExceeded {
     /// The address.
     pub ip: IpAddr,
     /// Its connections when this one came.
@@ -73,7 +31,7 @@ pub struct IpLimitExceeded {
 
 /// Caps inbound connections per remote IP address.
 #[derive(Debug)]
-pub struct IpLimits {
+pub(crate) struct IpLimits {
     limit: u32,
     limit_loopback: bool,
     per_ip: HashMap<IpAddr, u32>,

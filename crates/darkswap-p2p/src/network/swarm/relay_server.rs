@@ -1,63 +1,14 @@
-//! Relay (circuit relay v2 server) mode: limits sized for long-lived order-book links.
+//! Relay (circuit relay v2 server) mode: the libp2p relay configured from
+//! [`RelayServerConfig`], with reservations and circuits gated by the node's auth manager.
 
-use crate::auth::{AuthManager, AuthorizationLevel};
+use crate::{auth::AuthManager, network::RelayServerConfig};
 use libp2p::{core::Multiaddr, relay, PeerId};
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
-
-/// Kademlia key under which relays announce themselves as providers, so clients can find them.
-pub const RELAY_PROVIDER_KEY: &[u8] = b"/darkswap/relay/v1";
-
-/// Limits of a node in relay mode.
-///
-/// rust-libp2p's defaults (circuits of 2 minutes and 128 KiB) cut a gossip link within minutes;
-/// these defaults let a NATed trader stay on one circuit for an hour and push a day's order flow
-/// through it, while one relay still serves a thousand reservations.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelayServerConfig {
-    /// Reservations held at once, all peers together.
-    pub max_reservations: usize,
-    /// Reservations held at once by one peer.
-    pub max_reservations_per_peer: usize,
-    /// How long a reservation lasts before the client must renew it.
-    pub reservation_duration: Duration,
-    /// Circuits open at once, all peers together.
-    pub max_circuits: usize,
-    /// Circuits open at once per peer (as source or destination).
-    pub max_circuits_per_peer: usize,
-    /// Longest life of one circuit.
-    pub max_circuit_duration: Duration,
-    /// Most bytes one circuit may carry (both directions).
-    pub max_circuit_bytes: u64,
-    /// Reservation requests one peer may make per minute.
-    pub reservations_per_peer_per_minute: u32,
-    /// Circuits one peer may open per minute.
-    pub circuits_per_peer_per_minute: u32,
-    /// The level a peer needs for a reservation or a circuit when the node's auth config has
-    /// `require_auth` (banned peers never get either).
-    pub min_auth_level: AuthorizationLevel,
-}
-
-impl Default for RelayServerConfig {
-    fn default() -> Self {
-        Self {
-            max_reservations: 2048,
-            max_reservations_per_peer: 4,
-            reservation_duration: Duration::from_secs(3600),
-            max_circuits: 512,
-            max_circuits_per_peer: 32,
-            max_circuit_duration: Duration::from_secs(3600),
-            max_circuit_bytes: 256 * 1024 * 1024,
-            reservations_per_peer_per_minute: 30,
-            circuits_per_peer_per_minute: 60,
-            min_auth_level: AuthorizationLevel::Basic,
-        }
-    }
-}
 
 impl RelayServerConfig {
     /// The libp2p relay configuration for these limits, with reservations and circuits gated by
     /// `auth`.
-    pub fn to_libp2p_with_auth(&self, auth: &Arc<AuthManager>) -> relay::Config {
+    pub(crate) fn to_libp2p_with_auth(&self, auth: &Arc<AuthManager>) -> relay::Config {
         let mut config = self.to_libp2p();
         // The relay consults its rate limiters for every reservation and every circuit a source
         // opens: that hook is where authorization is enforced.
@@ -76,7 +27,7 @@ impl RelayServerConfig {
     }
 
     /// The libp2p relay configuration for these limits.
-    pub fn to_libp2p(&self) -> relay::Config {
+    pub(crate) fn to_libp2p(&self) -> relay::Config {
         let minute = Duration::from_secs(60);
         let config = relay::Config {
             max_reservations: self.max_reservations,

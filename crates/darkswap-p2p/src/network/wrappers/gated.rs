@@ -5,7 +5,7 @@
 //! and rustc keeps an async fn's parameters apart from the locals that later take the handler
 //! over on close. A behaviour that is switched off
 //! ([`Toggle`](libp2p::swarm::behaviour::toggle::Toggle)) still costs its whole handler size
-//! there. Behind a [`Boxed`], a handler costs one pointer inline and its size once on the heap
+//! there. Behind a [`Gated`], a handler costs one pointer inline and its size once on the heap
 //! (none when switched off). Boxing the largest ones (identify 3.4 KB, gossipsub, the relay
 //! client, Kademlia, the relay server, the AutoNAT v2 server) took an idle connection from
 //! 64 to 51 KiB (`cargo bench --bench network`); boxing every behaviour but the admission checks
@@ -14,18 +14,18 @@
 //! rust-libp2p polls every handler of a connection each time anything on that connection wakes
 //! it, so on a link busy with gossip the dozen idle handlers (ping, identify, the request-response
 //! protocols, AutoNAT, DCUtR, the relay client) were polled for every gossip frame: each poll
-//! touches the handler's channels and timers, cache misses on 300 connections. A [`BoxedHandler`]
+//! touches the handler's channels and timers, cache misses on 300 connections. A [`GatedHandler`]
 //! hands its handler a waker of its own and polls it again only after that waker fired, after an
 //! event was delivered to it, or after it returned an event; otherwise its poll is one atomic
 //! load. That is the contract every future already keeps: return `Pending` only with a waker
 //! registered for whatever will make progress.
 //!
 //! The same holds one level up: the swarm polls every behaviour each time anything wakes its
-//! task, which on a gossip node is every gossip frame. [`Boxed::new`] also polls the behaviour
+//! task, which on a gossip node is every gossip frame. [`Gated::new`] also polls the behaviour
 //! only after its waker fired, after the swarm or a handler told it something, after the
-//! application reached it mutably, or after it returned an event. [`Boxed::hot`] gates nothing
+//! application reached it mutably, or after it returned an event. [`Gated::hot`] gates nothing
 //! (gossipsub, which has work at nearly every wake-up, where the gate would only add a wake-up
-//! through one more waker), and [`Boxed::timed`] gates only the handlers, for a behaviour that
+//! through one more waker), and [`Gated::timed`] gates only the handlers, for a behaviour that
 //! reads the clock when polled instead of setting a timer (Kademlia's query timeouts).
 
 use futures::task::{waker_ref, ArcWake, AtomicWaker};
@@ -46,7 +46,7 @@ use std::{
 
 /// The four connection-setup calls of a `NetworkBehaviour` that wraps another: each goes to
 /// `self.$inner`, and the handlers it makes pass through `$wrap` (with a clone of `self.$extra`
-/// as its second argument when one is named). Shared by [`Boxed`], `Listed`, `Slim` and the
+/// as its second argument when one is named). Shared by [`Gated`], `Listed`, `Slim` and the
 /// AutoNAT client wrapper, which differ only in what they do around these calls.
 macro_rules! delegate_connection_setup {
     ($inner:tt, $wrap:path $(, $extra:ident)?) => {
@@ -95,7 +95,7 @@ pub(crate) use delegate_connection_setup;
 
 /// `B` with its connection handlers boxed, it and they polled only when woken unless built
 /// otherwise (see the module docs).
-pub struct Boxed<B> {
+pub struct Gated<B> {
     inner: B,
     /// Whether the handlers are polled only when woken.
     gate_handlers: bool,
@@ -103,7 +103,7 @@ pub struct Boxed<B> {
     gate: Option<Arc<Wake>>,
 }
 
-impl<B> Boxed<B> {
+impl<B> Gated<B> {
     /// Boxes `inner`'s handlers; it and they are polled only when woken.
     pub fn new(inner: B) -> Self {
         Self { inner, gate_handlers: true, gate: Some(Wake::due()) }
@@ -122,14 +122,14 @@ impl<B> Boxed<B> {
 }
 
 /// A connection handler in a box, polled only when woken unless its behaviour is
-/// [`Boxed::hot`] (see the module docs).
-pub struct BoxedHandler<H> {
+/// [`Gated::hot`] (see the module docs).
+pub struct GatedHandler<H> {
     inner: Box<H>,
     /// `None` polls the handler at every connection poll.
     wake: Option<Arc<Wake>>,
 }
 
-impl<H> BoxedHandler<H> {
+impl<H> GatedHandler<H> {
     fn new(inner: H, gated: bool) -> Self {
         Self { inner: Box::new(inner), wake: gated.then(Wake::due) }
     }
@@ -199,7 +199,7 @@ impl ArcWake for Wake {
     }
 }
 
-impl<H: ConnectionHandler> ConnectionHandler for BoxedHandler<H> {
+impl<H: ConnectionHandler> ConnectionHandler for GatedHandler<H> {
     type FromBehaviour = H::FromBehaviour;
     type ToBehaviour = H::ToBehaviour;
     type InboundProtocol = H::InboundProtocol;
@@ -248,11 +248,11 @@ impl<H: ConnectionHandler> ConnectionHandler for BoxedHandler<H> {
     }
 }
 
-impl<B: NetworkBehaviour> NetworkBehaviour for Boxed<B> {
-    type ConnectionHandler = BoxedHandler<THandler<B>>;
+impl<B: NetworkBehaviour> NetworkBehaviour for Gated<B> {
+    type ConnectionHandler = GatedHandler<THandler<B>>;
     type ToSwarm = B::ToSwarm;
 
-    delegate_connection_setup!(inner, BoxedHandler::new, gate_handlers);
+    delegate_connection_setup!(inner, GatedHandler::new, gate_handlers);
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
         self.mark();
@@ -272,7 +272,7 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Boxed<B> {
     }
 }
 
-impl<B> Boxed<B> {
+impl<B> Gated<B> {
     fn mark(&self) {
         if let Some(gate) = &self.gate {
             gate.mark();
@@ -280,7 +280,7 @@ impl<B> Boxed<B> {
     }
 }
 
-impl<B> std::ops::Deref for Boxed<B> {
+impl<B> std::ops::Deref for Gated<B> {
     type Target = B;
 
     fn deref(&self) -> &B {
@@ -290,7 +290,7 @@ impl<B> std::ops::Deref for Boxed<B> {
 
 /// Reaching the behaviour mutably (publishing, sending a request) may queue an event for its
 /// next poll, so it opens the gate.
-impl<B> std::ops::DerefMut for Boxed<B> {
+impl<B> std::ops::DerefMut for Gated<B> {
     fn deref_mut(&mut self) -> &mut B {
         self.mark();
         &mut self.inner
@@ -344,7 +344,7 @@ mod tests {
     #[test]
     fn an_idle_handler_is_polled_only_after_a_wake_or_an_event() {
         let polls = Arc::new(AtomicUsize::new(0));
-        let mut h = BoxedHandler::new(Probe { polls: polls.clone(), ..Default::default() }, true);
+        let mut h = GatedHandler::new(Probe { polls: polls.clone(), ..Default::default() }, true);
         let task_wakes = Arc::new(Counter::default());
         let task_waker = futures::task::waker(task_wakes.clone());
         let mut cx = Context::from_waker(&task_waker);
@@ -427,7 +427,7 @@ mod tests {
         let task_waker = futures::task::waker(Arc::new(Counter::default()));
         let mut cx = Context::from_waker(&task_waker);
 
-        let mut b = Boxed::new(Quiet::default());
+        let mut b = Gated::new(Quiet::default());
         for _ in 0..10 {
             assert!(b.poll(&mut cx).is_pending());
         }
@@ -451,7 +451,7 @@ mod tests {
         assert_eq!(b.polls, 5);
 
         // A hot behaviour is polled every time.
-        let mut hot = Boxed::hot(Quiet::default());
+        let mut hot = Gated::hot(Quiet::default());
         for _ in 0..10 {
             assert!(hot.poll(&mut cx).is_pending());
         }

@@ -1,7 +1,23 @@
-//! Building the swarm: transports per target, then the behaviour.
+//! The swarm's composition, crate-private: the transports per target, the composed behaviour,
+//! and the admission machinery that sits in it (IP limits, relay-server limits, the gossip flood
+//! guard, application streams, AutoNAT's client). It builds what the task drives; it holds no
+//! state of the task's and never reaches into the front door beyond reading the builder.
 
-use super::{behaviour::Behaviour, listed::Listed, NetworkBuilder};
+pub(crate) mod autonat;
+pub(crate) mod behaviour;
+pub(crate) mod flood;
+pub(crate) mod ip_limits;
+mod relay_server;
+pub(crate) mod streams;
+
+pub(crate) use behaviour::{Behaviour, BehaviourEvent};
+
 use crate::{auth::AuthManager, Error};
+use crate::{
+    metrics::P2PMetrics,
+    network::{config::SwarmConfig, wrappers::CachedProtocols},
+    webrtc_connection::WebRtcSignalingClient,
+};
 use libp2p::{identity::Keypair, noise, yamux, Swarm};
 use std::sync::Arc;
 
@@ -12,25 +28,27 @@ fn transport_err(e: impl std::fmt::Display) -> Error {
 /// Native: TCP, QUIC, WebRTC (direct and through the signaling server), DNS and WebSocket, each
 /// secured with Noise and multiplexed with Yamux where it has no security and muxing of its own,
 /// plus the circuit-relay client transport; every connection counts its bytes per protocol.
-/// TCP connections batch their writes ([`super::coalesce`]).
+/// TCP connections batch their writes ([`WriteCoalescing`](crate::network::wrappers::WriteCoalescing)).
 ///
 /// Composed here rather than with `SwarmBuilder`, which offers no way to wrap the connections'
 /// muxers (it only has libp2p's per-transport bandwidth counters).
 #[cfg(not(target_arch = "wasm32"))]
-pub async fn build(
+pub(crate) async fn build(
     key: Keypair,
-    b: &NetworkBuilder,
+    b: &SwarmConfig,
+    metrics: &P2PMetrics,
+    signaling: Option<Arc<WebRtcSignalingClient>>,
     auth: &Arc<AuthManager>,
-) -> Result<Swarm<Listed<Behaviour>>, Error> {
+) -> Result<Swarm<CachedProtocols<Behaviour>>, Error> {
     use libp2p::core::{muxing::StreamMuxerBox, transport::timeout::TransportTimeout, upgrade::Version, Transport};
     #[cfg(feature = "insecure-test-plaintext")]
     if b.insecure_plaintext {
-        return build_plaintext(key, b, auth);
+        return build_plaintext(key, b, metrics, auth);
     }
     let peer_id = key.public().to_peer_id();
     let noise = noise::Config::new(&key).map_err(transport_err)?;
     let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true))
-        .map(|stream, _| super::coalesce::Coalesce::new(stream))
+        .map(|stream, _| crate::network::wrappers::WriteCoalescing::new(stream))
         .upgrade(Version::V1Lazy)
         .authenticate(noise.clone())
         .multiplex(yamux::Config::default())
@@ -38,7 +56,7 @@ pub async fn build(
     let quic = libp2p::quic::tokio::Transport::new(libp2p::quic::Config::new(&key))
         .map(|(p, c), _| (p, StreamMuxerBox::new(c)));
     let direct = webrtc_direct(&key, b)?;
-    let signaling = signaling_webrtc(&key, b);
+    let signaling = signaling_webrtc(&key, b, signaling);
     let resolved = libp2p::dns::tokio::Transport::system(
         tcp.or_transport(quic)
             .map(|e, _| e.into_inner())
@@ -50,7 +68,7 @@ pub async fn build(
     .map_err(transport_err)?;
     let ws_tcp = libp2p::dns::tokio::Transport::system(
         libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default())
-            .map(|stream, _| super::coalesce::Coalesce::new(stream)),
+            .map(|stream, _| crate::network::wrappers::WriteCoalescing::new(stream)),
     )
     .map_err(transport_err)?;
     let websocket = libp2p::websocket::Config::new(ws_tcp)
@@ -64,7 +82,6 @@ pub async fn build(
         .authenticate(noise)
         .multiplex(yamux::Config::default())
         .map(|(p, c), _| (p, StreamMuxerBox::new(c)));
-    let metrics = b.metrics.clone().ok_or_else(|| Error::Transport("metrics not set up".into()))?;
     let bytes = b.metrics_enabled.then(|| metrics.registry().with_registry(crate::metrics::ProtocolBytes::register));
     let transport = relayed
         .or_transport(websocket)
@@ -76,11 +93,11 @@ pub async fn build(
             None => (p, c),
         });
     let transport =
-        super::woken::WokenTransport::new(TransportTimeout::new(transport, b.config.connection_timeout).boxed())
+        crate::network::wrappers::GatedTransport::new(TransportTimeout::new(transport, b.connection_timeout).boxed())
             .boxed();
-    let behaviour = Behaviour::new(&key, relay_client, b, auth).map_err(transport_err)?;
+    let behaviour = Behaviour::new(&key, relay_client, b, metrics, auth).map_err(transport_err)?;
     let config = libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(b.idle_timeout);
-    Ok(Swarm::new(transport, Listed::new(behaviour), peer_id, config))
+    Ok(Swarm::new(transport, CachedProtocols::new(behaviour), peer_id, config))
 }
 
 /// WebRTC-direct ([`crate::webrtc_direct`]): browsers dial `/ip4/…/udp/…/webrtc-direct/certhash/…` with no
@@ -88,17 +105,10 @@ pub async fn build(
 #[cfg(not(target_arch = "wasm32"))]
 fn webrtc_direct(
     key: &Keypair,
-    b: &NetworkBuilder,
+    b: &SwarmConfig,
 ) -> Result<libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>, Error> {
     use libp2p::core::{muxing::StreamMuxerBox, Transport};
-    let file = b.webrtc.certificate_file.clone().or_else(|| {
-        b.identity_file.as_ref().map(|p| {
-            let mut name = p.as_os_str().to_owned();
-            name.push(".webrtc.pem");
-            std::path::PathBuf::from(name)
-        })
-    });
-    let certificate = match file {
+    let certificate = match &b.webrtc_certificate {
         Some(path) => crate::identity::load_or_create_webrtc_certificate(&path)?,
         None => crate::identity::new_webrtc_certificate()?,
     };
@@ -110,12 +120,13 @@ fn webrtc_direct(
 /// Signaling-server WebRTC, when configured.
 fn signaling_webrtc(
     key: &Keypair,
-    b: &NetworkBuilder,
+    b: &SwarmConfig,
+    client: Option<Arc<WebRtcSignalingClient>>,
 ) -> libp2p::core::transport::OptionalTransport<crate::webrtc_transport::WebRtcTransport> {
-    let transport = b.webrtc.client.clone().map(|client| {
+    let transport = client.map(|client| {
         let mut t =
             crate::webrtc_transport::WebRtcTransport::with_signaling_client(key.public().to_peer_id(), Some(client));
-        if let Some(url) = &b.webrtc.signaling_url {
+        if let Some(url) = &b.signaling_url {
             t.set_signaling_server(url.clone());
         }
         t
@@ -131,9 +142,10 @@ fn signaling_webrtc(
 #[cfg(all(feature = "insecure-test-plaintext", not(target_arch = "wasm32")))]
 fn build_plaintext(
     key: Keypair,
-    b: &NetworkBuilder,
+    b: &SwarmConfig,
+    metrics: &P2PMetrics,
     auth: &Arc<AuthManager>,
-) -> Result<Swarm<Listed<Behaviour>>, Error> {
+) -> Result<Swarm<CachedProtocols<Behaviour>>, Error> {
     let plain = |k: &Keypair| Ok::<_, std::convert::Infallible>(libp2p::plaintext::Config::new(k));
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -141,23 +153,25 @@ fn build_plaintext(
         .map_err(transport_err)?
         .with_relay_client(plain, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth).map(Listed::new))
+        .with_behaviour(|key, client| Behaviour::new(key, client, b, metrics, auth).map(CachedProtocols::new))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
-        .with_connection_timeout(b.config.connection_timeout)
+        .with_connection_timeout(b.connection_timeout)
         .build())
 }
 
 /// Browser: WebRTC-direct to native nodes and signaling-server WebRTC (both on the browser's own
 /// WebRTC stack), WebSocket (websys) with Noise and Yamux, plus the circuit-relay client transport.
 #[cfg(target_arch = "wasm32")]
-pub async fn build(
+pub(crate) async fn build(
     key: Keypair,
-    b: &NetworkBuilder,
+    b: &SwarmConfig,
+    metrics: &P2PMetrics,
+    signaling: Option<Arc<WebRtcSignalingClient>>,
     auth: &Arc<AuthManager>,
-) -> Result<Swarm<Listed<Behaviour>>, Error> {
+) -> Result<Swarm<CachedProtocols<Behaviour>>, Error> {
     use libp2p::core::{upgrade::Version, Transport};
-    let signaling = signaling_webrtc(&key, b);
+    let signaling = signaling_webrtc(&key, b, signaling);
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_wasm_bindgen()
         .with_other_transport(|key| libp2p::webrtc_websys::Transport::new(libp2p::webrtc_websys::Config::new(key)))
@@ -176,9 +190,9 @@ pub async fn build(
         .map_err(transport_err)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(transport_err)?
-        .with_behaviour(|key, client| Behaviour::new(key, client, b, auth).map(Listed::new))
+        .with_behaviour(|key, client| Behaviour::new(key, client, b, metrics, auth).map(CachedProtocols::new))
         .map_err(transport_err)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(b.idle_timeout))
-        .with_connection_timeout(b.config.connection_timeout)
+        .with_connection_timeout(b.connection_timeout)
         .build())
 }

@@ -31,7 +31,7 @@ pub const BURST_GAP: Duration = Duration::from_micros(200);
 
 /// A byte stream whose flushes are batched (see the module docs).
 #[derive(Debug)]
-pub struct Coalesce<S> {
+pub struct WriteCoalescing<S> {
     inner: S,
     buf: Vec<u8>,
     /// Bytes of `buf` already handed to `inner`.
@@ -42,14 +42,14 @@ pub struct Coalesce<S> {
     last_write: Option<Instant>,
 }
 
-impl<S> Coalesce<S> {
+impl<S> WriteCoalescing<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> Self {
         Self { inner, buf: Vec::new(), written: 0, fresh: false, last_write: None }
     }
 }
 
-impl<S: AsyncWrite + Unpin> Coalesce<S> {
+impl<S: AsyncWrite + Unpin> WriteCoalescing<S> {
     /// Hands everything buffered to the inner stream; `now` is when the caller read the clock
     /// (once per flush: a clock read was 1% of a busy node's CPU).
     fn poll_drain(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<io::Result<()>> {
@@ -70,7 +70,7 @@ impl<S: AsyncWrite + Unpin> Coalesce<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteCoalescing<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         if this.buf.len() >= MAX_BUFFER {
@@ -107,7 +107,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalesce<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Coalesce<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for WriteCoalescing<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
@@ -135,7 +135,7 @@ mod tests {
         }
     }
 
-    fn write_and_flush(s: &mut Coalesce<Recorder>, data: &[u8]) -> Poll<io::Result<()>> {
+    fn write_and_flush(s: &mut WriteCoalescing<Recorder>, data: &[u8]) -> Poll<io::Result<()>> {
         let mut cx = Context::from_waker(noop_waker_ref());
         assert!(matches!(Pin::new(&mut *s).poll_write(&mut cx, data), Poll::Ready(Ok(n)) if n == data.len()));
         Pin::new(s).poll_flush(&mut cx)
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_quiet_connection_writes_at_once_a_busy_one_batches() {
-        let mut s = Coalesce::new(Recorder::default());
+        let mut s = WriteCoalescing::new(Recorder::default());
         assert!(matches!(write_and_flush(&mut s, b"zero"), Poll::Ready(Ok(()))));
         // Right after a write, flushes wait for the task's next turn.
         assert!(write_and_flush(&mut s, b"one").is_pending());
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn nothing_waits_once_the_burst_is_over() {
-        let mut s = Coalesce::new(Recorder::default());
+        let mut s = WriteCoalescing::new(Recorder::default());
         assert!(matches!(write_and_flush(&mut s, b"a"), Poll::Ready(Ok(()))));
         assert!(write_and_flush(&mut s, b"b").is_pending());
         std::thread::sleep(BURST_GAP * 2);
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_full_buffer_is_written_without_a_flush() {
-        let mut s = Coalesce::new(Recorder::default());
+        let mut s = WriteCoalescing::new(Recorder::default());
         let mut cx = Context::from_waker(noop_waker_ref());
         let big = vec![7u8; MAX_BUFFER + 10];
         let Poll::Ready(Ok(n)) = Pin::new(&mut s).poll_write(&mut cx, &big) else { panic!("write refused") };

@@ -1,0 +1,259 @@
+//! Order-book sync: a newcomer's pages, and anti-entropy rounds that repair what gossip missed
+//! (asking back, and gossiping young repairs on). Sync pages carry the makers' signed envelopes,
+//! each taken in by `ingest.rs` like gossip.
+
+use super::{
+    ingest::{Ingested, Via},
+    Task,
+};
+use crate::{
+    network::stats::Counters,
+    protocol::{envelope, limits, SyncRequest, SyncResponse, ORDERBOOK_TOPIC},
+    rate::TokenBucket,
+    runtime::now_unix,
+};
+use darkswap_support::types::{OrderId, PeerId};
+use libp2p::{
+    gossipsub::{self, IdentTopic},
+    request_response,
+};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+/// Orders an anti-entropy round brought that were created less than this many seconds ago are
+/// gossiped on: gossip dropped them recently, likely on the way to other nodes too.
+const REGOSSIP_MAX_AGE: u64 = 60;
+/// Orders gossiped on per second (and burst), well below the per-peer rate a receiver allows by
+/// default (`GossipLimits`: 400/s, 800), so that a large repair never makes this node look like
+/// a flooder; orders beyond it still spread by anti-entropy.
+const REGOSSIP_RATE: u32 = 100;
+/// Burst allowance of [`REGOSSIP_RATE`].
+const REGOSSIP_BURST: u32 = 200;
+/// Peers a joining node syncs its book from.
+const SYNC_PEERS: usize = 2;
+/// Disconnected peers remembered (so a returning one triggers a sync).
+const LOST_PEERS_MAX: usize = 1024;
+
+/// Syncs under way and done, anti-entropy's schedule, and peers lost (to resync on return).
+pub(super) struct Syncs {
+    /// Pages requested from each peer in the current run (capped).
+    pages: HashMap<PeerId, u32>,
+    /// Peers we are syncing from now, and how many full syncs completed.
+    running: HashSet<PeerId>,
+    done: usize,
+    /// Anti-entropy rounds running (the digest sent), and when the last one started.
+    digests: HashMap<PeerId, Vec<u64>>,
+    last_round: web_time::Instant,
+    every: Duration,
+    /// When each peer was last asked back (see `on_sync`); connected peers only.
+    asked_back: HashMap<PeerId, web_time::Instant>,
+    /// Bounds the orders anti-entropy brought that are gossiped on (see `regossip`).
+    regossip: TokenBucket,
+    /// An anti-entropy round brought orders this node lacked, so the next one starts on the
+    /// next tick (with another peer) instead of a whole interval later: after an overload that
+    /// made gossip drop forwards, a book catches up in seconds.
+    repaired: bool,
+    /// Peers whose last connection closed, and when (bounded).
+    lost: HashMap<PeerId, web_time::Instant>,
+}
+
+impl Syncs {
+    pub(super) fn new(every: Duration) -> Self {
+        let now = web_time::Instant::now();
+        Self {
+            pages: HashMap::new(),
+            running: HashSet::new(),
+            done: 0,
+            digests: HashMap::new(),
+            last_round: now,
+            every,
+            asked_back: HashMap::new(),
+            regossip: TokenBucket::new(REGOSSIP_RATE, REGOSSIP_BURST, now),
+            repaired: false,
+            lost: HashMap::new(),
+        }
+    }
+
+    /// `peer`'s last connection closed: its syncs end, and its return will trigger one.
+    pub(super) fn on_disconnected(&mut self, peer: PeerId) {
+        if self.lost.len() >= LOST_PEERS_MAX {
+            // Forget the longest-lost peer.
+            if let Some(oldest) = self.lost.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p) {
+                self.lost.remove(&oldest);
+            }
+        }
+        self.lost.insert(peer, web_time::Instant::now());
+        self.pages.remove(&peer);
+        self.running.remove(&peer);
+        self.digests.remove(&peer);
+        self.asked_back.remove(&peer);
+    }
+}
+
+impl Task {
+    /// A first connection to `peer`. Sync when joining (the first few peers), after being cut off
+    /// from every gossip peer, and when a peer we lost comes back (we may have missed what it
+    /// published meanwhile). Otherwise gossip keeps the book current and a full sync with every
+    /// newly discovered peer would only repeat it.
+    pub(super) fn sync_on_connect(&mut self, peer: PeerId) {
+        let isolated =
+            !self.swarm.behaviour().gossipsub.all_peers().any(|(p, topics)| *p != peer && !topics.is_empty());
+        let returning = self.sync.lost.remove(&peer).is_some();
+        if isolated || returning || self.sync.done + self.sync.running.len() < SYNC_PEERS {
+            self.sync.running.insert(peer);
+            self.request_sync(peer, None);
+        }
+    }
+
+    /// Every `every`, compares books with one random order-book peer and pulls what differs:
+    /// gossip can miss a node (it joined the mesh after a message passed, it restarted, or an
+    /// overloaded peer dropped forwards), and this repairs it within a round or two at the cost
+    /// of a digest when books agree. A round that repaired something is followed by another on
+    /// the next tick, until one finds nothing. The peer asked also asks back when the digests
+    /// differ (see `on_sync`), so an order only this node holds spreads as fast as one it lacks.
+    pub(super) fn anti_entropy(&mut self, now: u64) {
+        let due = self.sync.repaired || self.sync.last_round.elapsed() >= self.sync.every;
+        if self.sync.every.is_zero() || !due {
+            return;
+        }
+        self.sync.repaired = false;
+        self.sync.last_round = web_time::Instant::now();
+        let hash = IdentTopic::new(ORDERBOOK_TOPIC).hash();
+        let running = &self.sync.running;
+        let candidates: Vec<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(p, topics)| topics.contains(&&hash) && !running.contains(p))
+            .map(|(p, _)| *p)
+            .collect();
+        let Some(&peer) = candidates.get(rand::random::<usize>() % candidates.len().max(1)) else { return };
+        self.start_anti_entropy(peer, now);
+    }
+
+    /// Sends `peer` this book's digest, asking for the orders in the buckets where the books
+    /// differ.
+    fn start_anti_entropy(&mut self, peer: PeerId, now: u64) {
+        let digest = match self.shared.book.lock() {
+            Ok(book) => book.digest(now),
+            Err(_) => return,
+        };
+        tracing::debug!(%peer, "anti-entropy round");
+        Counters::bump(&self.shared.stats.anti_entropy_rounds);
+        self.sync.digests.insert(peer, digest);
+        self.sync.running.insert(peer);
+        self.sync.pages.remove(&peer); // the page cap bounds one run
+        self.request_sync(peer, None);
+    }
+
+    fn request_sync(&mut self, peer: PeerId, after: Option<OrderId>) {
+        let pages = self.sync.pages.entry(peer).or_default();
+        if *pages >= limits::SYNC_MAX_PAGES {
+            tracing::warn!(%peer, "sync page limit reached");
+            return;
+        }
+        *pages += 1;
+        let digest = self.sync.digests.get(&peer).cloned();
+        let req = SyncRequest { after, limit: limits::SYNC_PAGE_MAX, digest };
+        self.swarm.behaviour_mut().sync.send_request(&peer, req);
+    }
+
+    pub(super) fn on_sync(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
+        use request_response::{Event, Message as RrMessage};
+        match ev {
+            Event::Message { peer, message: RrMessage::Request { request, channel, .. }, .. } => {
+                let now = now_unix();
+                let (page, mask) = match self.shared.book.lock() {
+                    Ok(book) => {
+                        let mask = request.digest.as_deref().map_or(u64::MAX, |d| book.differing(d, now));
+                        (book.page_in(request.after, request.limit, now, mask), mask)
+                    }
+                    Err(_) => ((Vec::new(), None), 0),
+                };
+                if request.digest.is_some() && mask != 0 && request.after.is_none() {
+                    self.ask_back(peer, now);
+                }
+                Counters::bump(&self.shared.stats.sync_requests_served);
+                let response = SyncResponse { envelopes: page.0, next: page.1 };
+                if self.swarm.behaviour_mut().sync.send_response(channel, response).is_err() {
+                    tracing::debug!(%peer, "sync response not sent: stream closed");
+                }
+            }
+            Event::Message { peer, message: RrMessage::Response { response, .. }, .. } => {
+                self.on_sync_page(peer, response)
+            }
+            Event::OutboundFailure { peer, error, .. } => {
+                // Peers that do not speak the protocol (plain relays, other apps) are expected.
+                self.sync.running.remove(&peer);
+                self.sync.digests.remove(&peer);
+                if !matches!(error, request_response::OutboundFailure::UnsupportedProtocols) {
+                    Counters::bump(&self.shared.stats.sync_failures);
+                    tracing::debug!(%peer, %error, "sync request failed");
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => tracing::debug!(%peer, %error, "sync inbound failed"),
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Anti-entropy is a pull, and the books of `peer` and this node differ: `peer` may hold
+    /// orders this node lacks (an order whose gossip was dropped under load may exist on its
+    /// maker alone), so ask it back. At most once per anti-entropy period per peer, so that two
+    /// nodes whose books differ while orders are in flight do not keep asking each other.
+    fn ask_back(&mut self, peer: PeerId, now: u64) {
+        let every = self.sync.every;
+        let recently = self.sync.asked_back.get(&peer).is_some_and(|t| t.elapsed() < every);
+        if every.is_zero() || recently || self.sync.running.contains(&peer) {
+            return;
+        }
+        self.sync.asked_back.insert(peer, web_time::Instant::now());
+        self.start_anti_entropy(peer, now);
+    }
+
+    /// Gossips on a young order that an anti-entropy round brought: when an overloaded node's
+    /// gossip was dropped, most nodes lack the order, and pulls alone take a round per hop.
+    /// The maker's envelope travels unchanged; nodes that have it drop the copy as a duplicate.
+    fn regossip(&mut self, order: OrderId, created_at: u64, bytes: &[u8], now: u64) {
+        if now.saturating_sub(created_at) > REGOSSIP_MAX_AGE || !self.sync.regossip.take(web_time::Instant::now()) {
+            return;
+        }
+        let topic = gossipsub::IdentTopic::new(ORDERBOOK_TOPIC).hash();
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes.to_vec()) {
+            Ok(_) => Counters::bump(&self.shared.stats.orders_regossiped),
+            Err(e) => tracing::debug!(%order, error = %e, "repaired order not gossiped on"),
+        }
+    }
+
+    fn on_sync_page(&mut self, peer: PeerId, page: SyncResponse) {
+        let now = now_unix();
+        for bytes in page.envelopes.into_iter().take(limits::SYNC_PAGE_MAX as usize) {
+            let known = envelope::claimed_order_id(&bytes)
+                .is_some_and(|id| self.shared.book.lock().is_ok_and(|b| b.get(&id).is_some()));
+            if known {
+                continue;
+            }
+            let bytes: Arc<[u8]> = Arc::from(bytes.into_vec());
+            if let Ingested::New(Some((order, created_at))) =
+                self.ingest(peer, &Via::Sync, ORDERBOOK_TOPIC, bytes.clone())
+            {
+                if self.sync.digests.contains_key(&peer) {
+                    self.sync.repaired = true;
+                    self.regossip(order, created_at, &bytes, now);
+                }
+            }
+        }
+        match page.next {
+            Some(next) => self.request_sync(peer, Some(next)),
+            None => {
+                // An anti-entropy round is not one of the newcomer's syncs.
+                if self.sync.running.remove(&peer) && self.sync.digests.remove(&peer).is_none() {
+                    self.sync.done += 1;
+                }
+            }
+        }
+    }
+}
