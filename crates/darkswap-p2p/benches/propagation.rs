@@ -52,7 +52,7 @@ mod harness;
 mod js;
 #[path = "propagation/plain.rs"]
 mod plain;
-#[path = "../tests/integration/raw_gossip.rs"]
+#[path = "../tests/integration/support/raw_gossip.rs"]
 mod raw_gossip;
 #[path = "propagation/signed.rs"]
 mod signed;

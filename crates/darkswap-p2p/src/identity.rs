@@ -1,7 +1,7 @@
 //! The node's ed25519 identity: random, or persisted in a file (libp2p's protobuf key encoding).
 
 #[cfg(not(target_arch = "wasm32"))]
-use crate::webrtc_direct::Certificate;
+use crate::webrtc::direct::Certificate;
 use libp2p::identity::Keypair;
 use std::path::Path;
 

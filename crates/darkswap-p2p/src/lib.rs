@@ -57,17 +57,22 @@ pub mod rate;
 pub mod relay_connection_pool;
 pub mod relay_discovery;
 pub mod runtime;
-pub mod signaling;
 pub mod trade;
-pub mod webrtc_connection;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod webrtc_direct;
-pub mod webrtc_transport;
+pub mod webrtc;
 
 pub use error::Error;
 pub use libp2p;
-pub use webrtc_connection::WebRtcSignalingClient;
-pub use webrtc_transport::WebRtcTransport;
+/// WebRTC-direct (lives in [`webrtc::direct`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub use webrtc::direct as webrtc_direct;
+/// WebRTC connections negotiated through a signaling server: the seed's path to
+/// [`webrtc::signaled`].
+pub use webrtc::signaled as webrtc_connection;
+/// The signaling server and its wire format (lives in [`webrtc::signaling`]).
+pub use webrtc::signaling;
+/// The signaled WebRTC transport (lives in [`webrtc::transport`]).
+pub use webrtc::transport as webrtc_transport;
+pub use webrtc::{signaled::WebRtcSignalingClient, transport::WebRtcTransport};
 
 /// The repository README's Rust examples, compiled as doc tests so they cannot rot.
 #[doc = include_str!("../../../README.md")]

@@ -80,7 +80,7 @@ pub struct NetworkBuilder {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WebRtcOptions {
     pub signaling_url: Option<String>,
-    pub config: crate::webrtc_connection::WebRtcConfig,
+    pub config: crate::webrtc::WebRtcConfig,
     #[cfg(not(target_arch = "wasm32"))]
     pub certificate_file: Option<PathBuf>,
 }
@@ -137,7 +137,7 @@ pub(crate) struct Resolved {
     pub encryption: crate::encryption::EncryptionConfig,
     pub relay_discovery: crate::relay_discovery::RelayDiscoveryConfig,
     pub metrics: Option<crate::metrics::P2PMetrics>,
-    pub webrtc: crate::webrtc_connection::WebRtcConfig,
+    pub webrtc: crate::webrtc::WebRtcConfig,
     pub swarm: SwarmConfig,
     pub task: TaskConfig,
 }
@@ -385,7 +385,7 @@ impl NetworkBuilder {
     }
 
     /// STUN/TURN servers, timeouts and channel names for signaling-server WebRTC.
-    pub fn webrtc_config(mut self, config: crate::webrtc_connection::WebRtcConfig) -> Self {
+    pub fn webrtc_config(mut self, config: crate::webrtc::WebRtcConfig) -> Self {
         self.webrtc.config = config;
         self
     }

@@ -117,10 +117,11 @@ impl Network {
         let auth = Arc::new(AuthManager::with_identity(parts.auth, keypair.clone())?);
         let e2e = Arc::new(EncryptionManager::with_identity(parts.encryption, keypair.clone())?);
         let metrics = parts.metrics.unwrap_or_else(|| crate::metrics::P2PMetrics::new(Duration::from_secs(1)));
-        let webrtc_client =
-            parts.swarm.signaling_url.is_some().then(|| {
-                Arc::new(crate::webrtc_connection::WebRtcSignalingClient::with_config(&keypair, parts.webrtc))
-            });
+        let webrtc_client = parts
+            .swarm
+            .signaling_url
+            .is_some()
+            .then(|| Arc::new(crate::webrtc::signaled::WebRtcSignalingClient::with_config(&keypair, parts.webrtc)));
         let swarm = swarm::build(keypair.clone(), &parts.swarm, &metrics, webrtc_client.clone(), &auth).await?;
         let shared = Arc::new(Shared {
             book: Mutex::new(OrderBook::new(parts.book_limits)),
@@ -199,7 +200,7 @@ impl NetworkHandle {
 
     /// The signaling client of the WebRTC transport, when the node was built with
     /// [`webrtc_signaling`](NetworkBuilder::webrtc_signaling).
-    pub fn webrtc_signaling_client(&self) -> Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>> {
+    pub fn webrtc_signaling_client(&self) -> Option<Arc<crate::webrtc::signaled::WebRtcSignalingClient>> {
         self.shared.webrtc_client.clone()
     }
 

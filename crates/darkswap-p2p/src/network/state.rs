@@ -39,7 +39,7 @@ pub(crate) struct Shared {
     pub(crate) keypair: Keypair,
     /// Written by the relay part.
     pub(crate) relay_status: Mutex<HashMap<PeerId, RelayStatus>>,
-    pub(crate) webrtc_client: Option<Arc<crate::webrtc_connection::WebRtcSignalingClient>>,
+    pub(crate) webrtc_client: Option<Arc<crate::webrtc::signaled::WebRtcSignalingClient>>,
     pub(crate) streams: streams::StreamControl,
     /// When each connected peer last exchanged DarkSwap messages with us (connected peers only).
     pub(crate) activity: Mutex<HashMap<PeerId, web_time::Instant>>,

@@ -1,28 +1,13 @@
 //! Integration tests: real nodes over real sockets on loopback, in one test binary so the libp2p
-//! link happens once.
+//! link happens once. One folder per feature; `support` starts nodes, connects them and waits
+//! for events with timeouts. docs/TESTING.md says what each folder proves.
 
-mod attacks;
-mod auth_table;
-mod bad_input;
-mod basic_example;
-mod churn;
-mod common;
-mod encryption_table;
-mod flood;
-mod fuzz_regressions;
 mod gossip;
-mod limits;
-mod metrics;
-mod raw_gossip;
+mod hardening;
+mod network;
 mod relay;
-mod relay_pool;
-mod relay_view;
-mod secure;
-mod signaling_bad_input;
-mod streams;
+mod security;
+mod support;
 mod sync;
-mod timers;
 mod trade;
-mod transports;
-mod turn;
 mod webrtc;

@@ -1,7 +1,7 @@
 //! A node that joins late receives every live order by sync, and no expired one; anti-entropy
 //! repairs what gossip missed, both ways, and gossips young repairs on.
 
-use crate::common::*;
+use crate::support::*;
 use darkswap_p2p::network::NetworkBuilder;
 use std::{collections::HashSet, time::Duration};
 

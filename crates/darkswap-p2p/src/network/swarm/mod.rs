@@ -109,10 +109,10 @@ fn webrtc_direct(
 ) -> Result<libp2p::core::transport::Boxed<(libp2p::PeerId, libp2p::core::muxing::StreamMuxerBox)>, Error> {
     use libp2p::core::{muxing::StreamMuxerBox, Transport};
     let certificate = match &b.webrtc_certificate {
-        Some(path) => crate::identity::load_or_create_webrtc_certificate(&path)?,
+        Some(path) => crate::identity::load_or_create_webrtc_certificate(path)?,
         None => crate::identity::new_webrtc_certificate()?,
     };
-    Ok(crate::webrtc_direct::Transport::new(key.clone(), certificate)
+    Ok(crate::webrtc::direct::Transport::new(key.clone(), certificate)
         .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
         .boxed())
 }
@@ -122,10 +122,10 @@ fn signaling_webrtc(
     key: &Keypair,
     b: &SwarmConfig,
     client: Option<Arc<WebRtcSignalingClient>>,
-) -> libp2p::core::transport::OptionalTransport<crate::webrtc_transport::WebRtcTransport> {
+) -> libp2p::core::transport::OptionalTransport<crate::webrtc::transport::WebRtcTransport> {
     let transport = client.map(|client| {
         let mut t =
-            crate::webrtc_transport::WebRtcTransport::with_signaling_client(key.public().to_peer_id(), Some(client));
+            crate::webrtc::transport::WebRtcTransport::with_signaling_client(key.public().to_peer_id(), Some(client));
         if let Some(url) = &b.signaling_url {
             t.set_signaling_server(url.clone());
         }

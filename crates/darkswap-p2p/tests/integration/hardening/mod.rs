@@ -1,0 +1,4 @@
+//! Hardening against floods and resource exhaustion.
+
+mod flood;
+mod limits;

@@ -1,0 +1,6 @@
+//! The network's plumbing: every transport, application streams, metrics, and the examples.
+
+mod examples;
+mod metrics;
+mod streams;
+mod transports;
