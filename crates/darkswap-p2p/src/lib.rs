@@ -53,10 +53,10 @@ pub mod metrics;
 pub mod network;
 pub mod order_book;
 pub mod protocol;
-pub mod rate;
+pub(crate) mod rate;
 pub mod relay_connection_pool;
 pub mod relay_discovery;
-pub mod runtime;
+pub(crate) mod runtime;
 pub mod trade;
 pub mod webrtc;
 

@@ -40,8 +40,10 @@ mod protocols;
 mod text;
 
 #[doc(hidden)]
+/// The fuzz targets reach the protocol-name sniffer through here.
+#[doc(hidden)]
 pub use protocols::sniff_protocol;
-pub use protocols::{MeteredMuxer, MeteredStream, ProtocolBytes, MAX_PROTOCOLS};
+pub(crate) use protocols::ProtocolBytes;
 pub use text::{Metric, MetricKind, Sample};
 
 use prometheus_client::{

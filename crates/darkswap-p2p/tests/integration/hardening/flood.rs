@@ -7,7 +7,6 @@ use darkswap_p2p::{
     libp2p::{futures::StreamExt, gossipsub, identity::Keypair, swarm::SwarmEvent, Multiaddr},
     network::{GossipLimits, NetworkHandle},
     protocol::{envelope, Message, RejectReason, ORDERBOOK_TOPIC},
-    runtime::now_unix,
 };
 use darkswap_support::types::{Order, OrderId};
 use std::{collections::HashSet, time::Duration};

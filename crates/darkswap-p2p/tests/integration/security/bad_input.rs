@@ -12,7 +12,6 @@ use darkswap_p2p::{
     },
     network::NetworkEvent,
     protocol::{envelope, limits, Message, RejectReason, ORDERBOOK_TOPIC},
-    runtime::now_unix,
 };
 use darkswap_support::types::{Order, PeerId};
 use std::time::Duration;

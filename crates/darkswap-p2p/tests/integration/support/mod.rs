@@ -133,3 +133,8 @@ pub fn draft(n: u128, ttl: Duration) -> OrderDraft {
 }
 
 pub use raw_gossip::raw_gossip_swarm;
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
