@@ -34,13 +34,33 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules:
-//! - [`network`]: the [`Network`](network::Network) handle, its configuration and events.
-//! - [`protocol`]: wire formats (signed gossip envelope, sync, trade), limits and validation.
-//! - [`order_book`]: the local order book every node keeps.
-//! - [`trade`]: the trade-negotiation state machine.
-//! - [`identity`]: persistent ed25519 identities.
-// One audited `unsafe` block wipes `ring`'s AEAD keys (encryption/aead.rs); nothing else may.
+//! # Concepts
+//!
+//! - **A node is one task.** [`Network::new`](network::Network::new) starts a task that owns the
+//!   libp2p swarm; the [`Network`](network::Network) and its cloneable
+//!   [`NetworkHandle`](network::NetworkHandle)s send it commands and read the state it keeps
+//!   (order book, connections, counters). Events come back on a bounded queue: when the
+//!   application stops reading, the node stops reading the network instead of dropping events.
+//! - **Orders are signed by their makers.** Every order, cancel and settlement travels in a
+//!   [signed envelope](protocol::envelope) over anonymous gossipsub, so any node can check it
+//!   and forward it unchanged; newcomers pull the book by [sync](protocol::SyncRequest), and
+//!   anti-entropy rounds repair what gossip missed. Invalid input is rejected with a typed
+//!   [reason](protocol::RejectReason), counted, and never reaches the application.
+//! - **Trades are end to end.** Trade steps go straight to the counterparty over
+//!   request-response, sealed with a session key from a signed X25519 exchange
+//!   ([`encryption`]), and follow one [state machine](trade) on both sides.
+//! - **Nodes behind NATs** reserve on circuit relays, hole-punch with DCUtR where they can, and
+//!   find relays in the DHT, by identify and by mDNS ([`relay_discovery`],
+//!   [`relay_connection_pool`]). Relays can serve members only ([`auth`]).
+//! - **Browsers are nodes too**: the same [`Network`](network::Network) compiles to wasm32 and
+//!   dials native nodes by [WebRTC-direct](webrtc::direct), WebSocket, or [WebRTC](webrtc)
+//!   through a signaling server.
+//! - **Everything is measured**: each network records Prometheus [`metrics`].
+//!
+//! The [`guide`] walks through each feature with examples; the repository's
+//! `docs/ARCHITECTURE.md` explains the design.
+// `unsafe` in two audited places only: encryption/aead.rs (ring's AEAD key kept in place and
+// wiped on drop) and runtime.rs (the coarse monotonic clock); nothing else may.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -73,6 +93,25 @@ pub use webrtc::signaling;
 /// The signaled WebRTC transport (lives in [`webrtc::transport`]).
 pub use webrtc::transport as webrtc_transport;
 pub use webrtc::{signaled::WebRtcSignalingClient, transport::WebRtcTransport};
+
+/// Guides to each feature, with examples. They are the repository's `docs/guide/*.md`; every
+/// example in them is compiled (and, unless marked otherwise, run) as a doc test.
+pub mod guide {
+    #[doc = include_str!("../../../docs/guide/network.md")]
+    pub mod network {}
+    #[doc = include_str!("../../../docs/guide/relay.md")]
+    pub mod relay {}
+    #[doc = include_str!("../../../docs/guide/webrtc.md")]
+    pub mod webrtc {}
+    #[doc = include_str!("../../../docs/guide/browser.md")]
+    pub mod browser {}
+    #[doc = include_str!("../../../docs/guide/connection-pool.md")]
+    pub mod connection_pool {}
+    #[doc = include_str!("../../../docs/guide/security.md")]
+    pub mod security {}
+    #[doc = include_str!("../../../docs/guide/metrics.md")]
+    pub mod metrics {}
+}
 
 /// The repository README's Rust examples, compiled as doc tests so they cannot rot.
 #[doc = include_str!("../../../README.md")]
