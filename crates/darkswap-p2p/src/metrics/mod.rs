@@ -36,13 +36,17 @@
 //! assert!(metrics.get_prometheus_metrics().contains("p2p_connection_latency_ms_bucket"));
 //! ```
 
+// Bytes per protocol are metered on native connections only.
+#[cfg(not(target_arch = "wasm32"))]
 mod protocols;
 mod text;
 
 #[doc(hidden)]
 /// The fuzz targets reach the protocol-name sniffer through here.
 #[doc(hidden)]
+#[cfg(not(target_arch = "wasm32"))]
 pub use protocols::sniff_protocol;
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) use protocols::ProtocolBytes;
 pub use text::{Metric, MetricKind, Sample};
 

@@ -97,7 +97,10 @@ pub(crate) struct SwarmConfig {
     pub relay_server: Option<super::RelayServerConfig>,
     pub autonat_global_only: bool,
     pub resources: super::ResourceLimits,
+    /// Metrics recorded in the swarm (bytes per protocol, gossipsub's own): native only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub metrics_enabled: bool,
+    #[cfg(not(target_arch = "wasm32"))]
     pub gossipsub_metrics: bool,
     pub signaling_url: Option<String>,
     /// Where the WebRTC-direct certificate is kept (none: a fresh one per run).
@@ -438,7 +441,9 @@ impl NetworkBuilder {
             relay_server: self.relay_server.clone(),
             autonat_global_only: self.autonat_global_only,
             resources: self.resources,
+            #[cfg(not(target_arch = "wasm32"))]
             metrics_enabled: self.metrics_enabled,
+            #[cfg(not(target_arch = "wasm32"))]
             gossipsub_metrics: self.gossipsub_metrics,
             signaling_url: self.webrtc.signaling_url.clone(),
             #[cfg(not(target_arch = "wasm32"))]

@@ -162,7 +162,7 @@ impl Behaviour {
         key: &Keypair,
         relay_client: relay::client::Behaviour,
         b: &crate::network::config::SwarmConfig,
-        metrics: &crate::metrics::P2PMetrics,
+        #[cfg_attr(target_arch = "wasm32", allow(unused_variables))] metrics: &crate::metrics::P2PMetrics,
         auth: &std::sync::Arc<crate::auth::AuthManager>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let (heartbeat, discovery) = (b.heartbeat, b.discovery);
