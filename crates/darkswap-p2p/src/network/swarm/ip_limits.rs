@@ -32,10 +32,10 @@ pub(crate) struct IpLimitExceeded {
 /// Caps inbound connections per remote IP address.
 #[derive(Debug)]
 pub(crate) struct IpLimits {
-    limit: u32,
-    limit_loopback: bool,
     per_ip: HashMap<IpAddr, u32>,
     connections: HashMap<ConnectionId, IpAddr>,
+    limit: u32,
+    limit_loopback: bool,
 }
 
 impl IpLimits {

@@ -14,9 +14,6 @@ use std::{
     sync::Arc,
 };
 
-/// Own messages published while no peer was subscribed, kept to gossip once one is.
-const UNSENT_MAX: usize = 256;
-
 /// Joined topics, and own messages waiting for a first subscriber.
 #[derive(Default)]
 pub(super) struct Gossip {
@@ -27,6 +24,9 @@ pub(super) struct Gossip {
 }
 
 impl Gossip {
+    /// Own messages published while no peer was subscribed, kept to gossip once one is.
+    const UNSENT_MAX: usize = 256;
+
     /// The name of a joined topic.
     pub(super) fn topic(&self, hash: &TopicHash) -> Option<&str> {
         self.topics.get(hash).map(String::as_str)
@@ -65,7 +65,7 @@ impl Task {
             Ok(_) => Ok(()),
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
                 tracing::debug!(topic, "published with no peers yet; gossiped once one subscribes");
-                if self.gossip.unsent.len() >= UNSENT_MAX {
+                if self.gossip.unsent.len() >= Gossip::UNSENT_MAX {
                     self.gossip.unsent.pop_front();
                 }
                 self.gossip.unsent.push_back((hash, bytes.to_vec()));

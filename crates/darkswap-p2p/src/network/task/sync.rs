@@ -23,20 +23,6 @@ use std::{
     time::Duration,
 };
 
-/// Orders an anti-entropy round brought that were created less than this many seconds ago are
-/// gossiped on: gossip dropped them recently, likely on the way to other nodes too.
-const REGOSSIP_MAX_AGE: u64 = 60;
-/// Orders gossiped on per second (and burst), well below the per-peer rate a receiver allows by
-/// default (`GossipLimits`: 400/s, 800), so that a large repair never makes this node look like
-/// a flooder; orders beyond it still spread by anti-entropy.
-const REGOSSIP_RATE: u32 = 100;
-/// Burst allowance of [`REGOSSIP_RATE`].
-const REGOSSIP_BURST: u32 = 200;
-/// Peers a joining node syncs its book from.
-const SYNC_PEERS: usize = 2;
-/// Disconnected peers remembered (so a returning one triggers a sync).
-const LOST_PEERS_MAX: usize = 1024;
-
 /// Syncs under way and done, anti-entropy's schedule, and peers lost (to resync on return).
 pub(super) struct Syncs {
     /// Pages requested from each peer in the current run (capped).
@@ -61,6 +47,20 @@ pub(super) struct Syncs {
 }
 
 impl Syncs {
+    /// Orders an anti-entropy round brought that were created less than this many seconds ago are
+    /// gossiped on: gossip dropped them recently, likely on the way to other nodes too.
+    const REGOSSIP_MAX_AGE: u64 = 60;
+    /// Orders gossiped on per second (and burst), well below the per-peer rate a receiver allows by
+    /// default (`GossipLimits`: 400/s, 800), so that a large repair never makes this node look like
+    /// a flooder; orders beyond it still spread by anti-entropy.
+    const REGOSSIP_RATE: u32 = 100;
+    /// Burst allowance of [`REGOSSIP_RATE`].
+    const REGOSSIP_BURST: u32 = 200;
+    /// Peers a joining node syncs its book from.
+    const SYNC_PEERS: usize = 2;
+    /// Disconnected peers remembered (so a returning one triggers a sync).
+    const LOST_PEERS_MAX: usize = 1024;
+
     pub(super) fn new(every: Duration) -> Self {
         let now = web_time::Instant::now();
         Self {
@@ -71,7 +71,7 @@ impl Syncs {
             last_round: now,
             every,
             asked_back: HashMap::new(),
-            regossip: TokenBucket::new(REGOSSIP_RATE, REGOSSIP_BURST, now),
+            regossip: TokenBucket::new(Syncs::REGOSSIP_RATE, Syncs::REGOSSIP_BURST, now),
             repaired: false,
             lost: HashMap::new(),
         }
@@ -79,7 +79,7 @@ impl Syncs {
 
     /// `peer`'s last connection closed: its syncs end, and its return will trigger one.
     pub(super) fn on_disconnected(&mut self, peer: PeerId) {
-        if self.lost.len() >= LOST_PEERS_MAX {
+        if self.lost.len() >= Syncs::LOST_PEERS_MAX {
             // Forget the longest-lost peer.
             if let Some(oldest) = self.lost.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p) {
                 self.lost.remove(&oldest);
@@ -102,7 +102,7 @@ impl Task {
         let isolated =
             !self.swarm.behaviour().gossipsub.all_peers().any(|(p, topics)| *p != peer && !topics.is_empty());
         let returning = self.sync.lost.remove(&peer).is_some();
-        if isolated || returning || self.sync.done + self.sync.running.len() < SYNC_PEERS {
+        if isolated || returning || self.sync.done + self.sync.running.len() < Syncs::SYNC_PEERS {
             self.sync.running.insert(peer);
             self.request_sync(peer, None);
         }
@@ -218,7 +218,9 @@ impl Task {
     /// gossip was dropped, most nodes lack the order, and pulls alone take a round per hop.
     /// The maker's envelope travels unchanged; nodes that have it drop the copy as a duplicate.
     fn regossip(&mut self, order: OrderId, created_at: u64, bytes: &[u8], now: u64) {
-        if now.saturating_sub(created_at) > REGOSSIP_MAX_AGE || !self.sync.regossip.take(web_time::Instant::now()) {
+        if now.saturating_sub(created_at) > Syncs::REGOSSIP_MAX_AGE
+            || !self.sync.regossip.take(web_time::Instant::now())
+        {
             return;
         }
         let topic = gossipsub::IdentTopic::new(ORDERBOOK_TOPIC).hash();

@@ -46,7 +46,7 @@ use std::{
 
 /// The four connection-setup calls of a `NetworkBehaviour` that wraps another: each goes to
 /// `self.$inner`, and the handlers it makes pass through `$wrap` (with a clone of `self.$extra`
-/// as its second argument when one is named). Shared by [`Gated`], `Listed`, `Slim` and the
+/// as its second argument when one is named). Shared by [`Gated`], `CachedProtocols`, `BoxedEvents` and the
 /// AutoNAT client wrapper, which differ only in what they do around these calls.
 macro_rules! delegate_connection_setup {
     ($inner:tt, $wrap:path $(, $extra:ident)?) => {
@@ -142,7 +142,7 @@ impl<H> GatedHandler<H> {
 }
 
 /// The waker a gated poller hands on: it marks the poller due and wakes the task that polls it.
-/// Shared by the handlers and behaviours here and by the swarm's transport (`WokenTransport`).
+/// Shared by the handlers and behaviours here and by the swarm's transport (`GatedTransport`).
 pub(crate) struct Wake {
     /// Whether the poller must be polled at the task's next poll.
     due: AtomicBool,

@@ -1,5 +1,5 @@
 //! Peers flood the order book (valid orders as fast as they can, and invalid ones) while an
-//! honest maker posts at a normal rate: the flooders are rate limited or scored down,
+//! honest maker posts at a normal rate: the flooders are rate limited (or their invalid messages counted),
 //! disconnected and banned, and every honest order still reaches every honest node.
 
 use crate::support::*;
