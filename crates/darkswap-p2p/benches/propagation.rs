@@ -4,7 +4,7 @@
 //!
 //! ```bash
 //! cargo bench -p darkswap-p2p --bench propagation                  # 20 nodes, 200 orders/s, 10 s
-//! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50    # the issue's goal setting
+//! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50    # the propagation goal's setting
 //! cargo bench -p darkswap-p2p --bench propagation -- --only darkswap --secs 5
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --mesh 3,2,4
 //!                                   # gossipsub mesh degree n,low,high for both stacks (6,5,12)
@@ -195,7 +195,7 @@ fn edges(n: usize) -> Vec<(usize, usize)> {
     e
 }
 
-/// The foundation issue's goal row: p99 <= 50 ms with every order delivered. Over several runs
+/// The propagation goal's row: p99 <= 50 ms with every order delivered. Over several runs
 /// (`--repeat N`) it gives the median run's p99, the range, and in how many runs the goal held,
 /// since at this load one run's p99 follows the machine's speed of the moment.
 fn goal_row(o: &Opts, figure: &str, runs: &[Report], notes: &str) {
@@ -394,7 +394,7 @@ fn main() {
             o.layout.describe()
         );
     }
-    // The foundation issue's goal, judged on the darkswap run: p99 <= 50 ms with every order
+    // The propagation goal, judged on the darkswap run: p99 <= 50 ms with every order
     // delivered, at 50 nodes and 200 orders/s.
     if let (Some(d), true) = (&on, o.nodes >= 50 && o.rate >= 200) {
         let runs = repeated(&o, d.clone(), || rt.block_on(run_darkswap(&o, true)));

@@ -41,6 +41,16 @@ impl TokenBucket {
         self.refill(now);
         self.tokens >= self.burst
     }
+
+    /// How long until a token is available (the tests state the rate with it).
+    #[cfg(test)]
+    fn wait(&mut self, now: Instant) -> std::time::Duration {
+        self.refill(now);
+        if self.tokens >= 1.0 || self.rate <= 0.0 {
+            return std::time::Duration::ZERO;
+        }
+        std::time::Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+    }
 }
 
 #[cfg(test)]
@@ -54,7 +64,7 @@ mod tests {
         let mut b = TokenBucket::new(10, 3, t0);
         assert!((0..3).all(|_| b.take(t0)));
         assert!(!b.take(t0), "burst spent");
-        assert!(!b.take(t0 + Duration::from_millis(99)), "the next token comes after 100 ms");
+        assert_eq!(b.wait(t0), Duration::from_millis(100));
         let t1 = t0 + Duration::from_millis(100);
         assert!(b.take(t1) && !b.take(t1), "one token per 100 ms at 10/s");
         assert!(b.is_full(t1 + Duration::from_secs(1)));

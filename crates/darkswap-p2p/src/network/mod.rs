@@ -13,8 +13,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Commands travel to the task over a bounded channel; events come back over another. Nothing else
-//! touches the swarm. The order book and counters are shared read-only views the task updates.
+//! This module is the front door and owns only what a user touches: [`Network`] and
+//! [`NetworkHandle`], the configuration ([`NetworkConfig`], [`NetworkBuilder`], the public limits),
+//! the events and notices, the commands handles send, and the state the task writes and handles
+//! read (`state.rs`). It never touches the swarm: commands travel to the task over a bounded
+//! channel, events come back over another. Behind it, each in its own folder:
+//!
+//! - `task/`: the one task that owns the swarm, in parts that each own their state;
+//! - `swarm/`: the transports and the composed behaviour the task drives (crate-private);
+//! - `wrappers/`: generic rust-libp2p speed-ups the swarm is built from.
+//!
+//! The guide ([`crate::guide::network`]) walks through the API with examples.
 
 mod collector;
 mod command;

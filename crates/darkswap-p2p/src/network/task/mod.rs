@@ -1,5 +1,7 @@
 //! The one task that owns the swarm. Nothing else touches it: handles send [`Command`]s, the
 //! task sends [`NetworkEvent`]s and notices back, and writes the [`Shared`] state handles read.
+//! It reaches the front door only through those three, and the swarm only through the
+//! behaviour's public methods; it builds nothing of the swarm itself (`swarm/` does).
 //!
 //! The task is made of parts, each a struct that owns its state, in a file of its own with the
 //! methods that act on that state:
