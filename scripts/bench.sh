@@ -4,14 +4,14 @@
 # Full outputs stay in target/bench-logs/. Takes about half an hour on 2 cores.
 #
 #   ./scripts/bench.sh            # everything
-#   ./scripts/bench.sh network    # some: network propagation goal bare signed metrics flood relay aead webrtc browser
+#   ./scripts/bench.sh network    # some: network propagation goal bare signed capacity metrics flood relay aead webrtc browser
 #   ./scripts/bench.sh --report   # only rewrite BENCHMARKS.md from the logs of earlier runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LOGS=target/bench-logs
 mkdir -p "$LOGS"
-ALL=(network propagation goal bare signed metrics flood relay aead webrtc browser)
+ALL=(network propagation goal bare signed capacity metrics flood relay aead webrtc browser)
 WANT=("${@:-${ALL[@]}}")
 if [ "${1:-}" = "--report" ]; then
   WANT=()
@@ -31,6 +31,7 @@ for b in ${WANT[@]+"${WANT[@]}"}; do
     goal) run goal cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --rate 200 --per-core --repeat 5 ;;
     bare) run bare cargo bench -p darkswap-p2p --bench propagation -- --only bare --nodes 50 --rate 200 --per-core --repeat 5 ;;
     signed) run signed cargo bench -p darkswap-p2p --bench propagation -- --only signed --nodes 50 --rate 200 --per-core --repeat 5 ;;
+    capacity) run capacity cargo bench -p darkswap-p2p --bench propagation -- --capacity --nodes 50 --per-core ;;
     metrics) run metrics cargo bench -p darkswap-p2p --bench propagation -- --only metrics --nodes 10 --rounds 7 ;;
     flood) run flood cargo bench -p darkswap-p2p --bench propagation -- --only flood --nodes 10 --rate 100 ;;
     relay) run relay cargo bench -p darkswap-p2p --bench relay ;;

@@ -14,7 +14,7 @@ cargo fmt --all --check
 echo "== wasm32 build (the browser package)"
 bash scripts/build-web.sh
 
-echo "== dependency audit (offline, RustSec snapshot)"
+echo "== dependency audit (RustSec advisories)"
 bash scripts/audit.sh
 
 echo "== clippy"

@@ -33,6 +33,9 @@
 //! cargo bench -p darkswap-p2p --bench propagation -- --nodes 50 --rate 200 --per-core --timeline
 //!                                   # also the p99 per 250 ms of publishing and the longest
 //!                                   # stretches without a delivery: backlog or bursts?
+//! cargo bench -p darkswap-p2p --bench propagation -- --capacity --nodes 50 --per-core
+//!                                   # each stack's highest rate with 100% delivered and p99 <=
+//!                                   # 50 ms (darkswap, the signed floor, plain), and the ratios
 //! scripts/setup-js-bench.sh && cargo bench -p darkswap-p2p --bench propagation -- --js
 //!                                   # js-libp2p too (benches/js/propagation.mjs, pinned Node.js)
 //! ```
@@ -44,6 +47,8 @@ use darkswap::{run_darkswap, run_darkswap_with};
 use harness::{cpu_time, drain, latencies, publish_loop, Received, Report, Sent};
 use std::{sync::Arc, time::Duration};
 
+#[path = "propagation/capacity.rs"]
+mod capacity;
 #[path = "propagation/darkswap.rs"]
 mod darkswap;
 #[path = "propagation/harness.rs"]
@@ -79,6 +84,8 @@ struct Opts {
     show_mesh: bool,
     /// Whether to print the p99 per 250 ms of publishing and the longest delivery gaps.
     timeline: bool,
+    /// Whether to search each stack's capacity instead of one run at `rate`.
+    capacity: bool,
 }
 
 /// Where the nodes' tasks run. `Shared` is one multi-threaded tokio runtime for every node, so
@@ -151,6 +158,7 @@ fn opts() -> Opts {
         layout: Layout::Shared,
         show_mesh: false,
         timeline: false,
+        capacity: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -165,6 +173,7 @@ fn opts() -> Opts {
             "--per-core" => o.layout = Layout::per_core(),
             "--show-mesh" => o.show_mesh = true,
             "--timeline" => o.timeline = true,
+            "--capacity" => o.capacity = true,
             "--rounds" => o.rounds = val().parse().expect("--rounds N"),
             "--repeat" => o.repeat = val().parse().expect("--repeat N"),
             "--settle" => o.settle = Duration::from_secs(val().parse().expect("--settle SECONDS")),
@@ -264,6 +273,10 @@ fn main() {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         o.layout.describe()
     );
+    if o.capacity {
+        capacity::capacity(&rt, &o);
+        return;
+    }
     let only = |s: &str| o.only.as_deref().is_none_or(|x| x == s);
     let on = (only("darkswap") || only("metrics")).then(|| rt.block_on(run_darkswap(&o, true)));
     if let Some(r) = &on {
