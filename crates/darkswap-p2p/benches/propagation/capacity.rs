@@ -110,7 +110,7 @@ pub fn capacity(rt: &tokio::runtime::Runtime, o: &Opts) {
     let (ours, signed, plain) = (searches[0].met as f64, searches[1].met as f64, searches[2].met as f64);
     let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}x", a / b) } else { "unbounded".into() };
     println!(
-        "BENCH | Capacity, {} nodes (orders/s with 100% delivered and p99 <= {P99_MS} ms) | {ours:.0} (signed floor {signed:.0}, plain rust-libp2p {plain:.0}) | >= 4x plain, >= 0.9x signed | {} plain, {} signed | {}s per probe, one probe a rate; {} |",
+        "BENCH | Capacity, {} nodes (orders/s with 100% delivered and p99 <= {P99_MS} ms) | {ours:.0} (signed floor {signed:.0}, plain rust-libp2p {plain:.0}) | >= 4x plain, >= 0.9x signed | {} plain, {} signed | {} s per probe, one probe a rate; {} |",
         o.nodes,
         ratio(ours, plain),
         ratio(ours, signed),
