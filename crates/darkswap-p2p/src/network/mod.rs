@@ -324,7 +324,7 @@ impl NetworkHandle {
     }
 
     /// Authenticates this node to `peer` (a challenge answered with this node's auth method, or a
-    /// token given with [`relay_token`](super::NetworkBuilder::relay_token)) and returns the level
+    /// token given with [`relay_token`](NetworkBuilder::relay_token)) and returns the level
     /// `peer` granted.
     pub async fn authenticate(&self, peer: PeerId) -> Result<AuthorizationLevel, Error> {
         self.request(|reply| Command::Authenticate { peer, reply }).await?

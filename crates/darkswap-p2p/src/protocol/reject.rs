@@ -29,7 +29,7 @@ pub enum RejectReason {
     SameAsset,
     /// The order (or notice) has already expired.
     Expired,
-    /// The order lives longer than [`limits::MAX_ORDER_TTL`].
+    /// The order lives longer than [`limits::MAX_ORDER_TTL`](super::limits::MAX_ORDER_TTL).
     TtlTooLong,
     /// The order claims to be created in the future (beyond the clock-skew allowance).
     CreatedInFuture,

@@ -25,7 +25,7 @@ pub mod transport;
 use libp2p::PeerId;
 use std::time::Duration;
 
-/// Largest message [`DataChannel::send`] takes (a size every WebRTC stack and browser accepts).
+/// Largest message [`DataChannel::send`](signaled::DataChannel::send) takes (a size every WebRTC stack and browser accepts).
 pub const MAX_DATA_MESSAGE: usize = 64 * 1024;
 
 /// A STUN or TURN server.

@@ -40,7 +40,7 @@ impl StreamControl {
 }
 
 /// Inbound streams of one protocol as `(peer, stream)` pairs, from
-/// [`NetworkHandle::accept_streams`](super::NetworkHandle::accept_streams). Dropping it stops
+/// [`NetworkHandle::accept_streams`](crate::network::NetworkHandle::accept_streams). Dropping it stops
 /// accepting the protocol: streams that arrive afterwards are refused.
 pub struct IncomingStreams {
     /// Taken on drop: the receiver must be gone before the epoch moves, or a connection could

@@ -45,7 +45,7 @@ use libp2p::{identity::Keypair, PeerId};
 /// Who a client is: a key (can register) or only a peer id (cannot prove it).
 #[derive(Debug, Clone)]
 pub enum SignalingIdentity {
-    /// A bare id; `connect` fails with [`SignalingError::NoIdentityKey`].
+    /// A bare id; `connect` fails with [`SignalingError::NoIdentityKey`](crate::webrtc::signaling::SignalingError::NoIdentityKey).
     PeerId(PeerId),
     /// The libp2p identity key whose id the client registers.
     Keypair(Keypair),
