@@ -47,7 +47,7 @@ pub(crate) async fn build(
     }
     let peer_id = key.public().to_peer_id();
     let noise = noise::Config::new(&key).map_err(transport_err)?;
-    let tcp = libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true))
+    let tcp = tcp_transport(libp2p::tcp::Config::default().nodelay(true))
         .map(|stream, _| crate::network::wrappers::WriteCoalescing::new(stream))
         .upgrade(Version::V1Lazy)
         .authenticate(noise.clone())
@@ -67,7 +67,7 @@ pub(crate) async fn build(
     )
     .map_err(transport_err)?;
     let ws_tcp = libp2p::dns::tokio::Transport::system(
-        libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default())
+        tcp_transport(libp2p::tcp::Config::default())
             .map(|stream, _| crate::network::wrappers::WriteCoalescing::new(stream)),
     )
     .map_err(transport_err)?;
@@ -98,6 +98,18 @@ pub(crate) async fn build(
     let behaviour = Behaviour::new(&key, relay_client, b, metrics, auth).map_err(transport_err)?;
     let config = libp2p::swarm::Config::with_tokio_executor().with_idle_connection_timeout(b.idle_timeout);
     Ok(Swarm::new(transport, CachedProtocols::new(behaviour), peer_id, config))
+}
+
+/// TCP whose dials from the listening port fall back to a fresh port where the bind is refused
+/// ([`PortReuseFallback`](crate::network::wrappers::PortReuseFallback)).
+#[cfg(not(target_arch = "wasm32"))]
+fn tcp_transport(
+    config: libp2p::tcp::Config,
+) -> crate::network::wrappers::PortReuseFallback<libp2p::tcp::tokio::Transport> {
+    crate::network::wrappers::PortReuseFallback::new(
+        libp2p::tcp::tokio::Transport::new(config.clone()),
+        libp2p::tcp::tokio::Transport::new(config),
+    )
 }
 
 /// WebRTC-direct ([`crate::webrtc_direct`]): browsers dial `/ip4/…/udp/…/webrtc-direct/certhash/…` with no

@@ -33,6 +33,41 @@ pub(super) fn is_specific(addr: &Multiaddr) -> bool {
     })
 }
 
+/// How far an address is reachable: only on this host, on a private network, or from anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    Loopback,
+    Private,
+    Global,
+}
+
+fn scope(addr: &Multiaddr) -> Scope {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) if ip.is_loopback() => Scope::Loopback,
+        // 100.64.0.0/10: carrier-grade NAT, as private as RFC 1918 for this purpose.
+        Some(Protocol::Ip4(ip))
+            if ip.is_private() || ip.is_link_local() || ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64 =>
+        {
+            Scope::Private
+        }
+        Some(Protocol::Ip6(ip)) if ip.is_loopback() => Scope::Loopback,
+        // fc00::/7 unique local, fe80::/10 link-local.
+        Some(Protocol::Ip6(ip)) if ip.segments()[0] & 0xfe00 == 0xfc00 || ip.segments()[0] & 0xffc0 == 0xfe80 => {
+            Scope::Private
+        }
+        _ => Scope::Global,
+    }
+}
+
+/// Whether a peer's listen address `addr` is worth telling others (Kademlia) about, given the
+/// address we reach that peer at: a peer we reach over the internet may list its loopback and
+/// LAN addresses, which for anyone else name some other host (dialling them reaches the wrong
+/// peer, or the dialler itself, and a dial's first failure ends it); a peer on our LAN or host
+/// may be reached on them.
+pub(super) fn worth_sharing(addr: &Multiaddr, reached_at: &Multiaddr) -> bool {
+    is_specific(addr) && scope(addr) >= scope(reached_at)
+}
+
 /// The relay in a `/…/p2p/<relay>/p2p-circuit/…` address.
 fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
     let mut last_peer = None;

@@ -2,9 +2,12 @@
 //! DHT for relays, peers that identify as relays, and peers on the local network (mDNS). What is
 //! found goes to the shared relay discovery manager, which scores it.
 
-use super::{connections::is_specific, Task};
+use super::{
+    connections::{is_specific, worth_sharing},
+    Task,
+};
 use crate::{network::RELAY_PROVIDER_KEY, relay_discovery::RelaySource};
-use libp2p::{identify, relay, Multiaddr, PeerId};
+use libp2p::{identify, relay, swarm::ConnectionId, Multiaddr, PeerId};
 use std::{collections::HashSet, time::Duration};
 
 /// How often a relay renews its DHT provider record.
@@ -83,8 +86,9 @@ impl Task {
     }
 
     /// A peer told us what it is: a relay is remembered, and a DHT peer's addresses go to
-    /// Kademlia.
-    pub(super) fn on_identified(&mut self, peer_id: PeerId, info: identify::Info) {
+    /// Kademlia, those that others can reach ([`worth_sharing`]) given the address this
+    /// connection reached the peer at.
+    pub(super) fn on_identified(&mut self, peer_id: PeerId, connection: ConnectionId, info: identify::Info) {
         if info.protocols.contains(&relay::HOP_PROTOCOL_NAME) {
             let addrs = info.listen_addrs.iter().filter(|a| is_specific(a)).take(8).cloned().collect();
             let source =
@@ -95,11 +99,15 @@ impl Task {
             self.shared.relays.add_relay_from(peer_id, addrs, source);
         }
         let kad_proto = libp2p::StreamProtocol::new(crate::network::KAD_PROTOCOL);
+        if !info.protocols.contains(&kad_proto) {
+            return;
+        }
+        let reached_at =
+            self.shared.connections.lock().ok().and_then(|c| c.get(&connection).map(|c| c.remote_addr.clone()));
+        let Some(reached_at) = reached_at else { return };
         if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-            if info.protocols.contains(&kad_proto) {
-                for addr in info.listen_addrs.into_iter().take(16) {
-                    kad.add_address(&peer_id, addr);
-                }
+            for addr in info.listen_addrs.into_iter().filter(|a| worth_sharing(a, &reached_at)).take(16) {
+                kad.add_address(&peer_id, addr);
             }
         }
     }

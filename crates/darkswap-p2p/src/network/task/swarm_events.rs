@@ -59,8 +59,8 @@ impl Task {
             #[cfg(target_arch = "wasm32")]
             BehaviourEvent::Mdns(ev) => match ev {},
             BehaviourEvent::Identify(ev) => {
-                if let identify::Event::Received { peer_id, info, .. } = *ev {
-                    self.on_identified(peer_id, info);
+                if let identify::Event::Received { peer_id, connection_id, info } = *ev {
+                    self.on_identified(peer_id, connection_id, info);
                 }
             }
             BehaviourEvent::Kad(ev) => {
