@@ -105,6 +105,18 @@ impl Collector for NetworkCollector {
             "Peers banned for a while for flooding gossip or sending invalid gossip",
             s.peers_banned.load(Relaxed),
         )?;
+        counter(
+            &mut encoder,
+            "darkswap_peers_shed",
+            "Connections closed because the node held more than its peer limit",
+            s.peers_shed.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "darkswap_peer_dials",
+            "Dials the node started on its own to reach its outbound peer target",
+            s.peer_dials.load(Relaxed),
+        )?;
         let snapshot = s.snapshot();
         let mut family = encoder.encode_descriptor(
             "darkswap_messages_rejected",

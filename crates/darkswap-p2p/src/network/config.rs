@@ -58,6 +58,7 @@ pub struct NetworkBuilder {
     pub(crate) discovery: bool,
     pub(crate) relay_server: Option<super::RelayServerConfig>,
     pub(crate) resources: super::ResourceLimits,
+    pub(crate) peering: super::PeeringConfig,
     pub(crate) gossip_limits: super::GossipLimits,
     pub(crate) anti_entropy: Duration,
     pub(crate) external_addrs: Vec<Multiaddr>,
@@ -122,6 +123,8 @@ pub(crate) struct TaskConfig {
     pub max_trades: usize,
     pub anti_entropy: Duration,
     pub gossip_limits: super::GossipLimits,
+    /// `None` when discovery is off: then the node keeps what it is given.
+    pub peering: Option<super::PeeringConfig>,
     pub min_relay_reservations: usize,
     pub relay_mode: bool,
     pub metrics_enabled: bool,
@@ -162,6 +165,7 @@ impl NetworkBuilder {
             discovery: true,
             relay_server: None,
             resources: super::ResourceLimits::default(),
+            peering: super::PeeringConfig::default(),
             gossip_limits: super::GossipLimits::default(),
             anti_entropy: Duration::from_secs(20),
             external_addrs: Vec::new(),
@@ -362,6 +366,13 @@ impl NetworkBuilder {
         self
     }
 
+    /// How many peers the node keeps when discovery is on, and how it chooses them.
+    /// Default: [`PeeringConfig::default()`](super::PeeringConfig) (8 outbound, 40 in all).
+    pub fn peering(mut self, config: super::PeeringConfig) -> Self {
+        self.peering = config;
+        self
+    }
+
     /// Caps on connections (total, per peer, per IP, pending) and on the gossip topics a peer
     /// may subscribe to. Default: [`ResourceLimits::default()`](super::ResourceLimits).
     pub fn resource_limits(mut self, limits: super::ResourceLimits) -> Self {
@@ -465,6 +476,7 @@ impl NetworkBuilder {
             max_trades: self.max_trades,
             anti_entropy: self.anti_entropy,
             gossip_limits: self.gossip_limits,
+            peering: self.discovery.then_some(self.peering),
             relay_mode: self.relay_server.is_some(),
             metrics_enabled: self.metrics_enabled,
             relay_tokens: self.relay_tokens,

@@ -92,6 +92,36 @@ impl Default for ResourceLimits {
     }
 }
 
+/// How many peers a node keeps (set with
+/// [`NetworkBuilder::peering`](super::NetworkBuilder::peering)); applies when discovery is on.
+///
+/// The node dials peers it learnt from the DHT until it holds `target_outbound` outbound
+/// connections, preferring address ranges (IPv4 /16, IPv6 /32) it has no outbound peer in yet,
+/// so that one operator with many addresses in one range cannot surround it (eclipse). Beyond
+/// `max_peers` connections it closes the surplus, choosing at random among peers that are
+/// neither in its gossip mesh, nor trusted, nor using its relay, nor among its chosen outbound
+/// peers: a bootstrap node stays a door, not a hub, and the peers it lets go carry on with the
+/// peers its DHT answers named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeeringConfig {
+    /// Outbound connections the node keeps (0: dial only what it is told to).
+    pub target_outbound: usize,
+    /// Connections the node keeps in all; the surplus is closed (0: no limit here, only
+    /// [`ResourceLimits::max_connections`]).
+    pub max_peers: usize,
+    /// Outbound peers the node chooses within one address range.
+    pub max_outbound_per_range: usize,
+}
+
+impl Default for PeeringConfig {
+    fn default() -> Self {
+        // 8 outbound: with as many inbound on average, a node holds about twice gossipsub's mesh
+        // degree (6), so the mesh has peers to choose from; 40 in all leaves room for the DHT's
+        // short-lived query connections before any is closed.
+        Self { target_outbound: 8, max_peers: 40, max_outbound_per_range: 2 }
+    }
+}
+
 /// Kademlia key under which relays announce themselves as providers, so clients can find them.
 pub const RELAY_PROVIDER_KEY: &[u8] = b"/darkswap/relay/v1";
 

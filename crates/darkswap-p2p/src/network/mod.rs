@@ -40,7 +40,7 @@ mod wrappers;
 pub(crate) use command::RelayPolicy;
 pub use config::{NetworkBuilder, NetworkConfig};
 pub use event::NetworkEvent;
-pub use limits::{GossipLimits, RelayServerConfig, ResourceLimits, RELAY_PROVIDER_KEY};
+pub use limits::{GossipLimits, PeeringConfig, RelayServerConfig, ResourceLimits, RELAY_PROVIDER_KEY};
 pub use notice::{ConnectionInfo, NetworkNotice, Reachability, RelayStatus};
 pub(crate) use state::Shared;
 pub use stats::NetworkStats;

@@ -18,6 +18,8 @@ pub(crate) struct Counters {
     pub(crate) trade_messages_received: AtomicU64,
     pub(crate) notices_dropped: AtomicU64,
     pub(crate) peers_banned: AtomicU64,
+    pub(crate) peers_shed: AtomicU64,
+    pub(crate) peer_dials: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],
 }
 
@@ -42,6 +44,8 @@ impl Counters {
             trade_messages_received: self.trade_messages_received.load(Relaxed),
             notices_dropped: self.notices_dropped.load(Relaxed),
             peers_banned: self.peers_banned.load(Relaxed),
+            peers_shed: self.peers_shed.load(Relaxed),
+            peer_dials: self.peer_dials.load(Relaxed),
             rejected: RejectReason::ALL
                 .iter()
                 .map(|r| (*r, self.rejected[*r as usize].load(Relaxed)))
@@ -74,6 +78,11 @@ pub struct NetworkStats {
     pub notices_dropped: u64,
     /// Peers banned for a while for flooding gossip or sending invalid gossip.
     pub peers_banned: u64,
+    /// Connections closed because the node held more than
+    /// [`PeeringConfig::max_peers`](super::PeeringConfig).
+    pub peers_shed: u64,
+    /// Dials the node started on its own to reach its outbound target.
+    pub peer_dials: u64,
     /// Refused inbound messages by reason (only non-zero counts).
     pub rejected: BTreeMap<RejectReason, u64>,
 }

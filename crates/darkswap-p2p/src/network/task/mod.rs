@@ -18,6 +18,7 @@
 //! | [`auth::Auth`] | `auth.rs` | auth requests in flight and why, tokens to present |
 //! | [`relays::Relays`] | `relays.rs` | reservations, the relay pool's policy, verification |
 //! | [`discovery::Discovery`] | `discovery.rs` | relay announcements and queries, mDNS peers |
+//! | [`peers::Peers`] | `peers.rs` | the outbound target and its dials, DHT walks, shedding beyond the peer limit |
 //! | [`metrics::SwarmMetrics`] | `metrics.rs` | rust-libp2p's metrics, dials counted |
 //!
 //! [`Task::poll`] serves commands (`commands.rs`), the tick, and swarm events
@@ -33,6 +34,7 @@ mod discovery;
 mod gossip;
 mod ingest;
 mod metrics;
+mod peers;
 mod relays;
 mod swarm_events;
 mod sync;
@@ -81,6 +83,8 @@ pub(crate) struct Task {
     auth: auth::Auth,
     relays: relays::Relays,
     discovery: discovery::Discovery,
+    /// `None` when discovery is off.
+    peers: Option<peers::Peers>,
     metrics: metrics::SwarmMetrics,
 }
 
@@ -167,6 +171,7 @@ impl Task {
             auth: auth::Auth::new(config.relay_tokens.iter().cloned().collect()),
             relays: relays::Relays::new(config.min_relay_reservations, config.auth_to_relays),
             discovery: discovery::Discovery::new(config.relay_mode),
+            peers: peers::Peers::new(config.peering),
             metrics,
             shared,
         };
@@ -279,5 +284,6 @@ impl Task {
         self.announce_relay(now);
         self.discover_relays();
         self.maintain_reservations();
+        self.manage_peers();
     }
 }

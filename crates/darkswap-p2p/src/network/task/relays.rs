@@ -18,6 +18,8 @@ use web_time::Instant;
 
 /// How long a relay that lost or refused a reservation is skipped.
 const RELAY_BACKOFF: Duration = Duration::from_secs(30);
+/// A reservation attempt ending quietly within this long lost a race with another dial.
+const QUICK_CLOSE: Duration = Duration::from_secs(2);
 /// Most relays whose status is remembered.
 const MAX_STATUS: usize = 1024;
 
@@ -46,6 +48,9 @@ pub(super) struct Relays {
     /// Callers waiting for a reservation on a relay, and reservations given up on purpose.
     waiters: HashMap<PeerId, Vec<oneshot::Sender<Result<PeerId, Error>>>>,
     released: HashSet<PeerId>,
+    /// Relays whose last attempt closed at once and was retried (cleared on success; at most
+    /// the relays this node reserves on).
+    retried: HashSet<PeerId>,
 }
 
 impl Relays {
@@ -65,12 +70,26 @@ impl Relays {
             verify_pending: HashMap::new(),
             waiters: HashMap::new(),
             released: HashSet::new(),
+            retried: HashSet::new(),
         }
     }
 
     /// Relays a reservation is being made or held on, or being authenticated to.
     pub(super) fn being_reserved(&self) -> impl Iterator<Item = PeerId> + '_ {
         self.circuit_listeners.values().map(|(p, _)| *p).chain(self.auth_pending.keys().copied())
+    }
+
+    /// Whether a reservation is being made (a circuit listener without its reservation yet, or
+    /// authentication or verification before one).
+    pub(super) fn reserving_now(&self) -> bool {
+        self.circuit_listeners.values().any(|(p, _)| !self.reservations.contains_key(p))
+            || !self.auth_pending.is_empty()
+            || !self.verify_pending.is_empty()
+    }
+
+    /// Relays this node holds or makes reservations on.
+    pub(super) fn in_use(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.reservations.keys().copied().chain(self.being_reserved())
     }
 
     fn back_off(&mut self, relay: PeerId) {
@@ -217,7 +236,19 @@ impl Task {
     /// A listener closed: when it was a reservation's, the reservation ended (released on
     /// purpose, lost, or refused).
     pub(super) fn on_circuit_closed(&mut self, listener_id: ListenerId, reason: &Result<(), std::io::Error>) {
-        let Some((relay, _)) = self.relays.circuit_listeners.remove(&listener_id) else { return };
+        let Some((relay, started)) = self.relays.circuit_listeners.remove(&listener_id) else { return };
+        // A listener that closes at once, quietly, before any reservation was accepted lost a race
+        // with another dial to the relay (a DHT query's, say): the relay client's own dial fails
+        // when one is already under way. Try once more at once before counting a failure.
+        let quiet = reason.is_ok() && started.elapsed() < QUICK_CLOSE;
+        if quiet && !self.relays.reservations.contains_key(&relay) && self.relays.retried.insert(relay) {
+            if let Some(addr) = self.shared.relays.relay(&relay).and_then(|r| r.addrs.first().cloned()) {
+                tracing::debug!(%relay, "reservation attempt dropped at once; retrying");
+                if self.reserve(relay, with_peer(&addr, relay)).is_ok() {
+                    return;
+                }
+            }
+        }
         if self.relays.released.remove(&relay) {
             tracing::info!(%relay, "relay reservation released");
             self.relays.reservations.remove(&relay);
@@ -255,6 +286,7 @@ impl Task {
         let setup_ms = started.map_or(0, |t| t.elapsed().as_millis() as u64);
         self.shared.relays.record_success(&relay, setup_ms);
         self.relays.reservations.insert(relay, id);
+        self.relays.retried.remove(&relay);
         tracing::info!(%relay, reservation = id, "relay reservation accepted");
         self.set_relay_status(relay, RelayStatus::Reserved { reservation_id: id });
         for w in self.relays.waiters.remove(&relay).unwrap_or_default() {

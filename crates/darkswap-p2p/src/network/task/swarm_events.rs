@@ -16,16 +16,21 @@ impl Task {
             }
             SwarmEvent::ListenerError { listener_id, error } => self.on_listener_error(listener_id, error),
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
+                self.peers_on_connected(peer_id, endpoint.is_dialer());
                 self.on_connection_established(peer_id, connection_id, endpoint, num_established.get() == 1)
             }
             SwarmEvent::ConnectionClosed { connection_id, peer_id, num_established, cause, .. } => {
                 if num_established == 0 {
                     tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
                 }
+                if num_established == 0 {
+                    self.peers_on_disconnected(peer_id);
+                }
                 self.on_connection_closed(peer_id, connection_id, num_established == 0)
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
                 tracing::debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
+                self.peers_on_dial_failed(peer_id);
                 self.on_dial_failed(connection_id, error.to_string());
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
@@ -97,7 +102,10 @@ impl Task {
                 }
             }
             BehaviourEvent::AutonatClient(r) => self.reachability_changed(r),
-            BehaviourEvent::RelayServer(ev) => log_relay_server(*ev),
+            BehaviourEvent::RelayServer(ev) => {
+                self.peers_on_relay_server(&ev);
+                log_relay_server(*ev)
+            }
             BehaviourEvent::RelayClient(relay::client::Event::ReservationReqAccepted {
                 relay_peer_id,
                 renewal,

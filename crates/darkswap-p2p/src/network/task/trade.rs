@@ -72,6 +72,11 @@ impl Trades {
         }
     }
 
+    /// Peers with a trade session open.
+    pub(super) fn counterparties(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.sessions.sessions().map(|s| s.peer)
+    }
+
     /// Drops finished and stale sessions.
     pub(super) fn prune(&mut self, now: u64) {
         self.sessions.prune(now);

@@ -1,0 +1,150 @@
+//! `darkswap-lab`: DarkSwap's network on a simulated internet.
+//!
+//! `darkswap-lab run propagation --nodes 100` places real node processes (this binary's `node`
+//! subcommand) over eight regions with measured latencies and two link classes, runs them in
+//! Shadow once per stack (DarkSwap, and plain rust-libp2p on the same topology and schedule),
+//! and prints every figure beside the reference's; `report.md`, `cdf.svg` and `figures.json` go
+//! to the output directory. docs/LAB.md explains each figure.
+
+mod analysis;
+mod node;
+mod plain;
+mod plan;
+mod report;
+mod shadow;
+mod topology;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use plan::{Plan, Stack};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(version, about = "DarkSwap's network lab: real node processes on a simulated internet (Shadow)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scenario {
+    /// Nodes start from the bootstrap nodes, which then stop; orders go out from random nodes.
+    Propagation,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs a scenario in Shadow and reports.
+    Run {
+        scenario: Scenario,
+        /// Simulated nodes (bootstrap nodes included).
+        #[arg(long, default_value_t = 100)]
+        nodes: u32,
+        /// Bootstrap nodes every other node starts from.
+        #[arg(long, default_value_t = 3)]
+        bootstraps: u32,
+        /// Orders published, one every `--order-every-ms`.
+        #[arg(long, default_value_t = 20)]
+        orders: u32,
+        #[arg(long, default_value_t = 500)]
+        order_every_ms: u64,
+        /// Seed of the placement, the schedule and the simulation.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stacks to run.
+        #[arg(long, value_delimiter = ',', default_values_t = [Stack::Darkswap, Stack::Plain], value_enum)]
+        stacks: Vec<Stack>,
+        /// Keep the bootstrap nodes running (by default they stop once the network formed).
+        #[arg(long)]
+        keep_bootstraps: bool,
+        /// DarkSwap's outbound peer target and peer limit.
+        #[arg(long, default_value_t = 8)]
+        target_outbound: usize,
+        #[arg(long, default_value_t = 40)]
+        max_peers: usize,
+        /// Where to write the configuration, logs and report.
+        #[arg(long, default_value = "target/lab")]
+        out: PathBuf,
+        /// The Shadow binary.
+        #[arg(long, env = "DARKSWAP_SHADOW", default_value = "shadow")]
+        shadow: PathBuf,
+    },
+    /// One node process of a run (started by Shadow).
+    Node {
+        #[arg(long)]
+        plan: PathBuf,
+        #[arg(long)]
+        id: u32,
+    },
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match Cli::parse().command {
+        Cmd::Node { plan, id } => {
+            let plan: Plan = serde_json::from_slice(&std::fs::read(&plan)?)?;
+            // Shadow gives each process one CPU.
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            match plan.stack {
+                Stack::Darkswap => rt.block_on(node::run(plan, id)),
+                Stack::Plain => rt.block_on(plain::run(plan, id)),
+            }
+        }
+        Cmd::Run {
+            scenario: Scenario::Propagation,
+            nodes,
+            bootstraps,
+            orders,
+            order_every_ms,
+            seed,
+            stacks,
+            keep_bootstraps,
+            target_outbound,
+            max_peers,
+            out,
+            shadow,
+        } => {
+            let dir = out.join(format!("propagation-{nodes}-seed{seed}"));
+            std::fs::create_dir_all(&dir)?;
+            let dir = dir.canonicalize()?;
+            let exe = std::env::current_exe()?;
+            let hosts = topology::place(nodes, bootstraps, seed);
+            // Nodes join over the first 10 s; bootstrap nodes stop at 35 s; orders from 40 s.
+            let (links_at, orders_at) = (38_000, 40_000);
+            let publish = topology::schedule(&hosts, orders, orders_at, order_every_ms, seed);
+            let end_ms = orders_at + u64::from(orders) * order_every_ms + 20_000;
+            let timing = shadow::Timing {
+                start_ms: hosts
+                    .iter()
+                    .map(|h| if h.bootstrap { 0 } else { 1_000 + u64::from(h.id) * 9_000 / u64::from(nodes) })
+                    .collect(),
+                stop_ms: hosts.iter().map(|h| (h.bootstrap && !keep_bootstraps).then_some(35_000)).collect(),
+                end_ms,
+            };
+            let alive: Vec<bool> = timing.stop_ms.iter().map(Option::is_none).collect();
+            std::fs::write(dir.join("graph.gml"), topology::gml())?;
+            let mut figures = Vec::new();
+            for stack in stacks {
+                let plan = Plan {
+                    stack,
+                    hosts: hosts.clone(),
+                    publish: publish.clone(),
+                    links_at_ms: links_at,
+                    payload: 8,
+                    target_outbound,
+                    max_peers,
+                };
+                let started = std::time::Instant::now();
+                eprintln!("lab: {} nodes of {} in Shadow ({} simulated s)...", nodes, stack.name(), end_ms / 1000);
+                let logs = shadow::run(&shadow, &exe, &dir, &plan, &timing, seed)?;
+                eprintln!("lab: {} done in {:.1} s of wall time", stack.name(), started.elapsed().as_secs_f64());
+                figures.push(analysis::analyse(&plan, &logs, &alive, target_outbound));
+            }
+            let title = format!("Propagation, {nodes} nodes, seed {seed}");
+            println!("{}", report::text(&figures));
+            std::fs::write(dir.join("report.md"), report::markdown(&title, &figures))?;
+            std::fs::write(dir.join("figures.json"), serde_json::to_vec_pretty(&figures)?)?;
+            report::cdf_svg(&dir.join("cdf.svg"), &title, &figures)?;
+            eprintln!("lab: report, plot and figures in {}", dir.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! What every node process of a run is told (one JSON file per stack), and what it writes back
+//! (NDJSON lines on stdout, one per event).
+
+use crate::topology::Host;
+use libp2p::{identity::Keypair, Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The port every node listens on.
+pub const PORT: u16 = 9000;
+/// Shadow's clock starts at 2000-01-01T00:00:00Z; log times count from there.
+const SIM_EPOCH_MS: u64 = 946_684_800_000;
+
+/// The network stack a node process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum Stack {
+    /// A DarkSwap `Network`.
+    Darkswap,
+    /// Plain rust-libp2p: gossipsub with its default settings, Kademlia and identify.
+    Plain,
+}
+
+impl Stack {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stack::Darkswap => "darkswap",
+            Stack::Plain => "rust-libp2p",
+        }
+    }
+}
+
+/// One run, as each node process reads it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub stack: Stack,
+    pub hosts: Vec<Host>,
+    /// (time in ms, publishing host, tag) of every order.
+    pub publish: Vec<(u64, u32, u64)>,
+    /// When each node writes down whom it is connected to.
+    pub links_at_ms: u64,
+    /// Bytes of each message's payload (the order's terms; the plain message's data).
+    pub payload: usize,
+    /// The DarkSwap peer manager's outbound target and peer limit.
+    pub target_outbound: usize,
+    pub max_peers: usize,
+}
+
+impl Plan {
+    /// The bootstrap nodes' addresses.
+    pub fn bootstrap_addrs(&self) -> Vec<Multiaddr> {
+        self.hosts.iter().filter(|h| h.bootstrap).map(address).collect()
+    }
+}
+
+/// The identity of host `id`: its little-endian id as the ed25519 secret (the libp2p gossipsub
+/// benchmark's convention, so peers are known before the run).
+pub fn node_key(id: u32) -> Keypair {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&id.to_le_bytes());
+    Keypair::ed25519_from_bytes(seed).expect("32 bytes are an ed25519 secret")
+}
+
+/// Where host `h` listens, with its peer id.
+pub fn address(h: &Host) -> Multiaddr {
+    let peer = PeerId::from(node_key(h.id).public());
+    format!("/ip4/{}/tcp/{PORT}/p2p/{peer}", h.ip).parse().expect("a valid multiaddr")
+}
+
+/// Milliseconds since the simulation began (the simulated clock inside Shadow).
+pub fn now_ms() -> u64 {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default();
+    ms.saturating_sub(SIM_EPOCH_MS)
+}
+
+/// One line of a node's log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "ev", rename_all = "snake_case")]
+pub enum Record {
+    /// The node started.
+    Start { t: u64, id: u32, peer: String },
+    /// It published the order tagged `tag`.
+    Publish { t: u64, tag: u64 },
+    /// It received the order tagged `tag` (first copy).
+    Receive { t: u64, tag: u64 },
+    /// Its connections: peers in all, outbound, and in the gossip mesh.
+    Peers { t: u64, n: usize, out: usize, mesh: usize },
+    /// Whom it is connected to.
+    Links { t: u64, peers: Vec<String> },
+    /// Its counters: bytes sent on all protocols' streams; gossip messages received with and
+    /// without duplicates.
+    Counters { t: u64, sent: u64, received_all: u64, received_first: u64 },
+}
+
+impl Record {
+    /// Writes the record as one line on stdout.
+    pub fn emit(&self) {
+        if let Ok(line) = serde_json::to_string(self) {
+            println!("{line}");
+        }
+    }
+}
+
+/// Sums the samples of the OpenMetrics series named `name` in `text` whose labels contain
+/// every one of `labels`.
+pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            (n == name && labels.iter().all(|x| rest.contains(x))).then(|| value.parse::<f64>().ok())?
+        })
+        .map(|v| v as u64)
+        .sum()
+}

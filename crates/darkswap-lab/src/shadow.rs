@@ -1,0 +1,114 @@
+//! Runs a plan in Shadow: writes its configuration, starts the simulator, reads the hosts' logs.
+
+use crate::{
+    plan::{Plan, Record},
+    topology::vertex_of,
+};
+use std::{
+    fmt::Write,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// Errors of a simulation run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Files could not be written or read.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// Shadow could not be started.
+    #[error("cannot run {0} (install it with scripts/setup-shadow.sh, or pass --shadow): {1}")]
+    Start(PathBuf, std::io::Error),
+    /// Shadow ended with an error.
+    #[error("shadow failed (exit {0}); see {1}")]
+    Failed(i32, PathBuf),
+}
+
+/// When each process starts and whether it is stopped early (ms of simulated time).
+pub struct Timing {
+    pub start_ms: Vec<u64>,
+    pub stop_ms: Vec<Option<u64>>,
+    pub end_ms: u64,
+}
+
+/// Writes `dir/<stack>.yaml` for `plan` and runs Shadow on it; returns each host's records.
+pub fn run(
+    shadow: &Path,
+    exe: &Path,
+    dir: &Path,
+    plan: &Plan,
+    timing: &Timing,
+    seed: u64,
+) -> Result<Vec<Vec<Record>>, SimError> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| SimError::Io(p, e)
+    };
+    let name = plan.stack.name();
+    let plan_path = dir.join(format!("plan-{name}.json"));
+    std::fs::write(&plan_path, serde_json::to_vec(plan).expect("a plan serialises")).map_err(io(&plan_path))?;
+    let mut y = String::new();
+    let _ = writeln!(
+        y,
+        "general:\n  stop_time: {} ms\n  seed: {seed}\n  model_unblocked_syscall_latency: true",
+        timing.end_ms
+    );
+    let _ =
+        writeln!(y, "network:\n  graph:\n    type: gml\n    file:\n      path: {}", dir.join("graph.gml").display());
+    let _ = writeln!(y, "hosts:");
+    for h in &plan.hosts {
+        let i = h.id as usize;
+        let _ =
+            writeln!(y, "  {}:\n    network_node_id: {}\n    ip_addr: {}\n    processes:", h.name, vertex_of(h), h.ip);
+        let _ = writeln!(
+            y,
+            "    - path: {}\n      args: node --plan {} --id {}\n      environment: {{ RUST_LOG: \"warn\" }}\n      start_time: {} ms",
+            exe.display(),
+            plan_path.display(),
+            h.id,
+            timing.start_ms[i]
+        );
+        match timing.stop_ms[i] {
+            Some(stop) => {
+                let _ = writeln!(y, "      shutdown_time: {stop} ms\n      expected_final_state: {{ signaled: SIGKILL }}\n      shutdown_signal: SIGKILL");
+            }
+            None => {
+                let _ = writeln!(y, "      expected_final_state: running");
+            }
+        }
+    }
+    let yaml = dir.join(format!("{name}.yaml"));
+    std::fs::write(&yaml, y).map_err(io(&yaml))?;
+    let data = dir.join(format!("{name}.data"));
+    let _ = std::fs::remove_dir_all(&data);
+    let log = dir.join(format!("{name}.shadow.log"));
+    let out = std::fs::File::create(&log).map_err(io(&log))?;
+    let status = Command::new(shadow)
+        .arg("--parallelism")
+        .arg(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string())
+        .arg("--data-directory")
+        .arg(&data)
+        .arg(&yaml)
+        .stdout(out.try_clone().map_err(io(&log))?)
+        .stderr(out)
+        .status()
+        .map_err(|e| SimError::Start(shadow.to_path_buf(), e))?;
+    if !status.success() {
+        return Err(SimError::Failed(status.code().unwrap_or(-1), log));
+    }
+    plan.hosts
+        .iter()
+        .map(|h| {
+            let host_dir = data.join("hosts").join(&h.name);
+            let mut records = Vec::new();
+            let entries = std::fs::read_dir(&host_dir).map_err(io(&host_dir))?;
+            for e in entries.flatten() {
+                if e.path().extension().is_some_and(|x| x == "stdout") {
+                    let text = std::fs::read_to_string(e.path()).map_err(io(&e.path()))?;
+                    records.extend(text.lines().filter_map(|l| serde_json::from_str::<Record>(l).ok()));
+                }
+            }
+            Ok(records)
+        })
+        .collect()
+}

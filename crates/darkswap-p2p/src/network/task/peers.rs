@@ -1,0 +1,268 @@
+//! The peer manager: how many peers the node keeps and which. It dials peers the DHT named until
+//! the node has its outbound target, spread over address ranges; walks the DHT towards random
+//! keys while it knows too few candidates; and closes connections beyond the node's limit, never
+//! those the node depends on. See [`PeeringConfig`] for the policy.
+
+use super::Task;
+use crate::network::{stats::Counters, PeeringConfig};
+use libp2p::{
+    multiaddr::Protocol,
+    relay,
+    swarm::dial_opts::{DialOpts, PeerCondition},
+    Multiaddr, PeerId,
+};
+use rand::seq::SliceRandom;
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+use web_time::Instant;
+
+/// How often the node checks its peers.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How often the node walks the DHT while under its outbound target.
+const WALK_EVERY: Duration = Duration::from_secs(10);
+/// How long a peer whose dial failed is left alone.
+const RETRY_AFTER: Duration = Duration::from_secs(120);
+/// Dials the manager has under way at once.
+const MAX_DIALING: usize = 8;
+/// Peers remembered as recently failed (the oldest is forgotten first).
+const MAX_FAILED: usize = 1024;
+/// Peers using this node's relay remembered as such (the relay server caps reservations and
+/// circuits far below this).
+const MAX_RELAY_USERS: usize = 4096;
+
+/// An address range: IPv4 /16, IPv6 /32, or a DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Range {
+    V4([u8; 2]),
+    V6([u16; 2]),
+    Name(String),
+}
+
+fn range_of(addr: &Multiaddr) -> Option<Range> {
+    match addr.iter().next()? {
+        Protocol::Ip4(ip) => Some(Range::V4([ip.octets()[0], ip.octets()[1]])),
+        Protocol::Ip6(ip) => Some(Range::V6([ip.segments()[0], ip.segments()[1]])),
+        Protocol::Dns(n) | Protocol::Dns4(n) | Protocol::Dns6(n) | Protocol::Dnsaddr(n) => Some(Range::Name(n.into())),
+        _ => None,
+    }
+}
+
+/// The peer manager's state.
+pub(super) struct Peers {
+    config: PeeringConfig,
+    last_check: Option<Instant>,
+    last_walk: Option<Instant>,
+    /// Peers this node chose to dial, and when.
+    dialing: HashMap<PeerId, Instant>,
+    /// Peers this node chose and is connected to (protected from shedding).
+    chosen: HashSet<PeerId>,
+    /// Peers whose dial failed, and when.
+    failed: HashMap<PeerId, Instant>,
+    /// Peers holding a reservation on, or a circuit through, this node's relay.
+    relay_users: HashSet<PeerId>,
+}
+
+impl Peers {
+    pub(super) fn new(config: Option<PeeringConfig>) -> Option<Self> {
+        Some(Self {
+            config: config?,
+            last_check: None,
+            last_walk: None,
+            dialing: HashMap::new(),
+            chosen: HashSet::new(),
+            failed: HashMap::new(),
+            relay_users: HashSet::new(),
+        })
+    }
+
+    fn note_failed(&mut self, peer: PeerId) {
+        if self.failed.len() >= MAX_FAILED {
+            if let Some(oldest) = self.failed.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p) {
+                self.failed.remove(&oldest);
+            }
+        }
+        self.failed.insert(peer, Instant::now());
+    }
+}
+
+impl Task {
+    /// Every few seconds: dial towards the outbound target, then close any surplus.
+    pub(super) fn manage_peers(&mut self) {
+        let Some(p) = self.peers.as_mut() else { return };
+        if p.last_check.is_some_and(|t| t.elapsed() < CHECK_EVERY) {
+            return;
+        }
+        p.last_check = Some(Instant::now());
+        p.dialing.retain(|_, t| t.elapsed() < Duration::from_secs(30));
+        p.failed.retain(|_, t| t.elapsed() < RETRY_AFTER);
+        // While a reservation is being made, no dial of ours (nor a DHT walk, whose queries dial)
+        // may race the relay client's own dial to the relay: the second dial to a peer fails,
+        // and the reservation with it.
+        if !self.relays.reserving_now() {
+            self.dial_towards_target();
+        }
+        self.shed_surplus();
+    }
+
+    /// Outbound direct connections per peer, with the address each is at.
+    fn outbound_peers(&self) -> HashMap<PeerId, Multiaddr> {
+        let Ok(c) = self.shared.connections.lock() else { return HashMap::new() };
+        c.values().filter(|i| i.outbound && !i.relayed).map(|i| (i.peer_id, i.remote_addr.clone())).collect()
+    }
+
+    fn dial_towards_target(&mut self) {
+        let Some(p) = self.peers.as_ref() else { return };
+        let config = p.config.clone();
+        let outbound = self.outbound_peers();
+        let wanted = config.target_outbound.saturating_sub(outbound.len() + p.dialing.len());
+        let room = MAX_DIALING.saturating_sub(p.dialing.len());
+        if wanted == 0 || room == 0 {
+            return;
+        }
+        let mut per_range: HashMap<Range, usize> = HashMap::new();
+        for addr in outbound.values() {
+            if let Some(r) = range_of(addr) {
+                *per_range.entry(r).or_default() += 1;
+            }
+        }
+        let local = *self.swarm.local_peer_id();
+        let mut candidates: Vec<(PeerId, Option<Range>)> = Vec::new();
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            for bucket in kad.kbuckets() {
+                for entry in bucket.iter() {
+                    let peer = *entry.node.key.preimage();
+                    let range = entry.node.value.iter().find_map(range_of);
+                    candidates.push((peer, range));
+                }
+            }
+        }
+        // Relays are the relay part's to dial: a dial of ours under way when it starts a
+        // reservation would make the reservation's own dial fail.
+        let relays = &self.shared.relays;
+        let reserving: HashSet<PeerId> = self.relays.in_use().collect();
+        candidates.retain(|(peer, _)| {
+            *peer != local
+                && !outbound.contains_key(peer)
+                && !p.dialing.contains_key(peer)
+                && !p.failed.contains_key(peer)
+                && !relays.is_relay(peer)
+                && !reserving.contains(peer)
+        });
+        candidates.shuffle(&mut rand::thread_rng());
+        // Ranges with fewer of our outbound peers first: the spread is what makes an eclipse
+        // expensive (an attacker needs addresses in many ranges, not many addresses).
+        candidates.sort_by_key(|(_, r)| r.as_ref().map_or(0, |r| per_range.get(r).copied().unwrap_or(0)));
+        let mut picked = Vec::new();
+        for (peer, range) in candidates {
+            if picked.len() >= wanted.min(room) {
+                break;
+            }
+            if let Some(r) = range {
+                let n = per_range.entry(r).or_default();
+                if *n >= config.max_outbound_per_range {
+                    continue;
+                }
+                *n += 1;
+            }
+            picked.push(peer);
+        }
+        if picked.len() < wanted {
+            self.walk_dht();
+        }
+        for peer in picked {
+            // Addresses come from Kademlia, which the swarm asks when it dials a known peer.
+            let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
+            tracing::debug!(%peer, "dialing towards the outbound peer target");
+            if self.swarm.dial(opts).is_ok() {
+                Counters::bump(&self.shared.stats.peer_dials);
+                if let Some(p) = self.peers.as_mut() {
+                    p.dialing.insert(peer, Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Asks the DHT for the peers closest to a random key: the answers fill the routing table
+    /// with peers this node did not know.
+    fn walk_dht(&mut self) {
+        let Some(p) = self.peers.as_mut() else { return };
+        if p.last_walk.is_some_and(|t| t.elapsed() < WALK_EVERY) {
+            return;
+        }
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else { return };
+        if kad.kbuckets().map(|b| b.num_entries()).sum::<usize>() == 0 {
+            return;
+        }
+        kad.get_closest_peers(PeerId::random());
+        p.last_walk = Some(Instant::now());
+    }
+
+    /// Closes connections beyond `max_peers`, at random among the peers nothing protects.
+    fn shed_surplus(&mut self) {
+        let Some(p) = self.peers.as_ref() else { return };
+        let max = p.config.max_peers;
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        if max == 0 || connected.len() <= max {
+            return;
+        }
+        let mut protected: HashSet<PeerId> = self.swarm.behaviour().gossipsub.all_mesh_peers().copied().collect();
+        protected.extend(self.shared.auth.config().trusted_peers.iter().copied());
+        protected.extend(p.relay_users.iter().copied());
+        protected.extend(p.chosen.iter().copied());
+        protected.extend(self.trades.counterparties());
+        // Relays this node reserves on or dials through are its own choice, like `chosen`.
+        protected.extend(self.relays.in_use());
+        let mut victims: Vec<PeerId> = connected.iter().copied().filter(|peer| !protected.contains(peer)).collect();
+        victims.shuffle(&mut rand::thread_rng());
+        let surplus = connected.len() - max;
+        for peer in victims.into_iter().take(surplus) {
+            tracing::debug!(%peer, "peer limit reached: closing the connection");
+            Counters::bump(&self.shared.stats.peers_shed);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// A connection opened: a dial the manager chose became an outbound peer.
+    pub(super) fn peers_on_connected(&mut self, peer: PeerId, outbound: bool) {
+        let Some(p) = self.peers.as_mut() else { return };
+        if p.dialing.remove(&peer).is_some() && outbound {
+            p.chosen.insert(peer);
+        }
+    }
+
+    /// The last connection to `peer` closed.
+    pub(super) fn peers_on_disconnected(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.as_mut() else { return };
+        p.chosen.remove(&peer);
+        p.relay_users.remove(&peer);
+    }
+
+    /// A dial failed: a peer the manager chose is left alone for a while.
+    pub(super) fn peers_on_dial_failed(&mut self, peer: Option<PeerId>) {
+        let (Some(p), Some(peer)) = (self.peers.as_mut(), peer) else { return };
+        if p.dialing.remove(&peer).is_some() {
+            p.note_failed(peer);
+        }
+    }
+
+    /// This node's relay server accepted a reservation or a circuit: its users stay connected.
+    pub(super) fn peers_on_relay_server(&mut self, ev: &relay::Event) {
+        let Some(p) = self.peers.as_mut() else { return };
+        let users: &[PeerId] = match ev {
+            relay::Event::ReservationReqAccepted { src_peer_id, .. } => &[*src_peer_id],
+            relay::Event::CircuitReqAccepted { src_peer_id, dst_peer_id } => &[*src_peer_id, *dst_peer_id],
+            relay::Event::ReservationTimedOut { src_peer_id } => {
+                p.relay_users.remove(src_peer_id);
+                &[]
+            }
+            _ => &[],
+        };
+        for peer in users {
+            if p.relay_users.len() < MAX_RELAY_USERS {
+                p.relay_users.insert(*peer);
+            }
+        }
+    }
+}
