@@ -121,6 +121,13 @@ struct RunArgs {
     /// Seconds allowed for a connection to be established.
     #[arg(long, default_value_t = 30)]
     connection_timeout: u64,
+    /// Outbound peers to keep, dialled from those the DHT names (spread over address ranges).
+    #[arg(long, default_value_t = 8)]
+    target_peers: usize,
+    /// Connections to keep in all; beyond it, connections nothing depends on are closed (a
+    /// bootstrap node stays a door, not a hub). 0: no limit but the resource limits.
+    #[arg(long, default_value_t = 40)]
+    max_peers: usize,
     /// Relay mode: serve circuit relay v2 reservations and circuits (with DarkSwap's limits) and
     /// announce this node as a relay in the DHT.
     #[arg(long)]
@@ -201,7 +208,11 @@ async fn run_node(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     if !args.topics.is_empty() {
         config.topics = args.topics.clone();
     }
-    let mut builder = Network::builder(config);
+    let mut builder = Network::builder(config).peering(darkswap_p2p::network::PeeringConfig {
+        target_outbound: args.target_peers,
+        max_peers: args.max_peers,
+        ..Default::default()
+    });
     if let Some(path) = &args.identity {
         builder = builder.identity_file(path);
     }

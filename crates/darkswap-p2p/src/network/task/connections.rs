@@ -225,3 +225,36 @@ impl Task {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::worth_sharing;
+    use libp2p::Multiaddr;
+
+    fn a(s: &str) -> Multiaddr {
+        s.parse().unwrap()
+    }
+
+    /// A peer reached over the internet shares only its public addresses; one on the LAN also
+    /// its LAN ones; one on this host everything specific. Circuits and wildcards never.
+    #[test]
+    fn only_addresses_others_can_reach_are_shared() {
+        let public = a("/ip4/11.0.0.2/tcp/9000");
+        let lan = a("/ip4/192.168.1.20/tcp/9000");
+        let cgnat = a("/ip4/100.64.3.4/tcp/9000");
+        let ula = a("/ip6/fd00::1/tcp/9000");
+        let local = a("/ip4/127.0.0.1/tcp/9000");
+        let wildcard = a("/ip4/0.0.0.0/tcp/9000");
+        let circuit = a("/ip4/11.0.0.9/tcp/9000/p2p/12D3KooWR7cN9WdZqKrLocWs6rWEMR1Xqxd45nYGWqT9ysC43qxP/p2p-circuit");
+        let dns = a("/dns4/relay.example/tcp/443/wss");
+        for (reached_at, shared) in [
+            (&public, vec![&public, &dns]),
+            (&lan, vec![&public, &lan, &cgnat, &ula, &dns]),
+            (&local, vec![&public, &lan, &cgnat, &ula, &local, &dns]),
+        ] {
+            for addr in [&public, &lan, &cgnat, &ula, &local, &wildcard, &circuit, &dns] {
+                assert_eq!(worth_sharing(addr, reached_at), shared.contains(&addr), "{addr} reached at {reached_at}");
+            }
+        }
+    }
+}

@@ -17,7 +17,8 @@ use std::{
 /// Joined topics, and own messages waiting for a first subscriber.
 #[derive(Default)]
 pub(super) struct Gossip {
-    topics: HashMap<TopicHash, String>,
+    /// Names shared, not copied, with each message received on them.
+    topics: HashMap<TopicHash, Arc<str>>,
     /// Own messages published with no subscribed peer yet (oldest first, bounded): gossiped when
     /// a peer subscribes, so peers that already synced from our neighbours still hear of them.
     unsent: VecDeque<(TopicHash, Vec<u8>)>,
@@ -28,8 +29,8 @@ impl Gossip {
     const UNSENT_MAX: usize = 256;
 
     /// The name of a joined topic.
-    pub(super) fn topic(&self, hash: &TopicHash) -> Option<&str> {
-        self.topics.get(hash).map(String::as_str)
+    pub(super) fn topic(&self, hash: &TopicHash) -> Option<Arc<str>> {
+        self.topics.get(hash).cloned()
     }
 }
 
@@ -38,7 +39,7 @@ impl Task {
         let t = IdentTopic::new(topic);
         match self.swarm.behaviour_mut().gossipsub.subscribe(&t) {
             Ok(_) => {
-                self.gossip.topics.insert(t.hash(), topic.to_string());
+                self.gossip.topics.insert(t.hash(), Arc::from(topic));
             }
             Err(e) => tracing::warn!(topic, error = %e, "subscribe failed"),
         }

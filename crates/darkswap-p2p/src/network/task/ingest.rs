@@ -54,7 +54,7 @@ impl Task {
     /// A gossip message (gossipsub has already dropped duplicates): checked once, and gossipsub
     /// told whether to forward it.
     pub(super) fn ingest_gossip(&mut self, source: PeerId, id: MessageId, msg: gossipsub::Message) {
-        let Some(topic) = self.gossip.topic(&msg.topic).map(str::to_owned) else {
+        let Some(topic) = self.gossip.topic(&msg.topic) else {
             self.report(&Via::Gossip(id), &source, MessageAcceptance::Ignore);
             return;
         };
