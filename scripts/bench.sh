@@ -4,14 +4,14 @@
 # Full outputs stay in target/bench-logs/. Takes about half an hour on 2 cores.
 #
 #   ./scripts/bench.sh            # everything
-#   ./scripts/bench.sh network    # some: network propagation goal bare signed capacity metrics flood relay aead webrtc browser
+#   ./scripts/bench.sh network    # some: network propagation goal bare signed capacity metrics flood relay aead webrtc browser lab
 #   ./scripts/bench.sh --report   # only rewrite BENCHMARKS.md from the logs of earlier runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LOGS=target/bench-logs
 mkdir -p "$LOGS"
-ALL=(network propagation goal bare signed capacity metrics flood relay aead webrtc browser)
+ALL=(network propagation goal bare signed capacity metrics flood relay aead webrtc browser lab)
 WANT=("${@:-${ALL[@]}}")
 if [ "${1:-}" = "--report" ]; then
   WANT=()
@@ -38,6 +38,7 @@ for b in ${WANT[@]+"${WANT[@]}"}; do
     aead) run aead cargo bench -p darkswap-p2p --bench aead ;;
     webrtc) run webrtc cargo bench -p darkswap-p2p --bench webrtc ;;
     browser) run browser bash scripts/test-browser.sh --bench 20 ;;
+    lab) DARKSWAP_SHADOW=$(bash scripts/setup-shadow.sh) run lab cargo run --release -p darkswap-lab -- run propagation --nodes 100 ;;
     *) echo "unknown benchmark $b (one of: ${ALL[*]})" >&2; exit 2 ;;
   esac
 done

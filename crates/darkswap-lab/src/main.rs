@@ -140,6 +140,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let title = format!("Propagation, {nodes} nodes, seed {seed}");
             println!("{}", report::text(&figures));
+            for row in report::bench_rows(nodes, seed, &figures) {
+                println!("{row}");
+            }
             std::fs::write(dir.join("report.md"), report::markdown(&title, &figures))?;
             std::fs::write(dir.join("figures.json"), serde_json::to_vec_pretty(&figures)?)?;
             report::cdf_svg(&dir.join("cdf.svg"), &title, &figures)?;

@@ -91,3 +91,51 @@ pub fn cdf_svg(path: &Path, title: &str, stacks: &[Figures]) -> Result<(), Box<d
     root.present()?;
     Ok(())
 }
+
+/// BENCHMARKS.md rows (`BENCH | figure | value | goal | ratio | notes |`) for a run with
+/// DarkSwap and the reference; `scripts/bench.sh lab` collects them.
+pub fn bench_rows(nodes: u32, seed: u64, stacks: &[Figures]) -> Vec<String> {
+    let (Some(d), Some(p)) =
+        (stacks.iter().find(|f| f.stack == "darkswap"), stacks.iter().find(|f| f.stack != "darkswap"))
+    else {
+        return Vec::new();
+    };
+    let share = |f: &Figures| 100.0 * f.delivered as f64 / f.expected.max(1) as f64;
+    let notes = format!("Shadow, 8 regions, {} orders, bootstrap nodes stopped first; seed {seed}", d.orders);
+    let secs = |v: Option<u64>| v.map_or("never".to_string(), |v| format!("{} s", v / 1000));
+    vec![
+        format!(
+            "BENCH | Lab, {nodes} nodes: deliveries | {:.2}% (rust-libp2p {:.2}%) | 100% | {:.2}x | {notes} |",
+            share(d),
+            share(p),
+            share(d) / 100.0
+        ),
+        format!(
+            "BENCH | Lab, {nodes} nodes: duplicates per delivered message | {:.2} (rust-libp2p {:.2}) | <= 1.5 | {:.2}x rust-libp2p | {notes} |",
+            d.duplicates_per_delivery,
+            p.duplicates_per_delivery,
+            d.duplicates_per_delivery / p.duplicates_per_delivery.max(f64::EPSILON)
+        ),
+        format!(
+            "BENCH | Lab, {nodes} nodes: bytes per order per node | {:.0} (rust-libp2p {:.0}) | < rust-libp2p | {:.2}x rust-libp2p | {notes} |",
+            d.bytes_per_order_node,
+            p.bytes_per_order_node,
+            d.bytes_per_order_node / p.bytes_per_order_node.max(f64::EPSILON)
+        ),
+        format!(
+            "BENCH | Lab, {nodes} nodes: delivery / latency lower bound (p99) | {:.2} (rust-libp2p {:.2}; p50 {:.2} / {:.2}) | <= 1.2 | {:.2}x rust-libp2p | {notes} |",
+            d.ratio_p99,
+            p.ratio_p99,
+            d.ratio_p50,
+            p.ratio_p50,
+            d.ratio_p99 / p.ratio_p99.max(f64::EPSILON)
+        ),
+        format!(
+            "BENCH | Lab, {nodes} nodes: every node at its peer target | {} (max {} peers; rust-libp2p {}, max {}) | <= 30 s | - | {notes} |",
+            secs(d.time_to_target),
+            d.degree_max,
+            secs(p.time_to_target),
+            p.degree_max
+        ),
+    ]
+}
