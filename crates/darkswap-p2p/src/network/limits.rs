@@ -98,8 +98,9 @@ impl Default for ResourceLimits {
 /// The node dials peers it learnt from the DHT until it holds `target_outbound` outbound
 /// connections, preferring address ranges (IPv4 /16, IPv6 /32) it has no outbound peer in yet,
 /// so that one operator with many addresses in one range cannot surround it (eclipse). Beyond
-/// `max_peers` connections it closes the surplus, newest first among peers that are neither in
-/// its gossip mesh, nor trusted, nor using its relay, nor among its chosen outbound peers: a bootstrap node stays a door, not a hub, and the peers it lets go carry on with the
+/// `max_peers` connections it closes the surplus, choosing at random among peers that are
+/// neither in its gossip mesh, nor trusted, nor using its relay, nor among its chosen outbound
+/// peers: a bootstrap node stays a door, not a hub, and the peers it lets go carry on with the
 /// peers its DHT answers named.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeeringConfig {

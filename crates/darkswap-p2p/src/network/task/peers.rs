@@ -62,8 +62,6 @@ pub(super) struct Peers {
     failed: HashMap<PeerId, Instant>,
     /// Peers holding a reservation on, or a circuit through, this node's relay.
     relay_users: HashSet<PeerId>,
-    /// When each connected peer connected (at most the swarm's connection limit).
-    since: HashMap<PeerId, Instant>,
 }
 
 impl Peers {
@@ -76,7 +74,6 @@ impl Peers {
             chosen: HashSet::new(),
             failed: HashMap::new(),
             relay_users: HashSet::new(),
-            since: HashMap::new(),
         })
     }
 
@@ -202,7 +199,7 @@ impl Task {
         p.last_walk = Some(Instant::now());
     }
 
-    /// Closes connections beyond `max_peers`, newest first among the peers nothing protects.
+    /// Closes connections beyond `max_peers`, at random among the peers nothing protects.
     fn shed_surplus(&mut self) {
         let Some(p) = self.peers.as_ref() else { return };
         let max = p.config.max_peers;
@@ -217,17 +214,10 @@ impl Task {
         protected.extend(self.trades.counterparties());
         // Relays this node reserves on or dials through are its own choice, like `chosen`.
         protected.extend(self.relays.in_use());
-        // Newest first: connections a DHT query opened go before peers that have been here a
-        // while, so a flood of new connections cannot push established honest peers out, and
-        // the peers kept are the ones that stayed (as Bitcoin Core protects its longest-lived).
-        let mut victims: Vec<(Instant, PeerId)> = connected
-            .iter()
-            .filter(|peer| !protected.contains(peer))
-            .map(|peer| (p.since.get(peer).copied().unwrap_or_else(Instant::now), *peer))
-            .collect();
-        victims.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut victims: Vec<PeerId> = connected.iter().copied().filter(|peer| !protected.contains(peer)).collect();
+        victims.shuffle(&mut rand::thread_rng());
         let surplus = connected.len() - max;
-        for (_, peer) in victims.into_iter().take(surplus) {
+        for peer in victims.into_iter().take(surplus) {
             tracing::debug!(%peer, "peer limit reached: closing the connection");
             Counters::bump(&self.shared.stats.peers_shed);
             let _ = self.swarm.disconnect_peer_id(peer);
@@ -237,7 +227,6 @@ impl Task {
     /// A connection opened: a dial the manager chose became an outbound peer.
     pub(super) fn peers_on_connected(&mut self, peer: PeerId, outbound: bool) {
         let Some(p) = self.peers.as_mut() else { return };
-        p.since.entry(peer).or_insert_with(Instant::now);
         if p.dialing.remove(&peer).is_some() && outbound {
             p.chosen.insert(peer);
         }
@@ -248,7 +237,6 @@ impl Task {
         let Some(p) = self.peers.as_mut() else { return };
         p.chosen.remove(&peer);
         p.relay_users.remove(&peer);
-        p.since.remove(&peer);
     }
 
     /// A dial failed: a peer the manager chose is left alone for a while.
