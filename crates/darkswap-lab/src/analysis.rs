@@ -33,6 +33,8 @@ pub struct Figures {
     pub duplicates_per_delivery: f64,
     /// Bytes sent per order per node over the order window.
     pub bytes_per_order_node: f64,
+    /// The same, per protocol (where the stack counts per protocol).
+    pub bytes_by_protocol: BTreeMap<String, f64>,
     /// When every live node first held at least `target` peers (ms from the start).
     pub time_to_target: Option<u64>,
     /// When every live node's gossip mesh first held at least 4 peers.
@@ -131,26 +133,32 @@ pub fn analyse(plan: &Plan, logs: &[Vec<Record>], alive_at_orders: &[bool], targ
 
     // Counters over the order window: the last sample before it against the first after.
     let (mut dup, mut first, mut sent) = (0u64, 0u64, 0u64);
+    let mut by_protocol: BTreeMap<String, u64> = BTreeMap::new();
     for i in &live {
-        let samples: Vec<(u64, u64, u64, u64)> = logs[*i]
-            .iter()
-            .filter_map(|r| match r {
-                Record::Counters { t, sent, received_all, received_first } => {
-                    Some((*t, *sent, *received_all, *received_first))
-                }
-                _ => None,
-            })
-            .collect();
-        let before = samples.iter().rev().find(|s| s.0 <= first_order);
-        let after = samples.iter().find(|s| s.0 >= last_order + 5_000).or(samples.last());
-        if let (Some(b), Some(a)) = (before, after) {
-            sent += a.1.saturating_sub(b.1);
-            let all = a.2.saturating_sub(b.2);
-            let firsts = a.3.saturating_sub(b.3);
+        let samples: Vec<&Record> = logs[*i].iter().filter(|r| matches!(r, Record::Counters { .. })).collect();
+        let t_of = |r: &Record| match r {
+            Record::Counters { t, .. } => *t,
+            _ => 0,
+        };
+        let before = samples.iter().rev().find(|s| t_of(s) <= first_order);
+        let after = samples.iter().find(|s| t_of(s) >= last_order + 5_000).or(samples.last());
+        if let (
+            Some(Record::Counters { sent: s0, received_all: a0, received_first: f0, sent_by_protocol: p0, .. }),
+            Some(Record::Counters { sent: s1, received_all: a1, received_first: f1, sent_by_protocol: p1, .. }),
+        ) = (before.copied(), after.copied())
+        {
+            sent += s1.saturating_sub(*s0);
+            let all = a1.saturating_sub(*a0);
+            let firsts = f1.saturating_sub(*f0);
             dup += all.saturating_sub(firsts);
             first += firsts;
+            for (proto, v) in p1 {
+                *by_protocol.entry(proto.clone()).or_default() += v.saturating_sub(p0.get(proto).copied().unwrap_or(0));
+            }
         }
     }
+    let per = (f.orders.max(1) * live.len().max(1)) as f64;
+    f.bytes_by_protocol = by_protocol.into_iter().map(|(k, v)| (k, v as f64 / per)).collect();
     f.duplicates_per_delivery = if first == 0 { 0.0 } else { dup as f64 / first as f64 };
     f.bytes_per_order_node = sent as f64 / (f.orders.max(1) * live.len().max(1)) as f64;
 

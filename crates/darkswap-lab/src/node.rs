@@ -1,7 +1,7 @@
 //! The DarkSwap node process of a run: a `Network` on the host's address, started from the
 //! bootstrap nodes, publishing the orders the plan gives it and logging what it sees.
 
-use crate::plan::{address, metric_sum, node_key, now_ms, Plan, Record, PORT};
+use crate::plan::{address, metric_by_label, metric_sum, node_key, now_ms, Plan, Record, PORT};
 use darkswap_p2p::{
     network::{Network, NetworkConfig, NetworkEvent, PeeringConfig},
     protocol::{Message, ORDERBOOK_TOPIC},
@@ -82,6 +82,12 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
                     sent: metric_sum(&text, "darkswap_protocol_bytes_total", &["direction=\"out\""]),
                     received_all: metric_sum(&text, "libp2p_gossipsub_topic_msg_recv_counts_unfiltered_total", &[]),
                     received_first: metric_sum(&text, "libp2p_gossipsub_topic_msg_recv_counts_total", &[]),
+                    sent_by_protocol: metric_by_label(
+                        &text,
+                        "darkswap_protocol_bytes_total",
+                        "direction=\"out\"",
+                        "protocol",
+                    ),
                 }
                 .emit();
             }

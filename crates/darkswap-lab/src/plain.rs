@@ -137,6 +137,7 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
                         sent: metric_sum(&text, "libp2p_bandwidth_bytes_total", &["direction=\"Outbound\""]),
                         received_all: metric_sum(&text, "topic_msg_recv_counts_unfiltered_total", &[]),
                         received_first: metric_sum(&text, "topic_msg_recv_counts_total", &[]),
+                        sent_by_protocol: Default::default(),
                     }
                     .emit();
                 }

@@ -4,7 +4,10 @@
 use crate::topology::Host;
 use libp2p::{identity::Keypair, Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    collections::BTreeMap,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 /// The port every node listens on.
 pub const PORT: u16 = 9000;
@@ -89,7 +92,15 @@ pub enum Record {
     Links { t: u64, peers: Vec<String> },
     /// Its counters: bytes sent on all protocols' streams; gossip messages received with and
     /// without duplicates.
-    Counters { t: u64, sent: u64, received_all: u64, received_first: u64 },
+    Counters {
+        t: u64,
+        sent: u64,
+        received_all: u64,
+        received_first: u64,
+        /// Bytes sent per protocol, where the stack counts them so (DarkSwap).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        sent_by_protocol: BTreeMap<String, u64>,
+    },
 }
 
 impl Record {
@@ -113,4 +124,23 @@ pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> u64 {
         })
         .map(|v| v as u64)
         .sum()
+}
+
+/// The samples of the OpenMetrics series `name` whose labels contain `filter`, summed per value
+/// of the label `by`.
+pub fn metric_by_label(text: &str, name: &str, filter: &str, by: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = l.rsplit_once(' ') else { continue };
+        let Some((n, labels)) = series.split_once('{') else { continue };
+        if n != name || !labels.contains(filter) {
+            continue;
+        }
+        let key = format!("{by}=\"");
+        let Some(start) = labels.find(&key).map(|i| i + key.len()) else { continue };
+        let Some(len) = labels[start..].find('"') else { continue };
+        let v = value.parse::<f64>().unwrap_or(0.0) as u64;
+        *out.entry(labels[start..start + len].to_string()).or_insert(0) += v;
+    }
+    out
 }

@@ -24,6 +24,16 @@ fn rows(stacks: &[Figures]) -> Vec<(String, Vec<String>)> {
         row("delivery / latency lower bound, p50 / p99", &|f| format!("{:.2} / {:.2}", f.ratio_p50, f.ratio_p99)),
         row("duplicates per delivered message", &|f| format!("{:.2}", f.duplicates_per_delivery)),
         row("bytes sent per order per node", &|f| format!("{:.0}", f.bytes_per_order_node)),
+        row("  of which (largest protocols)", &|f| {
+            let mut v: Vec<_> = f.bytes_by_protocol.iter().filter(|(_, b)| **b >= 1.0).collect();
+            v.sort_by(|a, b| b.1.total_cmp(a.1));
+            let top: Vec<String> = v.iter().take(3).map(|(p, b)| format!("{p} {b:.0}")).collect();
+            if top.is_empty() {
+                "-".into()
+            } else {
+                top.join(", ")
+            }
+        }),
         row("every node at its peer target", &|f| ms(f.time_to_target)),
         row("every node's gossip mesh >= 4", &|f| ms(f.time_to_mesh)),
         row("peers per node: min / median / max", &|f| {
