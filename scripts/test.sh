@@ -2,9 +2,9 @@
 # Runs every check and test of the workspace, installing what they need first:
 #   formatting, clippy (warnings are errors), the browser (wasm32) package, then all tests
 #   (unit, integration with real nodes on loopback, WebRTC through a real TURN server, the CLI
-#   and demo, real NATs in network namespaces, the Shadow lab's small scenario, doc examples) and the real-browser tests in
-#   headless Chromium. Needs root: apt installs, and the namespaces of the NAT lab and the
-#   browser tests.
+#   and demo, real NATs in network namespaces, the Shadow lab's small scenario, doc examples)
+#   and the real-browser tests in headless Chromium. Needs root: apt installs, and the
+#   namespaces of the NAT lab and the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
