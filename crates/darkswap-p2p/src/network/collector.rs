@@ -117,6 +117,12 @@ impl Collector for NetworkCollector {
             "Dials the node started on its own to reach its outbound peer target",
             s.peer_dials.load(Relaxed),
         )?;
+        counter(
+            &mut encoder,
+            "darkswap_lookup_connections_closed",
+            "Connections opened by DHT lookups, closed once the lookups were done with them",
+            s.lookups_closed.load(Relaxed),
+        )?;
         let snapshot = s.snapshot();
         let mut family = encoder.encode_descriptor(
             "darkswap_messages_rejected",

@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     pub(crate) peers_banned: AtomicU64,
     pub(crate) peers_shed: AtomicU64,
     pub(crate) peer_dials: AtomicU64,
+    pub(crate) lookups_closed: AtomicU64,
     rejected: [AtomicU64; RejectReason::ALL.len()],
 }
 
@@ -46,6 +47,7 @@ impl Counters {
             peers_banned: self.peers_banned.load(Relaxed),
             peers_shed: self.peers_shed.load(Relaxed),
             peer_dials: self.peer_dials.load(Relaxed),
+            lookups_closed: self.lookups_closed.load(Relaxed),
             rejected: RejectReason::ALL
                 .iter()
                 .map(|r| (*r, self.rejected[*r as usize].load(Relaxed)))
@@ -83,6 +85,9 @@ pub struct NetworkStats {
     pub peers_shed: u64,
     /// Dials the node started on its own to reach its outbound target.
     pub peer_dials: u64,
+    /// Connections the node's DHT lookups opened, closed once the lookups were done with them
+    /// (peers neither chosen, nor asked for, nor in the gossip mesh).
+    pub lookups_closed: u64,
     /// Refused inbound messages by reason (only non-zero counts).
     pub rejected: BTreeMap<RejectReason, u64>,
 }

@@ -99,6 +99,7 @@ impl Task {
         let id = opts.connection_id();
         match self.swarm.dial(opts) {
             Ok(()) => {
+                self.peers_on_asked_dial(id);
                 self.connections.dials.insert(id, reply);
             }
             Err(e) => {
@@ -204,7 +205,15 @@ impl Task {
         }
     }
 
-    pub(super) fn on_connection_closed(&mut self, peer_id: PeerId, connection_id: ConnectionId, last: bool) {
+    /// A connection closed; `lost` when it was the last and neither this node nor idleness
+    /// closed it (see `sync_on_connect`).
+    pub(super) fn on_connection_closed(
+        &mut self,
+        peer_id: PeerId,
+        connection_id: ConnectionId,
+        last: bool,
+        lost: bool,
+    ) {
         if let Ok(mut c) = self.shared.connections.lock() {
             c.remove(&connection_id);
         }
@@ -214,7 +223,7 @@ impl Task {
         if let Ok(mut a) = self.shared.activity.lock() {
             a.remove(&peer_id);
         }
-        self.sync.on_disconnected(peer_id);
+        self.sync.on_disconnected(peer_id, lost);
         self.ingest.forget(&peer_id);
         self.emit(NetworkEvent::PeerDisconnected(peer_id));
     }

@@ -128,7 +128,10 @@ impl Task {
             self.swarm.add_peer_address(peer, addr);
             if !self.swarm.is_connected(&peer) {
                 let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
-                let _ = self.swarm.dial(opts);
+                let id = opts.connection_id();
+                if self.swarm.dial(opts).is_ok() {
+                    self.peers_on_asked_dial(id);
+                }
             }
         }
     }

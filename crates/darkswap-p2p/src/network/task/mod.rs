@@ -49,7 +49,7 @@ use futures::{
     channel::{mpsc, oneshot},
     FutureExt, Sink, StreamExt,
 };
-use libp2p::{identity::Keypair, multiaddr::Protocol, Multiaddr, Swarm};
+use libp2p::{identity::Keypair, multiaddr::Protocol, swarm::dial_opts::DialOpts, Multiaddr, Swarm};
 use std::{
     collections::{HashSet, VecDeque},
     pin::Pin,
@@ -203,8 +203,11 @@ impl Task {
             if matches!(addr.iter().last(), Some(Protocol::P2p(p)) if relays.contains(&p)) {
                 continue;
             }
-            if let Err(e) = task.swarm.dial(addr.clone()) {
-                tracing::warn!(%addr, error = %e, "bootstrap dial failed");
+            let opts = DialOpts::from(addr.clone());
+            let id = opts.connection_id();
+            match task.swarm.dial(opts) {
+                Ok(()) => task.peers_on_asked_dial(id),
+                Err(e) => tracing::warn!(%addr, error = %e, "bootstrap dial failed"),
             }
         }
         task.announce_relay(0);

@@ -1,14 +1,18 @@
 //! The peer manager: how many peers the node keeps and which. It dials peers the DHT named until
 //! the node has its outbound target, spread over address ranges; walks the DHT towards random
-//! keys while it knows too few candidates; and closes connections beyond the node's limit, never
-//! those the node depends on. See [`PeeringConfig`] for the policy.
+//! keys while it knows too few candidates; closes the connections its own DHT lookups opened once
+//! they are done with them; and closes connections beyond the node's limit, never those the node
+//! depends on. See [`PeeringConfig`] for the policy.
 
 use super::Task;
 use crate::network::{stats::Counters, PeeringConfig};
 use libp2p::{
     multiaddr::Protocol,
     relay,
-    swarm::dial_opts::{DialOpts, PeerCondition},
+    swarm::{
+        dial_opts::{DialOpts, PeerCondition},
+        ConnectionId,
+    },
     Multiaddr, PeerId,
 };
 use rand::seq::SliceRandom;
@@ -28,6 +32,12 @@ const RETRY_AFTER: Duration = Duration::from_secs(120);
 const MAX_DIALING: usize = 8;
 /// Peers remembered as recently failed (the oldest is forgotten first).
 const MAX_FAILED: usize = 1024;
+/// How long a connection this node's DHT lookups opened may stay before it is closed (unless it
+/// became useful: a gossip mesh peer, a chosen peer). Kademlia keeps idle connections for the
+/// swarm's idle timeout (10 minutes by default), and every lookup opens a dozen or more: left
+/// alone they hold a node far above its peer limit, and each of them costs identify and gossip
+/// traffic. Long enough for a lookup to finish (most take a few round trips).
+const LOOKUP_GRACE: Duration = Duration::from_secs(10);
 /// Peers using this node's relay remembered as such (the relay server caps reservations and
 /// circuits far below this).
 const MAX_RELAY_USERS: usize = 4096;
@@ -62,6 +72,15 @@ pub(super) struct Peers {
     failed: HashMap<PeerId, Instant>,
     /// Peers holding a reservation on, or a circuit through, this node's relay.
     relay_users: HashSet<PeerId>,
+    /// When the first of each connected peer's current connections opened (bounded by the
+    /// swarm's connection limits, like the connections).
+    opened: HashMap<PeerId, Instant>,
+    /// Dials this node was asked for (by the application, its bootstrap list, mDNS), under way.
+    asked_dials: HashSet<ConnectionId>,
+    /// Peers such a dial connected (kept like chosen ones).
+    asked: HashSet<PeerId>,
+    /// Peers whose connections this node is closing on purpose.
+    closing: HashSet<PeerId>,
 }
 
 impl Peers {
@@ -74,6 +93,10 @@ impl Peers {
             chosen: HashSet::new(),
             failed: HashMap::new(),
             relay_users: HashSet::new(),
+            opened: HashMap::new(),
+            asked_dials: HashSet::new(),
+            asked: HashSet::new(),
+            closing: HashSet::new(),
         })
     }
 
@@ -103,7 +126,61 @@ impl Task {
         if !self.relays.reserving_now() {
             self.dial_towards_target();
         }
+        self.close_lookup_connections();
         self.shed_surplus();
+    }
+
+    /// Peers this node keeps whatever its limits: its gossip mesh, trusted peers, users of its
+    /// relay, peers it chose or was asked to dial, trade counterparties, relays it uses.
+    fn protected_peers(&self) -> HashSet<PeerId> {
+        let mut protected: HashSet<PeerId> = self.swarm.behaviour().gossipsub.all_mesh_peers().copied().collect();
+        protected.extend(self.shared.auth.config().trusted_peers.iter().copied());
+        if let Some(p) = self.peers.as_ref() {
+            protected.extend(p.relay_users.iter().copied());
+            protected.extend(p.chosen.iter().copied());
+            protected.extend(p.asked.iter().copied());
+        }
+        protected.extend(self.trades.counterparties());
+        // Relays this node reserves on or dials through are its own choice, like `chosen`.
+        protected.extend(self.relays.in_use());
+        protected
+    }
+
+    /// Closes connections that only this node's DHT lookups wanted: dialed by this node but not
+    /// chosen or asked for, not protected, open longer than [`LOOKUP_GRACE`]. The remote side
+    /// of a lookup leaves them to the node that looked up, which knows when it is done.
+    fn close_lookup_connections(&mut self) {
+        let Some(p) = self.peers.as_ref() else { return };
+        let old: Vec<PeerId> =
+            p.opened.iter().filter(|(_, t)| t.elapsed() >= LOOKUP_GRACE).map(|(peer, _)| *peer).collect();
+        if old.is_empty() {
+            return;
+        }
+        // Peers any of whose connections is inbound or relayed are not lookups of ours.
+        let not_ours: HashSet<PeerId> = match self.shared.connections.lock() {
+            Ok(c) => c.values().filter(|i| !i.outbound || i.relayed).map(|i| i.peer_id).collect(),
+            Err(_) => return,
+        };
+        let protected = self.protected_peers();
+        for peer in old {
+            if not_ours.contains(&peer) || protected.contains(&peer) {
+                continue;
+            }
+            tracing::debug!(%peer, "closing a connection a DHT lookup opened");
+            Counters::bump(&self.shared.stats.lookups_closed);
+            if let Some(p) = self.peers.as_mut() {
+                p.opened.remove(&peer);
+                p.closing.insert(peer);
+            }
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// `id` is a dial this node was asked for: the peer it reaches is kept like a chosen one.
+    pub(super) fn peers_on_asked_dial(&mut self, id: ConnectionId) {
+        if let Some(p) = self.peers.as_mut() {
+            p.asked_dials.insert(id);
+        }
     }
 
     /// Outbound direct connections per peer, with the address each is at.
@@ -207,41 +284,48 @@ impl Task {
         if max == 0 || connected.len() <= max {
             return;
         }
-        let mut protected: HashSet<PeerId> = self.swarm.behaviour().gossipsub.all_mesh_peers().copied().collect();
-        protected.extend(self.shared.auth.config().trusted_peers.iter().copied());
-        protected.extend(p.relay_users.iter().copied());
-        protected.extend(p.chosen.iter().copied());
-        protected.extend(self.trades.counterparties());
-        // Relays this node reserves on or dials through are its own choice, like `chosen`.
-        protected.extend(self.relays.in_use());
+        let protected = self.protected_peers();
         let mut victims: Vec<PeerId> = connected.iter().copied().filter(|peer| !protected.contains(peer)).collect();
         victims.shuffle(&mut rand::thread_rng());
         let surplus = connected.len() - max;
         for peer in victims.into_iter().take(surplus) {
             tracing::debug!(%peer, "peer limit reached: closing the connection");
             Counters::bump(&self.shared.stats.peers_shed);
+            if let Some(p) = self.peers.as_mut() {
+                p.closing.insert(peer);
+            }
             let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
     /// A connection opened: a dial the manager chose became an outbound peer.
-    pub(super) fn peers_on_connected(&mut self, peer: PeerId, outbound: bool) {
+    pub(super) fn peers_on_connected(&mut self, peer: PeerId, id: ConnectionId, outbound: bool) {
         let Some(p) = self.peers.as_mut() else { return };
         if p.dialing.remove(&peer).is_some() && outbound {
             p.chosen.insert(peer);
         }
+        if p.asked_dials.remove(&id) {
+            p.asked.insert(peer);
+        }
+        p.opened.entry(peer).or_insert_with(Instant::now);
     }
 
-    /// The last connection to `peer` closed.
-    pub(super) fn peers_on_disconnected(&mut self, peer: PeerId) {
-        let Some(p) = self.peers.as_mut() else { return };
+    /// The last connection to `peer` closed. Returns whether this node closed it on purpose
+    /// (shed, or a lookup's connection it was done with).
+    pub(super) fn peers_on_disconnected(&mut self, peer: PeerId) -> bool {
+        let Some(p) = self.peers.as_mut() else { return false };
         p.chosen.remove(&peer);
         p.relay_users.remove(&peer);
+        p.asked.remove(&peer);
+        p.opened.remove(&peer);
+        p.closing.remove(&peer)
     }
 
     /// A dial failed: a peer the manager chose is left alone for a while.
-    pub(super) fn peers_on_dial_failed(&mut self, peer: Option<PeerId>) {
-        let (Some(p), Some(peer)) = (self.peers.as_mut(), peer) else { return };
+    pub(super) fn peers_on_dial_failed(&mut self, id: ConnectionId, peer: Option<PeerId>) {
+        let Some(p) = self.peers.as_mut() else { return };
+        p.asked_dials.remove(&id);
+        let Some(peer) = peer else { return };
         if p.dialing.remove(&peer).is_some() {
             p.note_failed(peer);
         }

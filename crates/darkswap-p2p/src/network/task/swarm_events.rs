@@ -16,21 +16,23 @@ impl Task {
             }
             SwarmEvent::ListenerError { listener_id, error } => self.on_listener_error(listener_id, error),
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. } => {
-                self.peers_on_connected(peer_id, endpoint.is_dialer());
+                self.peers_on_connected(peer_id, connection_id, endpoint.is_dialer());
                 self.on_connection_established(peer_id, connection_id, endpoint, num_established.get() == 1)
             }
             SwarmEvent::ConnectionClosed { connection_id, peer_id, num_established, cause, .. } => {
+                let mut lost = false;
                 if num_established == 0 {
                     tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
+                    // A connection closed on purpose or for idleness says nothing of the
+                    // network; one that failed may mean this node missed gossip meanwhile.
+                    let on_purpose = self.peers_on_disconnected(peer_id);
+                    lost = !on_purpose && !matches!(cause, Some(libp2p::swarm::ConnectionError::KeepAliveTimeout));
                 }
-                if num_established == 0 {
-                    self.peers_on_disconnected(peer_id);
-                }
-                self.on_connection_closed(peer_id, connection_id, num_established == 0)
+                self.on_connection_closed(peer_id, connection_id, num_established == 0, lost)
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
                 tracing::debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
-                self.peers_on_dial_failed(peer_id);
+                self.peers_on_dial_failed(connection_id, peer_id);
                 self.on_dial_failed(connection_id, error.to_string());
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),

@@ -77,8 +77,16 @@ impl Syncs {
         }
     }
 
-    /// `peer`'s last connection closed: its syncs end, and its return will trigger one.
-    pub(super) fn on_disconnected(&mut self, peer: PeerId) {
+    /// `peer`'s last connection closed: its syncs end, and if it was `lost` (not closed on
+    /// purpose) its return will trigger an anti-entropy round.
+    pub(super) fn on_disconnected(&mut self, peer: PeerId, lost: bool) {
+        self.pages.remove(&peer);
+        self.running.remove(&peer);
+        self.digests.remove(&peer);
+        self.asked_back.remove(&peer);
+        if !lost {
+            return;
+        }
         if self.lost.len() >= Syncs::LOST_PEERS_MAX {
             // Forget the longest-lost peer.
             if let Some(oldest) = self.lost.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p) {
@@ -86,25 +94,29 @@ impl Syncs {
             }
         }
         self.lost.insert(peer, web_time::Instant::now());
-        self.pages.remove(&peer);
-        self.running.remove(&peer);
-        self.digests.remove(&peer);
-        self.asked_back.remove(&peer);
     }
 }
 
 impl Task {
-    /// A first connection to `peer`. Sync when joining (the first few peers), after being cut off
-    /// from every gossip peer, and when a peer we lost comes back (we may have missed what it
-    /// published meanwhile). Otherwise gossip keeps the book current and a full sync with every
-    /// newly discovered peer would only repeat it.
+    /// A first connection to `peer`. Sync the whole book when joining (the first few peers) and
+    /// after being cut off from every gossip peer. When a peer we lost (its connection failed)
+    /// comes back, compare books with it (an anti-entropy round): one side may have missed
+    /// what the other's part of the network published meanwhile, and when nothing was missed
+    /// the digest is all it costs. Otherwise gossip keeps the book current and a sync with
+    /// every newly discovered peer would only repeat it.
     pub(super) fn sync_on_connect(&mut self, peer: PeerId) {
         let isolated =
             !self.swarm.behaviour().gossipsub.all_peers().any(|(p, topics)| *p != peer && !topics.is_empty());
         let returning = self.sync.lost.remove(&peer).is_some();
-        if isolated || returning || self.sync.done + self.sync.running.len() < Syncs::SYNC_PEERS {
+        if isolated || self.sync.done + self.sync.running.len() < Syncs::SYNC_PEERS {
             self.sync.running.insert(peer);
             self.request_sync(peer, None);
+        } else if returning && self.sync.every.is_zero() {
+            // Anti-entropy is off: a full sync is the only comparison there is.
+            self.sync.running.insert(peer);
+            self.request_sync(peer, None);
+        } else if returning {
+            self.start_anti_entropy(peer, now_unix());
         }
     }
 

@@ -2,5 +2,6 @@
 
 mod examples;
 mod metrics;
+mod peering;
 mod streams;
 mod transports;
