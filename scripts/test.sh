@@ -20,13 +20,15 @@ bash scripts/audit.sh
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== tools for the NAT lab, Prometheus, TURN, the Shadow lab"
+echo "== tools for the NAT lab, Prometheus, TURN, the Shadow lab, the gossipsub benchmark"
 bash scripts/setup-nat.sh
 bash scripts/setup-prometheus.sh
 bash scripts/setup-turn.sh
 # Built once (about 10 minutes) and cached outside the checkout; the lab's test reads the path.
 DARKSWAP_SHADOW=$(bash scripts/setup-shadow.sh)
 export DARKSWAP_SHADOW
+# The libp2p gossipsub benchmark's harness and its Python packages (the contract test runs it).
+bash scripts/setup-gossipsub-interop.sh >/dev/null
 
 echo "== tests"
 cargo test --workspace --locked

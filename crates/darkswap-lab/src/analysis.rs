@@ -1,6 +1,6 @@
 //! From the node logs of one run to its figures.
 
-use crate::{
+use darkswap_lab::{
     plan::{Plan, Record},
     topology::shortest_paths,
 };

@@ -9,13 +9,14 @@
 mod analysis;
 mod node;
 mod plain;
-mod plan;
 mod report;
 mod shadow;
-mod topology;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use plan::{Plan, Stack};
+use darkswap_lab::{
+    plan::{Plan, Stack},
+    topology,
+};
 use std::path::PathBuf;
 
 #[derive(Parser)]

@@ -1,7 +1,7 @@
 //! The DarkSwap node process of a run: a `Network` on the host's address, started from the
 //! bootstrap nodes, publishing the orders the plan gives it and logging what it sees.
 
-use crate::plan::{address, metric_by_label, metric_sum, node_key, now_ms, Plan, Record, PORT};
+use darkswap_lab::plan::{address, metric_by_label, metric_sum, node_key, now_ms, Plan, Record, PORT};
 use darkswap_p2p::{
     network::{Network, NetworkConfig, NetworkEvent, PeeringConfig},
     protocol::{Message, ORDERBOOK_TOPIC},

@@ -4,23 +4,18 @@
 //! it routable addresses. Same idle timeout as DarkSwap (600 s), no peer manager: rust-libp2p
 //! has none.
 
-use crate::plan::{address, metric_sum, node_key, now_ms, Plan, Record, PORT};
-use futures::{future::BoxFuture, FutureExt, StreamExt};
+use darkswap_lab::{
+    plan::{address, metric_sum, node_key, now_ms, Plan, Record, PORT},
+    transport::FreshPort,
+};
+use futures::StreamExt;
 use libp2p::{
-    core::{
-        muxing::StreamMuxerBox,
-        transport::{DialOpts, ListenerId, PortUse, TransportError, TransportEvent},
-        upgrade::Version,
-    },
+    core::{muxing::StreamMuxerBox, upgrade::Version},
     gossipsub, identify, kad, noise,
     swarm::{NetworkBehaviour, SwarmEvent},
-    tcp, yamux, Multiaddr, StreamProtocol, SwarmBuilder, Transport,
+    yamux, StreamProtocol, SwarmBuilder, Transport,
 };
-use std::{
-    pin::Pin,
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::time::Duration;
 
 /// The lab's topic for the reference.
 const TOPIC: &str = "lab";
@@ -30,30 +25,6 @@ struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
-}
-
-/// TCP that dials from a fresh port: Shadow refuses to bind a dial to the listening port
-/// (`SO_REUSEPORT`), and plain rust-libp2p gives up on such a dial.
-struct FreshPort(tcp::tokio::Transport);
-
-impl Transport for FreshPort {
-    type Output = tcp::tokio::TcpStream;
-    type Error = std::io::Error;
-    type ListenerUpgrade = <tcp::tokio::Transport as Transport>::ListenerUpgrade;
-    type Dial = BoxFuture<'static, Result<Self::Output, Self::Error>>;
-
-    fn listen_on(&mut self, id: ListenerId, addr: Multiaddr) -> Result<(), TransportError<Self::Error>> {
-        self.0.listen_on(id, addr)
-    }
-    fn remove_listener(&mut self, id: ListenerId) -> bool {
-        self.0.remove_listener(id)
-    }
-    fn dial(&mut self, addr: Multiaddr, opts: DialOpts) -> Result<Self::Dial, TransportError<Self::Error>> {
-        Ok(self.0.dial(addr, DialOpts { port_use: PortUse::New, ..opts })?.boxed())
-    }
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<TransportEvent<Self::ListenerUpgrade, Self::Error>> {
-        Pin::new(&mut self.get_mut().0).poll(cx)
-    }
 }
 
 /// Runs host `id` of `plan` until the simulation stops it.
@@ -66,7 +37,7 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
         .with_other_transport(|key| {
             let noise = noise::Config::new(key)?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                FreshPort(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true)))
+                FreshPort::new()
                     .upgrade(Version::V1Lazy)
                     .authenticate(noise)
                     .multiplex(yamux::Config::default())

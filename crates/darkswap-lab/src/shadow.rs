@@ -1,6 +1,6 @@
 //! Runs a plan in Shadow: writes its configuration, starts the simulator, reads the hosts' logs.
 
-use crate::{
+use darkswap_lab::{
     plan::{Plan, Record},
     topology::vertex_of,
 };
