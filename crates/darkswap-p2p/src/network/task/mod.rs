@@ -171,7 +171,7 @@ impl Task {
             auth: auth::Auth::new(config.relay_tokens.iter().cloned().collect()),
             relays: relays::Relays::new(config.min_relay_reservations, config.auth_to_relays),
             discovery: discovery::Discovery::new(config.relay_mode),
-            peers: peers::Peers::new(config.peering),
+            peers: peers::Peers::new(config.peering, config.bootstrap_peers.clone()),
             metrics,
             shared,
         };

@@ -38,6 +38,13 @@ const MAX_FAILED: usize = 1024;
 /// alone they hold a node far above its peer limit, and each of them costs identify and gossip
 /// traffic. Long enough for a lookup to finish (most take a few round trips).
 const LOOKUP_GRACE: Duration = Duration::from_secs(10);
+/// How long a new connection is safe from shedding: long enough for a newcomer to ask its
+/// bootstrap node for peers and dial them. A bootstrap node that shed at random among everyone
+/// cut some newcomers off before they had asked (at 300 nodes joining over 9 s, one of them
+/// ended with no peer at all).
+const NEW_GRACE: Duration = Duration::from_secs(30);
+/// How often a node with no connection at all dials its bootstrap peers again.
+const REBOOTSTRAP_EVERY: Duration = Duration::from_secs(30);
 /// Peers using this node's relay remembered as such (the relay server caps reservations and
 /// circuits far below this).
 const MAX_RELAY_USERS: usize = 4096;
@@ -79,12 +86,17 @@ pub(super) struct Peers {
     asked_dials: HashSet<ConnectionId>,
     /// Peers such a dial connected (kept like chosen ones).
     asked: HashSet<PeerId>,
-    /// Peers whose connections this node is closing on purpose.
+    /// Peers whose connections this node is closing on purpose, and connections it is closing
+    /// (its lookups', where the peer has others).
     closing: HashSet<PeerId>,
+    closing_connections: HashSet<ConnectionId>,
+    /// The bootstrap peers, dialed again when the node has no connection left.
+    bootstrap: Vec<Multiaddr>,
+    last_rebootstrap: Option<Instant>,
 }
 
 impl Peers {
-    pub(super) fn new(config: Option<PeeringConfig>) -> Option<Self> {
+    pub(super) fn new(config: Option<PeeringConfig>, bootstrap: Vec<Multiaddr>) -> Option<Self> {
         Some(Self {
             config: config?,
             last_check: None,
@@ -97,6 +109,9 @@ impl Peers {
             asked_dials: HashSet::new(),
             asked: HashSet::new(),
             closing: HashSet::new(),
+            closing_connections: HashSet::new(),
+            bootstrap,
+            last_rebootstrap: None,
         })
     }
 
@@ -124,10 +139,36 @@ impl Task {
         // may race the relay client's own dial to the relay: the second dial to a peer fails,
         // and the reservation with it.
         if !self.relays.reserving_now() {
+            self.rebootstrap_if_alone();
             self.dial_towards_target();
         }
         self.close_lookup_connections();
         self.shed_surplus();
+    }
+
+    /// A node with no connection at all (its bootstrap peers shed it before it learned others,
+    /// or every peer it knew went away) dials its bootstrap peers again, every
+    /// [`REBOOTSTRAP_EVERY`] at most.
+    fn rebootstrap_if_alone(&mut self) {
+        let Some(p) = self.peers.as_ref() else { return };
+        if p.bootstrap.is_empty()
+            || self.swarm.connected_peers().next().is_some()
+            || p.last_rebootstrap.is_some_and(|t| t.elapsed() < REBOOTSTRAP_EVERY)
+        {
+            return;
+        }
+        let addrs = p.bootstrap.clone();
+        if let Some(p) = self.peers.as_mut() {
+            p.last_rebootstrap = Some(Instant::now());
+        }
+        tracing::debug!("no connection left: dialing the bootstrap peers again");
+        for addr in addrs {
+            let opts = DialOpts::from(addr);
+            let id = opts.connection_id();
+            if self.swarm.dial(opts).is_ok() {
+                self.peers_on_asked_dial(id);
+            }
+        }
     }
 
     /// Peers this node keeps whatever its limits: its gossip mesh, trusted peers, users of its
@@ -146,33 +187,50 @@ impl Task {
         protected
     }
 
-    /// Closes connections that only this node's DHT lookups wanted: dialed by this node but not
-    /// chosen or asked for, not protected, open longer than [`LOOKUP_GRACE`]. The remote side
-    /// of a lookup leaves them to the node that looked up, which knows when it is done.
+    /// Closes connections that only this node's DHT lookups wanted: dialed by this node, to a
+    /// peer neither chosen nor asked for nor otherwise protected, open longer than
+    /// [`LOOKUP_GRACE`]. Only this node's own connections: the remote side of a lookup leaves
+    /// them to the node that looked up, which knows when it is done, and a connection the peer
+    /// opened may be its chosen one (two nodes that looked each other up at once hold two
+    /// connections, one each to close).
     fn close_lookup_connections(&mut self) {
         let Some(p) = self.peers.as_ref() else { return };
-        let old: Vec<PeerId> =
+        let old: HashSet<PeerId> =
             p.opened.iter().filter(|(_, t)| t.elapsed() >= LOOKUP_GRACE).map(|(peer, _)| *peer).collect();
         if old.is_empty() {
             return;
         }
-        // Peers any of whose connections is inbound or relayed are not lookups of ours.
-        let not_ours: HashSet<PeerId> = match self.shared.connections.lock() {
-            Ok(c) => c.values().filter(|i| !i.outbound || i.relayed).map(|i| i.peer_id).collect(),
-            Err(_) => return,
-        };
         let protected = self.protected_peers();
-        for peer in old {
-            if not_ours.contains(&peer) || protected.contains(&peer) {
+        // Per peer: this node's direct outbound connections (closed), and whether it has any
+        // other (inbound or relayed: the peer's choice, left alone).
+        let mut ours: HashMap<PeerId, Vec<ConnectionId>> = HashMap::new();
+        let mut others: HashSet<PeerId> = HashSet::new();
+        match self.shared.connections.lock() {
+            Ok(c) => {
+                for (id, i) in c.iter().filter(|(_, i)| old.contains(&i.peer_id) && !protected.contains(&i.peer_id)) {
+                    if i.outbound && !i.relayed {
+                        ours.entry(i.peer_id).or_default().push(*id);
+                    } else {
+                        others.insert(i.peer_id);
+                    }
+                }
+            }
+            Err(_) => return,
+        }
+        for (peer, mut ids) in ours {
+            let Some(p) = self.peers.as_mut() else { return };
+            ids.retain(|id| p.closing_connections.insert(*id));
+            if ids.is_empty() {
                 continue;
+            }
+            if !others.contains(&peer) {
+                p.closing.insert(peer);
             }
             tracing::debug!(%peer, "closing a connection a DHT lookup opened");
             Counters::bump(&self.shared.stats.lookups_closed);
-            if let Some(p) = self.peers.as_mut() {
-                p.opened.remove(&peer);
-                p.closing.insert(peer);
+            for id in ids {
+                self.swarm.close_connection(id);
             }
-            let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
@@ -183,23 +241,33 @@ impl Task {
         }
     }
 
-    /// Outbound direct connections per peer, with the address each is at.
-    fn outbound_peers(&self) -> HashMap<PeerId, Multiaddr> {
-        let Ok(c) = self.shared.connections.lock() else { return HashMap::new() };
-        c.values().filter(|i| i.outbound && !i.relayed).map(|i| (i.peer_id, i.remote_addr.clone())).collect()
+    /// Outbound direct connections per peer, with the address each is at: all of them, and those
+    /// the node keeps (peers it chose or was asked to dial), which are what the target counts.
+    /// A lookup's connection is outbound too, but it closes within seconds.
+    fn outbound_peers(&self) -> (HashMap<PeerId, Multiaddr>, HashMap<PeerId, Multiaddr>) {
+        let Ok(c) = self.shared.connections.lock() else { return Default::default() };
+        let all: HashMap<PeerId, Multiaddr> =
+            c.values().filter(|i| i.outbound && !i.relayed).map(|i| (i.peer_id, i.remote_addr.clone())).collect();
+        let kept = match self.peers.as_ref() {
+            Some(p) => all.iter().filter(|(peer, _)| p.chosen.contains(peer) || p.asked.contains(peer)),
+            None => return (all, HashMap::new()),
+        }
+        .map(|(peer, addr)| (*peer, addr.clone()))
+        .collect();
+        (all, kept)
     }
 
     fn dial_towards_target(&mut self) {
         let Some(p) = self.peers.as_ref() else { return };
         let config = p.config.clone();
-        let outbound = self.outbound_peers();
-        let wanted = config.target_outbound.saturating_sub(outbound.len() + p.dialing.len());
+        let (outbound, kept) = self.outbound_peers();
+        let wanted = config.target_outbound.saturating_sub(kept.len() + p.dialing.len());
         let room = MAX_DIALING.saturating_sub(p.dialing.len());
         if wanted == 0 || room == 0 {
             return;
         }
         let mut per_range: HashMap<Range, usize> = HashMap::new();
-        for addr in outbound.values() {
+        for addr in kept.values() {
             if let Some(r) = range_of(addr) {
                 *per_range.entry(r).or_default() += 1;
             }
@@ -219,9 +287,14 @@ impl Task {
         // reservation would make the reservation's own dial fail.
         let relays = &self.shared.relays;
         let reserving: HashSet<PeerId> = self.relays.in_use().collect();
+        // Peers connected inbound are someone else's choice: an attacker must not be able to
+        // become a chosen peer by dialing in.
+        let inbound: HashSet<PeerId> =
+            self.swarm.connected_peers().filter(|peer| !outbound.contains_key(peer)).copied().collect();
         candidates.retain(|(peer, _)| {
             *peer != local
-                && !outbound.contains_key(peer)
+                && !kept.contains_key(peer)
+                && !inbound.contains(peer)
                 && !p.dialing.contains_key(peer)
                 && !p.failed.contains_key(peer)
                 && !relays.is_relay(peer)
@@ -249,6 +322,13 @@ impl Task {
             self.walk_dht();
         }
         for peer in picked {
+            // A peer a lookup of ours is connected to already is adopted as it is.
+            if outbound.contains_key(&peer) {
+                if let Some(p) = self.peers.as_mut() {
+                    p.chosen.insert(peer);
+                }
+                continue;
+            }
             // Addresses come from Kademlia, which the swarm asks when it dials a known peer.
             let opts = DialOpts::peer_id(peer).condition(PeerCondition::DisconnectedAndNotDialing).build();
             tracing::debug!(%peer, "dialing towards the outbound peer target");
@@ -276,7 +356,8 @@ impl Task {
         p.last_walk = Some(Instant::now());
     }
 
-    /// Closes connections beyond `max_peers`, at random among the peers nothing protects.
+    /// Closes connections beyond `max_peers`, at random among the peers nothing protects that
+    /// connected more than [`NEW_GRACE`] ago.
     fn shed_surplus(&mut self) {
         let Some(p) = self.peers.as_ref() else { return };
         let max = p.config.max_peers;
@@ -285,7 +366,10 @@ impl Task {
             return;
         }
         let protected = self.protected_peers();
-        let mut victims: Vec<PeerId> = connected.iter().copied().filter(|peer| !protected.contains(peer)).collect();
+        let young: HashSet<PeerId> =
+            p.opened.iter().filter(|(_, t)| t.elapsed() < NEW_GRACE).map(|(peer, _)| *peer).collect();
+        let mut victims: Vec<PeerId> =
+            connected.iter().copied().filter(|peer| !protected.contains(peer) && !young.contains(peer)).collect();
         victims.shuffle(&mut rand::thread_rng());
         let surplus = connected.len() - max;
         for peer in victims.into_iter().take(surplus) {
@@ -308,6 +392,13 @@ impl Task {
             p.asked.insert(peer);
         }
         p.opened.entry(peer).or_insert_with(Instant::now);
+    }
+
+    /// A connection closed.
+    pub(super) fn peers_on_connection_closed(&mut self, id: ConnectionId) {
+        if let Some(p) = self.peers.as_mut() {
+            p.closing_connections.remove(&id);
+        }
     }
 
     /// The last connection to `peer` closed. Returns whether this node closed it on purpose

@@ -20,6 +20,7 @@ impl Task {
                 self.on_connection_established(peer_id, connection_id, endpoint, num_established.get() == 1)
             }
             SwarmEvent::ConnectionClosed { connection_id, peer_id, num_established, cause, .. } => {
+                self.peers_on_connection_closed(connection_id);
                 let mut lost = false;
                 if num_established == 0 {
                     tracing::info!(peer = %peer_id, cause = ?cause, "peer disconnected");
