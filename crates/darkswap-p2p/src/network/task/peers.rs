@@ -242,14 +242,16 @@ impl Task {
     }
 
     /// Outbound direct connections per peer, with the address each is at: all of them, and those
-    /// the node keeps (peers it chose or was asked to dial), which are what the target counts.
-    /// A lookup's connection is outbound too, but it closes within seconds.
+    /// to the peers it chose, which are what the target counts. A lookup's connection is
+    /// outbound too, but it closes within seconds; the peers it was asked to dial (bootstrap
+    /// nodes above all) are kept but not counted, since they are the same for every node and
+    /// shed their newcomers: counted, they would leave each node short once they go.
     fn outbound_peers(&self) -> (HashMap<PeerId, Multiaddr>, HashMap<PeerId, Multiaddr>) {
         let Ok(c) = self.shared.connections.lock() else { return Default::default() };
         let all: HashMap<PeerId, Multiaddr> =
             c.values().filter(|i| i.outbound && !i.relayed).map(|i| (i.peer_id, i.remote_addr.clone())).collect();
         let kept = match self.peers.as_ref() {
-            Some(p) => all.iter().filter(|(peer, _)| p.chosen.contains(peer) || p.asked.contains(peer)),
+            Some(p) => all.iter().filter(|(peer, _)| p.chosen.contains(peer)),
             None => return (all, HashMap::new()),
         }
         .map(|(peer, addr)| (*peer, addr.clone()))
@@ -294,6 +296,7 @@ impl Task {
         candidates.retain(|(peer, _)| {
             *peer != local
                 && !kept.contains_key(peer)
+                && !p.asked.contains(peer)
                 && !inbound.contains(peer)
                 && !p.dialing.contains_key(peer)
                 && !p.failed.contains_key(peer)

@@ -8,7 +8,8 @@ use std::{collections::HashSet, time::Duration};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_opened_by_lookups_are_closed_and_chosen_ones_kept() {
     // H is everyone's bootstrap node. Five others dial only what they are told (target 0).
-    // A wants two outbound peers (H and one of its own choice) and a gossip mesh of one.
+    // A keeps H (it was asked to dial it), one outbound peer of its own choice and a gossip
+    // mesh of one.
     let quiet = PeeringConfig { target_outbound: 0, ..PeeringConfig::default() };
     let (h, h_addr) = node_with(|b| b.discovery(true)).await;
     let (h, _h_rx) = drain(h);
@@ -20,7 +21,7 @@ async fn connections_opened_by_lookups_are_closed_and_chosen_ones_kept() {
         others.push((n, rx));
     }
     let (a, _) = node_with(|b| {
-        b.discovery(true).gossip_mesh(1, 1, 1).peering(PeeringConfig { target_outbound: 2, ..PeeringConfig::default() })
+        b.discovery(true).gossip_mesh(1, 1, 1).peering(PeeringConfig { target_outbound: 1, ..PeeringConfig::default() })
     })
     .await;
     let (a, _a_rx) = drain(a);
