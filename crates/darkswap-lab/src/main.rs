@@ -7,6 +7,7 @@
 //! to the output directory. docs/LAB.md explains each figure.
 
 mod analysis;
+mod churn;
 mod node;
 mod plain;
 mod report;
@@ -26,10 +27,13 @@ struct Cli {
     command: Cmd,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// Nodes start from the bootstrap nodes, which then stop; orders go out from random nodes.
     Propagation,
+    /// Orders go out while a share of the nodes restarts every minute with nothing but its key
+    /// (the bootstrap nodes stay).
+    Churn,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +66,11 @@ enum Cmd {
         target_outbound: usize,
         #[arg(long, default_value_t = 40)]
         max_peers: usize,
+        /// Churn: minutes of restarts, and the share of nodes restarted in each.
+        #[arg(long, default_value_t = 10)]
+        minutes: u32,
+        #[arg(long, default_value_t = 10)]
+        churn_percent: u32,
         /// Where to write the configuration, logs and report.
         #[arg(long, default_value = "target/lab")]
         out: PathBuf,
@@ -90,6 +99,70 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Cmd::Run {
+            scenario: Scenario::Churn,
+            nodes,
+            bootstraps,
+            orders,
+            seed,
+            stacks,
+            target_outbound,
+            max_peers,
+            minutes,
+            churn_percent,
+            out,
+            shadow,
+            ..
+        } => {
+            let dir = out.join(format!("churn-{nodes}-seed{seed}"));
+            std::fs::create_dir_all(&dir)?;
+            let dir = dir.canonicalize()?;
+            let exe = std::env::current_exe()?;
+            let hosts = topology::place(nodes, bootstraps, seed);
+            // Nodes join over the first 10 s; from 40 s, orders go out evenly over the churn
+            // minutes while nodes restart; a minute after the last restart the run ends.
+            let (from, window) = (40_000, u64::from(minutes) * 60_000);
+            let publish = topology::schedule(&hosts, orders, from, window / u64::from(orders.max(1)), seed);
+            let first: Vec<u64> = hosts
+                .iter()
+                .map(|h| if h.bootstrap { 0 } else { 1_000 + u64::from(h.id) * 9_000 / u64::from(nodes) })
+                .collect();
+            let lives = topology::churn(&hosts, &first, churn_percent, from, minutes, 5_000, seed);
+            let last_restart = lives.iter().flat_map(|l| l.iter().skip(1).map(|l| l.start_ms)).max().unwrap_or(from);
+            let timing = shadow::Timing { lives, end_ms: from + window + 60_000 };
+            std::fs::write(dir.join("graph.gml"), topology::gml())?;
+            let mut figures = Vec::new();
+            for stack in stacks {
+                let plan = Plan {
+                    stack,
+                    hosts: hosts.clone(),
+                    publish: publish.clone(),
+                    links_at_ms: from,
+                    payload: 8,
+                    target_outbound,
+                    max_peers,
+                };
+                let started = std::time::Instant::now();
+                eprintln!(
+                    "lab: {nodes} nodes of {} in Shadow, churn ({} simulated s)...",
+                    stack.name(),
+                    timing.end_ms / 1000
+                );
+                let logs = shadow::run(&shadow, &exe, &dir, &plan, &timing, seed)?;
+                eprintln!("lab: {} done in {:.1} s of wall time", stack.name(), started.elapsed().as_secs_f64());
+                figures.push(churn::analyse(&plan, &logs, last_restart));
+            }
+            let names: Vec<&str> = figures.iter().map(|f| f.stack.as_str()).collect();
+            let rows = churn::rows(&figures);
+            println!("{}", report::table_text(&names, &rows));
+            let title = format!(
+                "Churn, {nodes} nodes, {churn_percent}% restarting per minute for {minutes} minutes, seed {seed}"
+            );
+            std::fs::write(dir.join("report.md"), report::table_markdown(&title, &names, &rows))?;
+            std::fs::write(dir.join("figures.json"), serde_json::to_vec_pretty(&figures)?)?;
+            eprintln!("lab: report and figures in {}", dir.display());
+            Ok(())
+        }
+        Cmd::Run {
             scenario: Scenario::Propagation,
             nodes,
             bootstraps,
@@ -102,6 +175,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             max_peers,
             out,
             shadow,
+            ..
         } => {
             let dir = out.join(format!("propagation-{nodes}-seed{seed}"));
             std::fs::create_dir_all(&dir)?;
@@ -113,14 +187,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let publish = topology::schedule(&hosts, orders, orders_at, order_every_ms, seed);
             let end_ms = orders_at + u64::from(orders) * order_every_ms + 20_000;
             let timing = shadow::Timing {
-                start_ms: hosts
+                lives: hosts
                     .iter()
-                    .map(|h| if h.bootstrap { 0 } else { 1_000 + u64::from(h.id) * 9_000 / u64::from(nodes) })
+                    .map(|h| {
+                        vec![topology::Life {
+                            start_ms: if h.bootstrap { 0 } else { 1_000 + u64::from(h.id) * 9_000 / u64::from(nodes) },
+                            stop_ms: (h.bootstrap && !keep_bootstraps).then_some(35_000),
+                        }]
+                    })
                     .collect(),
-                stop_ms: hosts.iter().map(|h| (h.bootstrap && !keep_bootstraps).then_some(35_000)).collect(),
                 end_ms,
             };
-            let alive: Vec<bool> = timing.stop_ms.iter().map(Option::is_none).collect();
+            let alive: Vec<bool> = timing.lives.iter().map(|l| l.iter().all(|l| l.stop_ms.is_none())).collect();
             std::fs::write(dir.join("graph.gml"), topology::gml())?;
             let mut figures = Vec::new();
             for stack in stacks {

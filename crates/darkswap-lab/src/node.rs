@@ -31,7 +31,10 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
     Record::Start { t: now_ms(), id, peer: net.local_peer_id().to_string() }.emit();
     let handle = net.handle();
     let metrics = net.metrics();
-    let mine: Vec<(u64, u64)> = plan.publish.iter().filter(|p| p.1 == id).map(|p| (p.0, p.2)).collect();
+    // A process that restarted publishes only what is still ahead of it.
+    let started = now_ms();
+    let mine: Vec<(u64, u64)> =
+        plan.publish.iter().filter(|p| p.1 == id && p.0 >= started).map(|p| (p.0, p.2)).collect();
     let payload = plan.payload;
     let publisher = handle.clone();
     tokio::spawn(async move {

@@ -73,7 +73,10 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
         swarm.dial(addr)?;
     }
     Record::Start { t: now_ms(), id, peer: swarm.local_peer_id().to_string() }.emit();
-    let mut mine: Vec<(u64, u64)> = plan.publish.iter().filter(|p| p.1 == id).map(|p| (p.0, p.2)).collect();
+    // A process that restarted publishes only what is still ahead of it.
+    let started = now_ms();
+    let mut mine: Vec<(u64, u64)> =
+        plan.publish.iter().filter(|p| p.1 == id && p.0 >= started).map(|p| (p.0, p.2)).collect();
     mine.reverse();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut links_done = false;

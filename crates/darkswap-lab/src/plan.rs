@@ -104,6 +104,18 @@ pub enum Record {
 }
 
 impl Record {
+    /// When it was written (ms of simulated time).
+    pub fn t(&self) -> u64 {
+        match self {
+            Record::Start { t, .. }
+            | Record::Publish { t, .. }
+            | Record::Receive { t, .. }
+            | Record::Peers { t, .. }
+            | Record::Links { t, .. }
+            | Record::Counters { t, .. } => *t,
+        }
+    }
+
     /// Writes the record as one line on stdout.
     pub fn emit(&self) {
         if let Ok(line) = serde_json::to_string(self) {

@@ -45,27 +45,39 @@ fn rows(stacks: &[Figures]) -> Vec<(String, Vec<String>)> {
 
 /// The report as a Markdown table.
 pub fn markdown(title: &str, stacks: &[Figures]) -> String {
+    let names: Vec<&str> = stacks.iter().map(|f| f.stack.as_str()).collect();
+    table_markdown(title, &names, &rows(stacks))
+}
+
+/// The report as plain text for the terminal.
+pub fn text(stacks: &[Figures]) -> String {
+    let names: Vec<&str> = stacks.iter().map(|f| f.stack.as_str()).collect();
+    table_text(&names, &rows(stacks))
+}
+
+/// A table of figures (one column per stack) as Markdown.
+pub fn table_markdown(title: &str, stacks: &[&str], rows: &[(String, Vec<String>)]) -> String {
     let mut s = format!("## {title}\n\n| figure |");
-    for f in stacks {
-        let _ = write!(s, " {} |", f.stack);
+    for name in stacks {
+        let _ = write!(s, " {name} |");
     }
     s.push_str("\n|---|");
     s.push_str(&"---|".repeat(stacks.len()));
     s.push('\n');
-    for (name, values) in rows(stacks) {
+    for (name, values) in rows {
         let _ = writeln!(s, "| {name} | {} |", values.join(" | "));
     }
     s
 }
 
-/// The report as plain text for the terminal.
-pub fn text(stacks: &[Figures]) -> String {
+/// A table of figures (one column per stack) as plain text.
+pub fn table_text(stacks: &[&str], rows: &[(String, Vec<String>)]) -> String {
     let mut s = format!("{:<48}", "figure");
-    for f in stacks {
-        let _ = write!(s, "{:>28}", f.stack);
+    for name in stacks {
+        let _ = write!(s, "{name:>28}");
     }
     s.push('\n');
-    for (name, values) in rows(stacks) {
+    for (name, values) in rows {
         let _ = write!(s, "{name:<48}");
         for v in values {
             let _ = write!(s, "{v:>28}");

@@ -2,7 +2,7 @@
 
 use darkswap_lab::{
     plan::{Plan, Record},
-    topology::vertex_of,
+    topology::{vertex_of, Life},
 };
 use std::{
     fmt::Write,
@@ -24,10 +24,10 @@ pub enum SimError {
     Failed(i32, PathBuf),
 }
 
-/// When each process starts and whether it is stopped early (ms of simulated time).
+/// The processes each host runs one after another (ms of simulated time), and when the
+/// simulation ends.
 pub struct Timing {
-    pub start_ms: Vec<u64>,
-    pub stop_ms: Vec<Option<u64>>,
+    pub lives: Vec<Vec<Life>>,
     pub end_ms: u64,
 }
 
@@ -60,20 +60,22 @@ pub fn run(
         let i = h.id as usize;
         let _ =
             writeln!(y, "  {}:\n    network_node_id: {}\n    ip_addr: {}\n    processes:", h.name, vertex_of(h), h.ip);
-        let _ = writeln!(
-            y,
-            "    - path: {}\n      args: node --plan {} --id {}\n      environment: {{ RUST_LOG: \"warn\" }}\n      start_time: {} ms",
-            exe.display(),
-            plan_path.display(),
-            h.id,
-            timing.start_ms[i]
-        );
-        match timing.stop_ms[i] {
-            Some(stop) => {
-                let _ = writeln!(y, "      shutdown_time: {stop} ms\n      expected_final_state: {{ signaled: SIGKILL }}\n      shutdown_signal: SIGKILL");
-            }
-            None => {
-                let _ = writeln!(y, "      expected_final_state: running");
+        for life in &timing.lives[i] {
+            let _ = writeln!(
+                y,
+                "    - path: {}\n      args: node --plan {} --id {}\n      environment: {{ RUST_LOG: \"warn\" }}\n      start_time: {} ms",
+                exe.display(),
+                plan_path.display(),
+                h.id,
+                life.start_ms
+            );
+            match life.stop_ms {
+                Some(stop) => {
+                    let _ = writeln!(y, "      shutdown_time: {stop} ms\n      expected_final_state: {{ signaled: SIGKILL }}\n      shutdown_signal: SIGKILL");
+                }
+                None => {
+                    let _ = writeln!(y, "      expected_final_state: running");
+                }
             }
         }
     }
@@ -108,6 +110,8 @@ pub fn run(
                     records.extend(text.lines().filter_map(|l| serde_json::from_str::<Record>(l).ok()));
                 }
             }
+            // A host that restarted wrote one file per process.
+            records.sort_by_key(Record::t);
             Ok(records)
         })
         .collect()

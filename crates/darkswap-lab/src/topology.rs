@@ -151,3 +151,48 @@ pub fn schedule(hosts: &[Host], count: u32, start_ms: u64, every_ms: u64, seed: 
     makers.shuffle(&mut rng);
     (0..count as u64).map(|k| (start_ms + k * every_ms, makers[k as usize % makers.len().max(1)], k + 1)).collect()
 }
+
+/// One process of a host: when it starts and, if it is stopped (killed), when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Life {
+    pub start_ms: u64,
+    pub stop_ms: Option<u64>,
+}
+
+/// Restarts: in each of `minutes` minutes from `from_ms`, `percent`% of the non-bootstrap hosts
+/// (at least one) are killed at a random moment of the minute and start again `down_ms` later
+/// with nothing but their key. A host is not picked again while it is down or within a minute
+/// of its restart. Returns each host's lives, given when each first starts.
+pub fn churn(
+    hosts: &[Host],
+    first_start_ms: &[u64],
+    percent: u32,
+    from_ms: u64,
+    minutes: u32,
+    down_ms: u64,
+    seed: u64,
+) -> Vec<Vec<Life>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0c4e_55ee_d000_0002);
+    let mut lives: Vec<Vec<Life>> = first_start_ms.iter().map(|s| vec![Life { start_ms: *s, stop_ms: None }]).collect();
+    let candidates: Vec<usize> = hosts.iter().filter(|h| !h.bootstrap).map(|h| h.id as usize).collect();
+    let per_minute = ((candidates.len() as u64 * u64::from(percent)).div_ceil(100)).max(1) as usize;
+    for m in 0..u64::from(minutes) {
+        let mut pool = candidates.clone();
+        pool.shuffle(&mut rng);
+        let mut picked = 0;
+        for i in pool {
+            if picked == per_minute {
+                break;
+            }
+            let at = from_ms + m * 60_000 + rng.gen_range(0..60_000);
+            let last = *lives[i].last().expect("every host has a first life");
+            if at < last.start_ms + 60_000 {
+                continue;
+            }
+            lives[i].last_mut().expect("checked").stop_ms = Some(at);
+            lives[i].push(Life { start_ms: at + down_ms, stop_ms: None });
+            picked += 1;
+        }
+    }
+    lives
+}
