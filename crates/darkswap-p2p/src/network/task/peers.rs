@@ -26,6 +26,9 @@ use web_time::Instant;
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// How often the node walks the DHT while under its outbound target.
 const WALK_EVERY: Duration = Duration::from_secs(10);
+/// The node walks the DHT while its routing table holds fewer than this many times its
+/// outbound target (see `dial_towards_target`).
+const WALK_BELOW_KNOWN: usize = 4;
 /// How long a peer whose dial failed is left alone.
 const RETRY_AFTER: Duration = Duration::from_secs(120);
 /// Dials the manager has under way at once.
@@ -285,6 +288,7 @@ impl Task {
                 }
             }
         }
+        let known = candidates.len();
         // Relays are the relay part's to dial: a dial of ours under way when it starts a
         // reservation would make the reservation's own dial fail.
         let relays = &self.shared.relays;
@@ -321,7 +325,11 @@ impl Task {
             }
             picked.push(peer);
         }
-        if picked.len() < wanted {
+        // Walk only when the routing table is thin, or nothing in it can be dialed now. Peers
+        // merely busy (connected inbound, dialed lately, failed lately) free up within seconds,
+        // and every walk opens a connection to each peer it asks: at 300 nodes, walking
+        // whenever a round came up short held nodes at 100 and more lookup connections.
+        if picked.len() < wanted && (known < WALK_BELOW_KNOWN * config.target_outbound || picked.is_empty()) {
             self.walk_dht();
         }
         for peer in picked {
