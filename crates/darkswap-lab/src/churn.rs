@@ -1,5 +1,6 @@
-//! The churn scenario's figures: what restarts cost the order book. A restarted process has
-//! nothing but its key: whatever it holds afterwards came from its peers.
+//! The figures of the churn and partition scenarios: what restarts and a cut-off region cost
+//! the order book. A restarted process has nothing but its key: whatever it holds afterwards
+//! came from its peers.
 
 use darkswap_lab::plan::{Plan, Record};
 use serde::{Deserialize, Serialize};
@@ -23,8 +24,8 @@ pub struct ChurnFigures {
     pub resync_p99: Option<u64>,
     pub resync_max: Option<u64>,
     pub resync_never: usize,
-    /// The time after the last restart until every node held every order (None: not within
-    /// the run).
+    /// The time after the last restart (churn) or the heal (partition) until every node held
+    /// every order (None: not within the run).
     pub consistent_after: Option<u64>,
 }
 
@@ -32,7 +33,8 @@ fn pick(sorted: &[u64], q: f64) -> Option<u64> {
     (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * q).round() as usize])
 }
 
-/// The figures of a churn run whose last restart was at `last_restart_ms`.
+/// The figures of a run whose disruption (the last restart, the heal) ended at
+/// `last_restart_ms`.
 pub fn analyse(plan: &Plan, logs: &[Vec<Record>], last_restart_ms: u64) -> ChurnFigures {
     let mut f = ChurnFigures { stack: plan.stack.name().into(), nodes: plan.hosts.len(), ..Default::default() };
     // Each host's lives: when each process started, and when it first held each order.
@@ -102,6 +104,6 @@ pub fn rows(stacks: &[ChurnFigures]) -> Vec<(String, Vec<String>)> {
             format!("{} / {} / {}", ms(f.resync_p50), ms(f.resync_p99), ms(f.resync_max))
         }),
         row("restarts that never completed their book", &|f| f.resync_never.to_string()),
-        row("every node complete, after the last restart", &|f| ms(f.consistent_after)),
+        row("every node complete, after the last restart or the heal", &|f| ms(f.consistent_after)),
     ]
 }

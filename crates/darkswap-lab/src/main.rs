@@ -34,6 +34,9 @@ enum Scenario {
     /// Orders go out while a share of the nodes restarts every minute with nothing but its key
     /// (the bootstrap nodes stay).
     Churn,
+    /// Orders go out while one region is cut off from the rest for a while (the bootstrap
+    /// nodes stay).
+    Partition,
 }
 
 #[derive(Subcommand)]
@@ -71,6 +74,12 @@ enum Cmd {
         minutes: u32,
         #[arg(long, default_value_t = 10)]
         churn_percent: u32,
+        /// Partition: the region cut off (an index into the regions of docs/LAB.md) and for
+        /// how long.
+        #[arg(long, default_value_t = 2)]
+        region: usize,
+        #[arg(long, default_value_t = 60)]
+        cut_seconds: u64,
         /// Where to write the configuration, logs and report.
         #[arg(long, default_value = "target/lab")]
         out: PathBuf,
@@ -97,6 +106,68 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Stack::Darkswap => rt.block_on(node::run(plan, id)),
                 Stack::Plain => rt.block_on(plain::run(plan, id)),
             }
+        }
+        Cmd::Run {
+            scenario: Scenario::Partition,
+            nodes,
+            bootstraps,
+            orders,
+            seed,
+            stacks,
+            target_outbound,
+            max_peers,
+            region,
+            cut_seconds,
+            out,
+            shadow,
+            ..
+        } => {
+            let dir = out.join(format!("partition-{nodes}-seed{seed}"));
+            std::fs::create_dir_all(&dir)?;
+            let dir = dir.canonicalize()?;
+            let exe = std::env::current_exe()?;
+            let hosts = topology::place(nodes, bootstraps, seed);
+            // The cut starts at 70 s; orders go out evenly from 40 s until 30 s after it heals;
+            // the run ends 90 s after the heal.
+            let cut = darkswap_lab::plan::Partition { region, from_ms: 70_000, to_ms: 70_000 + cut_seconds * 1000 };
+            let window = cut.to_ms + 30_000 - 40_000;
+            let publish = topology::schedule(&hosts, orders, 40_000, window / u64::from(orders.max(1)), seed);
+            let lives = hosts
+                .iter()
+                .map(|h| {
+                    let start_ms = if h.bootstrap { 0 } else { 1_000 + u64::from(h.id) * 9_000 / u64::from(nodes) };
+                    vec![topology::Life { start_ms, stop_ms: None }]
+                })
+                .collect();
+            let timing = shadow::Timing { lives, end_ms: cut.to_ms + 90_000 };
+            std::fs::write(dir.join("graph.gml"), topology::gml())?;
+            let mut figures = Vec::new();
+            for stack in stacks {
+                let plan = Plan {
+                    stack,
+                    hosts: hosts.clone(),
+                    publish: publish.clone(),
+                    links_at_ms: cut.from_ms,
+                    payload: 8,
+                    target_outbound,
+                    max_peers,
+                    partition: Some(cut),
+                };
+                let started = std::time::Instant::now();
+                eprintln!(
+                    "lab: {nodes} nodes of {} in Shadow, partition ({} simulated s)...",
+                    stack.name(),
+                    timing.end_ms / 1000
+                );
+                let logs = shadow::run(&shadow, &exe, &dir, &plan, &timing, seed)?;
+                eprintln!("lab: {} done in {:.1} s of wall time", stack.name(), started.elapsed().as_secs_f64());
+                figures.push(churn::analyse(&plan, &logs, cut.to_ms));
+            }
+            let inside = hosts.iter().filter(|h| h.region == region).count();
+            let title = format!(
+                "Partition, {nodes} nodes, region {region} ({inside} nodes) cut off for {cut_seconds} s, seed {seed}"
+            );
+            report_recovery(&dir, &title, &figures)
         }
         Cmd::Run {
             scenario: Scenario::Churn,
@@ -140,6 +211,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     payload: 8,
                     target_outbound,
                     max_peers,
+                    partition: None,
                 };
                 let started = std::time::Instant::now();
                 eprintln!(
@@ -151,16 +223,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 eprintln!("lab: {} done in {:.1} s of wall time", stack.name(), started.elapsed().as_secs_f64());
                 figures.push(churn::analyse(&plan, &logs, last_restart));
             }
-            let names: Vec<&str> = figures.iter().map(|f| f.stack.as_str()).collect();
-            let rows = churn::rows(&figures);
-            println!("{}", report::table_text(&names, &rows));
             let title = format!(
                 "Churn, {nodes} nodes, {churn_percent}% restarting per minute for {minutes} minutes, seed {seed}"
             );
-            std::fs::write(dir.join("report.md"), report::table_markdown(&title, &names, &rows))?;
-            std::fs::write(dir.join("figures.json"), serde_json::to_vec_pretty(&figures)?)?;
-            eprintln!("lab: report and figures in {}", dir.display());
-            Ok(())
+            report_recovery(&dir, &title, &figures)
         }
         Cmd::Run {
             scenario: Scenario::Propagation,
@@ -210,6 +276,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     payload: 8,
                     target_outbound,
                     max_peers,
+                    partition: None,
                 };
                 let started = std::time::Instant::now();
                 eprintln!("lab: {} nodes of {} in Shadow ({} simulated s)...", nodes, stack.name(), end_ms / 1000);
@@ -229,4 +296,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
     }
+}
+
+/// Prints and writes the report of a churn or partition run.
+fn report_recovery(
+    dir: &std::path::Path,
+    title: &str,
+    figures: &[churn::ChurnFigures],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let names: Vec<&str> = figures.iter().map(|f| f.stack.as_str()).collect();
+    let rows = churn::rows(figures);
+    println!("{}", report::table_text(&names, &rows));
+    std::fs::write(dir.join("report.md"), report::table_markdown(title, &names, &rows))?;
+    std::fs::write(dir.join("figures.json"), serde_json::to_vec_pretty(figures)?)?;
+    eprintln!("lab: report and figures in {}", dir.display());
+    Ok(())
 }

@@ -57,6 +57,20 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
             }
         }
     });
+    if let Some(cut) = plan.partition {
+        let peers = cut.cut_off(&plan.hosts, &me);
+        let h = handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(cut.from_ms.saturating_sub(now_ms()))).await;
+            for p in &peers {
+                let _ = h.ban_peer(*p).await;
+            }
+            tokio::time::sleep(Duration::from_millis(cut.to_ms.saturating_sub(now_ms()))).await;
+            for p in &peers {
+                let _ = h.unban_peer(*p).await;
+            }
+        });
+    }
     let observer = handle.clone();
     let links_at = plan.links_at_ms;
     tokio::spawn(async move {

@@ -10,6 +10,7 @@ use darkswap_lab::{
 };
 use futures::StreamExt;
 use libp2p::{
+    allow_block_list,
     core::{muxing::StreamMuxerBox, upgrade::Version},
     gossipsub, identify, kad, noise,
     swarm::{NetworkBehaviour, SwarmEvent},
@@ -22,6 +23,8 @@ const TOPIC: &str = "lab";
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    /// Emulates a partition (see `Partition`).
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -58,7 +61,7 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
                 kad::Config::new(StreamProtocol::new("/lab/kad/1")),
             );
             kad.set_mode(Some(kad::Mode::Server));
-            Ok(Behaviour { gossipsub, identify, kad })
+            Ok(Behaviour { blocked: Default::default(), gossipsub, identify, kad })
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
         .build();
@@ -81,9 +84,24 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut links_done = false;
     let mut bootstrapped = false;
+    // The partition's two moments, if any: block the other side, then unblock it.
+    let mut cuts: Vec<(u64, bool)> = plan.partition.map_or(Vec::new(), |c| vec![(c.to_ms, false), (c.from_ms, true)]);
+    let cut_off = plan.partition.map(|c| c.cut_off(&plan.hosts, &me)).unwrap_or_default();
     loop {
         let next_publish = mine.last().map(|p| p.0.saturating_sub(now_ms())).unwrap_or(u64::MAX / 4);
+        let next_cut = cuts.last().map(|c| c.0.saturating_sub(now_ms())).unwrap_or(u64::MAX / 4);
         tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(next_cut)) => {
+                if let Some((_, block)) = cuts.pop() {
+                    for p in &cut_off {
+                        if block {
+                            swarm.behaviour_mut().blocked.block_peer(*p);
+                        } else {
+                            swarm.behaviour_mut().blocked.unblock_peer(*p);
+                        }
+                    }
+                }
+            }
             _ = tokio::time::sleep(Duration::from_millis(next_publish)) => {
                 if let Some((_, tag)) = mine.pop() {
                     let mut data = tag.to_be_bytes().to_vec();

@@ -47,6 +47,34 @@ pub struct Plan {
     /// The DarkSwap peer manager's outbound target and peer limit.
     pub target_outbound: usize,
     pub max_peers: usize,
+    /// A partition during the run, if any.
+    #[serde(default)]
+    pub partition: Option<Partition>,
+}
+
+/// A network partition: from `from_ms` to `to_ms` of simulated time the hosts of `region` and
+/// the others cannot reach each other.
+///
+/// Shadow cannot change its network graph during a run, so each node process emulates it: at
+/// `from_ms` it blocks every peer on the other side (the block list closes their connections
+/// and refuses new ones, in both directions since both sides block), and at `to_ms` it lifts the
+/// blocks. What crosses a real partition is the same, nothing; the difference is timing: here
+/// connections close at once, where across a real one they die when pings time out (20 s), and
+/// a dial fails at once instead of timing out. Either way a node's connections across are gone
+/// when the partition heals, and it must dial across again.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Partition {
+    pub region: usize,
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+impl Partition {
+    /// The peers host `me` cannot reach during the partition.
+    pub fn cut_off(&self, hosts: &[Host], me: &Host) -> Vec<PeerId> {
+        let inside = |h: &Host| h.region == self.region;
+        hosts.iter().filter(|h| inside(h) != inside(me)).map(|h| PeerId::from(node_key(h.id).public())).collect()
+    }
 }
 
 impl Plan {

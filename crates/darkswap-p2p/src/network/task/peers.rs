@@ -23,14 +23,17 @@ use std::{
 use web_time::Instant;
 
 /// How often the node checks its peers.
-const CHECK_EVERY: Duration = Duration::from_secs(2);
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How often the node walks the DHT while under its outbound target.
 const WALK_EVERY: Duration = Duration::from_secs(10);
 /// The node walks the DHT while its routing table holds fewer than this many times its
 /// outbound target (see `dial_towards_target`).
 const WALK_BELOW_KNOWN: usize = 4;
-/// How long a peer whose dial failed is left alone.
-const RETRY_AFTER: Duration = Duration::from_secs(120);
+/// How long a peer whose dial failed is left alone: 10 s after one failure, doubling with each
+/// failure in a row up to 10 minutes. A fixed two minutes kept a region that had been cut off
+/// from the rest cut off for two minutes after the cut healed (every dial across had failed).
+const RETRY_FIRST: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(600);
 /// Dials the manager has under way at once.
 const MAX_DIALING: usize = 8;
 /// Peers remembered as recently failed (the oldest is forgotten first).
@@ -39,8 +42,11 @@ const MAX_FAILED: usize = 1024;
 /// became useful: a gossip mesh peer, a chosen peer). Kademlia keeps idle connections for the
 /// swarm's idle timeout (10 minutes by default), and every lookup opens a dozen or more: left
 /// alone they hold a node far above its peer limit, and each of them costs identify and gossip
-/// traffic. Long enough for a lookup to finish (most take a few round trips).
-const LOOKUP_GRACE: Duration = Duration::from_secs(10);
+/// traffic. Long enough for a lookup's request to the peer (a connection and one round trip:
+/// under 2 s between any two regions); a later lookup opens it again. At 300 nodes joining
+/// together, Kademlia's bootstrap queries alone open some 75,000 connections in 30 s, so the
+/// time each stays sets the peak: 10 s held nodes near 170 connections.
+const LOOKUP_GRACE: Duration = Duration::from_secs(4);
 /// How long a new connection is safe from shedding: long enough for a newcomer to ask its
 /// bootstrap node for peers and dial them. A bootstrap node that shed at random among everyone
 /// cut some newcomers off before they had asked (at 300 nodes joining over 9 s, one of them
@@ -78,8 +84,8 @@ pub(super) struct Peers {
     dialing: HashMap<PeerId, Instant>,
     /// Peers this node chose and is connected to (protected from shedding).
     chosen: HashSet<PeerId>,
-    /// Peers whose dial failed, and when.
-    failed: HashMap<PeerId, Instant>,
+    /// Peers whose dials failed: until when they are left alone, and the failures in a row.
+    failed: HashMap<PeerId, (Instant, u32)>,
     /// Peers holding a reservation on, or a circuit through, this node's relay.
     relay_users: HashSet<PeerId>,
     /// When the first of each connected peer's current connections opened (bounded by the
@@ -119,12 +125,15 @@ impl Peers {
     }
 
     fn note_failed(&mut self, peer: PeerId) {
-        if self.failed.len() >= MAX_FAILED {
-            if let Some(oldest) = self.failed.iter().min_by_key(|(_, t)| **t).map(|(p, _)| *p) {
+        if self.failed.len() >= MAX_FAILED && !self.failed.contains_key(&peer) {
+            if let Some(oldest) = self.failed.iter().min_by_key(|(_, (t, _))| *t).map(|(p, _)| *p) {
                 self.failed.remove(&oldest);
             }
         }
-        self.failed.insert(peer, Instant::now());
+        let now = Instant::now();
+        let entry = self.failed.entry(peer).or_insert((now, 0));
+        entry.1 = entry.1.saturating_add(1);
+        entry.0 = now + RETRY_FIRST.saturating_mul(1 << (entry.1 - 1).min(6)).min(RETRY_MAX);
     }
 }
 
@@ -137,7 +146,9 @@ impl Task {
         }
         p.last_check = Some(Instant::now());
         p.dialing.retain(|_, t| t.elapsed() < Duration::from_secs(30));
-        p.failed.retain(|_, t| t.elapsed() < RETRY_AFTER);
+        // A failure is forgotten (its count too) once its wait has been over for as long again.
+        let now = Instant::now();
+        p.failed.retain(|_, (until, n)| now < *until + RETRY_FIRST.saturating_mul(1 << (*n - 1).min(6)));
         // While a reservation is being made, no dial of ours (nor a DHT walk, whose queries dial)
         // may race the relay client's own dial to the relay: the second dial to a peer fails,
         // and the reservation with it.
@@ -265,6 +276,7 @@ impl Task {
     fn dial_towards_target(&mut self) {
         let Some(p) = self.peers.as_ref() else { return };
         let config = p.config.clone();
+        let now = Instant::now();
         let (outbound, kept) = self.outbound_peers();
         let wanted = config.target_outbound.saturating_sub(kept.len() + p.dialing.len());
         let room = MAX_DIALING.saturating_sub(p.dialing.len());
@@ -303,7 +315,7 @@ impl Task {
                 && !p.asked.contains(peer)
                 && !inbound.contains(peer)
                 && !p.dialing.contains_key(peer)
-                && !p.failed.contains_key(peer)
+                && !p.failed.get(peer).is_some_and(|(until, _)| now < *until)
                 && !relays.is_relay(peer)
                 && !reserving.contains(peer)
         });
@@ -403,6 +415,7 @@ impl Task {
             p.asked.insert(peer);
         }
         p.opened.entry(peer).or_insert_with(Instant::now);
+        p.failed.remove(&peer);
     }
 
     /// A connection closed.

@@ -36,7 +36,7 @@ async fn connections_opened_by_lookups_are_closed_and_chosen_ones_kept() {
     until("lookups to connect A to the other nodes", || async { (peers(&a).len() >= 4).then_some(()) }).await;
     // Whichever side's lookups opened them, they close, and A keeps H, the peer it chose,
     // and at most one gossip mesh peer.
-    // Each side closes 10 s after the connection opened, at its next check (every 2 s); on
+    // Each side closes 4 s after the connection opened, at its next check (every second); on
     // two loaded cores that has taken up to 25 s, so this wait is longer than `until`'s.
     let deadline = tokio::time::Instant::now() + 3 * crate::support::WAIT;
     let kept = loop {
