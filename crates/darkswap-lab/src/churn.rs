@@ -100,8 +100,9 @@ pub fn rows(stacks: &[ChurnFigures]) -> Vec<(String, Vec<String>)> {
         row("orders published", &|f| f.orders.to_string()),
         row("orders some node lacked at the end", &|f| f.lost_orders.to_string()),
         row("(node, order) pairs missing at the end", &|f| f.missing.to_string()),
-        row("restart to complete book: p50 / p99 / max", &|f| {
-            format!("{} / {} / {}", ms(f.resync_p50), ms(f.resync_p99), ms(f.resync_max))
+        row("restart to complete book: p50 / p99 / max", &|f| match f.restarts {
+            0 => "-".into(),
+            _ => format!("{} / {} / {}", ms(f.resync_p50), ms(f.resync_p99), ms(f.resync_max)),
         }),
         row("restarts that never completed their book", &|f| f.resync_never.to_string()),
         row("every node complete, after the last restart or the heal", &|f| ms(f.consistent_after)),

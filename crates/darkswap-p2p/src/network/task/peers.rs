@@ -161,21 +161,33 @@ impl Task {
     }
 
     /// A node with no connection at all (its bootstrap peers shed it before it learned others,
-    /// or every peer it knew went away) dials its bootstrap peers again, every
-    /// [`REBOOTSTRAP_EVERY`] at most.
+    /// or every peer it knew went away) dials its bootstrap peers again.
     fn rebootstrap_if_alone(&mut self) {
+        if self.swarm.connected_peers().next().is_none() {
+            self.rebootstrap();
+        }
+    }
+
+    /// Dials the bootstrap peers it is not connected to, every [`REBOOTSTRAP_EVERY`] at most:
+    /// for a node alone, or short of peers with none left to dial. A region cut off from the
+    /// rest ends that way: its dials across failed, Kademlia forgot the peers over there, and
+    /// the few peers left inside know no one else either; without this it stayed cut off after
+    /// the cut healed.
+    fn rebootstrap(&mut self) {
         let Some(p) = self.peers.as_ref() else { return };
-        if p.bootstrap.is_empty()
-            || self.swarm.connected_peers().next().is_some()
-            || p.last_rebootstrap.is_some_and(|t| t.elapsed() < REBOOTSTRAP_EVERY)
-        {
+        if p.bootstrap.is_empty() || p.last_rebootstrap.is_some_and(|t| t.elapsed() < REBOOTSTRAP_EVERY) {
             return;
         }
-        let addrs = p.bootstrap.clone();
+        let addrs: Vec<Multiaddr> = p
+            .bootstrap
+            .iter()
+            .filter(|a| !matches!(a.iter().last(), Some(Protocol::P2p(peer)) if self.swarm.is_connected(&peer)))
+            .cloned()
+            .collect();
         if let Some(p) = self.peers.as_mut() {
             p.last_rebootstrap = Some(Instant::now());
         }
-        tracing::debug!("no connection left: dialing the bootstrap peers again");
+        tracing::debug!("short of peers: dialing the bootstrap peers again");
         for addr in addrs {
             let opts = DialOpts::from(addr);
             let id = opts.connection_id();
@@ -343,6 +355,9 @@ impl Task {
         // whenever a round came up short held nodes at 100 and more lookup connections.
         if picked.len() < wanted && (known < WALK_BELOW_KNOWN * config.target_outbound || picked.is_empty()) {
             self.walk_dht();
+        }
+        if picked.is_empty() {
+            self.rebootstrap();
         }
         for peer in picked {
             // A peer a lookup of ours is connected to already is adopted as it is.
