@@ -327,7 +327,7 @@ impl Task {
                 && !p.asked.contains(peer)
                 && !inbound.contains(peer)
                 && !p.dialing.contains_key(peer)
-                && !p.failed.get(peer).is_some_and(|(until, _)| now < *until)
+                && p.failed.get(peer).is_none_or(|(until, _)| now >= *until)
                 && !relays.is_relay(peer)
                 && !reserving.contains(peer)
         });
