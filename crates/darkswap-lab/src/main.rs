@@ -15,7 +15,7 @@ mod shadow;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use darkswap_lab::{
-    plan::{Plan, Stack},
+    plan::{Partition, Plan, Record, Stack},
     topology,
 };
 use std::path::PathBuf;
@@ -122,52 +122,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             shadow,
             ..
         } => {
-            let dir = out.join(format!("partition-{nodes}-seed{seed}"));
-            std::fs::create_dir_all(&dir)?;
-            let dir = dir.canonicalize()?;
-            let exe = std::env::current_exe()?;
+            let lab = Lab::new(&out, "partition", nodes, seed, shadow)?;
             let hosts = topology::place(nodes, bootstraps, seed);
             // The cut starts at 70 s; orders go out evenly from 40 s until 30 s after it heals;
             // the run ends 90 s after the heal.
-            let cut = darkswap_lab::plan::Partition { region, from_ms: 70_000, to_ms: 70_000 + cut_seconds * 1000 };
+            let cut = Partition { region, from_ms: 70_000, to_ms: 70_000 + cut_seconds * 1000 };
             let window = cut.to_ms + 30_000 - 40_000;
             let publish = topology::schedule(&hosts, orders, 40_000, window / u64::from(orders.max(1)), seed);
-            let lives = hosts
-                .iter()
-                .map(|h| {
-                    let start_ms = if h.bootstrap { 0 } else { 1_000 + u64::from(h.id) * 9_000 / u64::from(nodes) };
-                    vec![topology::Life { start_ms, stop_ms: None }]
-                })
+            let lives = topology::join_times(&hosts)
+                .into_iter()
+                .map(|start_ms| vec![topology::Life { start_ms, stop_ms: None }])
                 .collect();
             let timing = shadow::Timing { lives, end_ms: cut.to_ms + 90_000 };
-            std::fs::write(dir.join("graph.gml"), topology::gml())?;
-            let mut figures = Vec::new();
-            for stack in stacks {
-                let plan = Plan {
-                    stack,
-                    hosts: hosts.clone(),
-                    publish: publish.clone(),
-                    links_at_ms: cut.from_ms,
-                    payload: 8,
-                    target_outbound,
-                    max_peers,
-                    partition: Some(cut),
-                };
-                let started = std::time::Instant::now();
-                eprintln!(
-                    "lab: {nodes} nodes of {} in Shadow, partition ({} simulated s)...",
-                    stack.name(),
-                    timing.end_ms / 1000
-                );
-                let logs = shadow::run(&shadow, &exe, &dir, &plan, &timing, seed)?;
-                eprintln!("lab: {} done in {:.1} s of wall time", stack.name(), started.elapsed().as_secs_f64());
-                figures.push(churn::analyse(&plan, &logs, cut.to_ms));
-            }
             let inside = hosts.iter().filter(|h| h.region == region).count();
+            let base = Plan::new(hosts, publish, cut.from_ms, target_outbound, max_peers).with_partition(cut);
+            let figures =
+                lab.run(&stacks, &base, &timing, "partition", |p, logs| churn::analyse(p, logs, cut.to_ms))?;
             let title = format!(
                 "Partition, {nodes} nodes, region {region} ({inside} nodes) cut off for {cut_seconds} s, seed {seed}"
             );
-            report_recovery(&dir, &title, &figures)
+            report_recovery(&lab.dir, &title, &figures)
         }
         Cmd::Run {
             scenario: Scenario::Churn,
@@ -184,49 +158,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             shadow,
             ..
         } => {
-            let dir = out.join(format!("churn-{nodes}-seed{seed}"));
-            std::fs::create_dir_all(&dir)?;
-            let dir = dir.canonicalize()?;
-            let exe = std::env::current_exe()?;
+            let lab = Lab::new(&out, "churn", nodes, seed, shadow)?;
             let hosts = topology::place(nodes, bootstraps, seed);
             // Nodes join over the first 10 s; from 40 s, orders go out evenly over the churn
             // minutes while nodes restart; a minute after the last restart the run ends.
             let (from, window) = (40_000, u64::from(minutes) * 60_000);
             let publish = topology::schedule(&hosts, orders, from, window / u64::from(orders.max(1)), seed);
-            let first: Vec<u64> = hosts
-                .iter()
-                .map(|h| if h.bootstrap { 0 } else { 1_000 + u64::from(h.id) * 9_000 / u64::from(nodes) })
-                .collect();
-            let lives = topology::churn(&hosts, &first, churn_percent, from, minutes, 5_000, seed);
+            let lives =
+                topology::churn(&hosts, &topology::join_times(&hosts), churn_percent, from, minutes, 5_000, seed);
             let last_restart = lives.iter().flat_map(|l| l.iter().skip(1).map(|l| l.start_ms)).max().unwrap_or(from);
             let timing = shadow::Timing { lives, end_ms: from + window + 60_000 };
-            std::fs::write(dir.join("graph.gml"), topology::gml())?;
-            let mut figures = Vec::new();
-            for stack in stacks {
-                let plan = Plan {
-                    stack,
-                    hosts: hosts.clone(),
-                    publish: publish.clone(),
-                    links_at_ms: from,
-                    payload: 8,
-                    target_outbound,
-                    max_peers,
-                    partition: None,
-                };
-                let started = std::time::Instant::now();
-                eprintln!(
-                    "lab: {nodes} nodes of {} in Shadow, churn ({} simulated s)...",
-                    stack.name(),
-                    timing.end_ms / 1000
-                );
-                let logs = shadow::run(&shadow, &exe, &dir, &plan, &timing, seed)?;
-                eprintln!("lab: {} done in {:.1} s of wall time", stack.name(), started.elapsed().as_secs_f64());
-                figures.push(churn::analyse(&plan, &logs, last_restart));
-            }
+            let base = Plan::new(hosts, publish, from, target_outbound, max_peers);
+            let figures = lab.run(&stacks, &base, &timing, "churn", |p, logs| churn::analyse(p, logs, last_restart))?;
             let title = format!(
                 "Churn, {nodes} nodes, {churn_percent}% restarting per minute for {minutes} minutes, seed {seed}"
             );
-            report_recovery(&dir, &title, &figures)
+            report_recovery(&lab.dir, &title, &figures)
         }
         Cmd::Run {
             scenario: Scenario::Propagation,
@@ -243,56 +190,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             shadow,
             ..
         } => {
-            let dir = out.join(format!("propagation-{nodes}-seed{seed}"));
-            std::fs::create_dir_all(&dir)?;
-            let dir = dir.canonicalize()?;
-            let exe = std::env::current_exe()?;
+            let lab = Lab::new(&out, "propagation", nodes, seed, shadow)?;
             let hosts = topology::place(nodes, bootstraps, seed);
             // Nodes join over the first 10 s; bootstrap nodes stop at 35 s; orders from 40 s.
             let (links_at, orders_at) = (38_000, 40_000);
             let publish = topology::schedule(&hosts, orders, orders_at, order_every_ms, seed);
             let end_ms = orders_at + u64::from(orders) * order_every_ms + 20_000;
-            let timing = shadow::Timing {
-                lives: hosts
-                    .iter()
-                    .map(|h| {
-                        vec![topology::Life {
-                            start_ms: if h.bootstrap { 0 } else { 1_000 + u64::from(h.id) * 9_000 / u64::from(nodes) },
-                            stop_ms: (h.bootstrap && !keep_bootstraps).then_some(35_000),
-                        }]
-                    })
-                    .collect(),
-                end_ms,
-            };
+            let lives = topology::join_times(&hosts)
+                .into_iter()
+                .zip(&hosts)
+                .map(|(start_ms, h)| {
+                    vec![topology::Life { start_ms, stop_ms: (h.bootstrap && !keep_bootstraps).then_some(35_000) }]
+                })
+                .collect();
+            let timing = shadow::Timing { lives, end_ms };
             let alive: Vec<bool> = timing.lives.iter().map(|l| l.iter().all(|l| l.stop_ms.is_none())).collect();
-            std::fs::write(dir.join("graph.gml"), topology::gml())?;
-            let mut figures = Vec::new();
-            for stack in stacks {
-                let plan = Plan {
-                    stack,
-                    hosts: hosts.clone(),
-                    publish: publish.clone(),
-                    links_at_ms: links_at,
-                    payload: 8,
-                    target_outbound,
-                    max_peers,
-                    partition: None,
-                };
-                let started = std::time::Instant::now();
-                eprintln!("lab: {} nodes of {} in Shadow ({} simulated s)...", nodes, stack.name(), end_ms / 1000);
-                let logs = shadow::run(&shadow, &exe, &dir, &plan, &timing, seed)?;
-                eprintln!("lab: {} done in {:.1} s of wall time", stack.name(), started.elapsed().as_secs_f64());
-                figures.push(analysis::analyse(&plan, &logs, &alive, target_outbound));
-            }
+            let base = Plan::new(hosts, publish, links_at, target_outbound, max_peers);
+            let figures = lab.run(&stacks, &base, &timing, "propagation", |p, logs| {
+                analysis::analyse(p, logs, &alive, target_outbound)
+            })?;
             let title = format!("Propagation, {nodes} nodes, seed {seed}");
             println!("{}", report::text(&figures));
             for row in report::bench_rows(nodes, seed, &figures) {
                 println!("{row}");
             }
-            std::fs::write(dir.join("report.md"), report::markdown(&title, &figures))?;
-            std::fs::write(dir.join("figures.json"), serde_json::to_vec_pretty(&figures)?)?;
-            report::cdf_svg(&dir.join("cdf.svg"), &title, &figures)?;
-            eprintln!("lab: report, plot and figures in {}", dir.display());
+            std::fs::write(lab.dir.join("report.md"), report::markdown(&title, &figures))?;
+            std::fs::write(lab.dir.join("figures.json"), serde_json::to_vec_pretty(&figures)?)?;
+            report::cdf_svg(&lab.dir.join("cdf.svg"), &title, &figures)?;
+            eprintln!("lab: report, plot and figures in {}", lab.dir.display());
             Ok(())
         }
     }
@@ -311,4 +236,51 @@ fn report_recovery(
     std::fs::write(dir.join("figures.json"), serde_json::to_vec_pretty(figures)?)?;
     eprintln!("lab: report and figures in {}", dir.display());
     Ok(())
+}
+
+/// One invocation's run directory, this binary (the node processes), Shadow, and the seed.
+struct Lab {
+    dir: PathBuf,
+    exe: PathBuf,
+    shadow: PathBuf,
+    seed: u64,
+}
+
+impl Lab {
+    /// Creates `<out>/<scenario>-<nodes>-seed<seed>/` with the network graph in it.
+    fn new(
+        out: &std::path::Path,
+        scenario: &str,
+        nodes: u32,
+        seed: u64,
+        shadow: PathBuf,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let dir = out.join(format!("{scenario}-{nodes}-seed{seed}"));
+        std::fs::create_dir_all(&dir)?;
+        let dir = dir.canonicalize()?;
+        std::fs::write(dir.join("graph.gml"), topology::gml())?;
+        Ok(Self { dir, exe: std::env::current_exe()?, shadow, seed })
+    }
+
+    /// Runs `base` once per stack in Shadow and analyses each run's logs.
+    fn run<T>(
+        &self,
+        stacks: &[Stack],
+        base: &Plan,
+        timing: &shadow::Timing,
+        scenario: &str,
+        analyse: impl Fn(&Plan, &[Vec<Record>]) -> T,
+    ) -> Result<Vec<T>, Box<dyn std::error::Error>> {
+        let mut figures = Vec::new();
+        for stack in stacks {
+            let plan = Plan { stack: *stack, ..base.clone() };
+            let started = std::time::Instant::now();
+            let (n, secs) = (plan.hosts.len(), timing.end_ms / 1000);
+            eprintln!("lab: {n} nodes of {} in Shadow, {scenario} ({secs} simulated s)...", stack.name());
+            let logs = shadow::run(&self.shadow, &self.exe, &self.dir, &plan, timing, self.seed)?;
+            eprintln!("lab: {} done in {:.1} s of wall time", stack.name(), started.elapsed().as_secs_f64());
+            figures.push(analyse(&plan, &logs));
+        }
+        Ok(figures)
+    }
 }

@@ -78,6 +78,31 @@ impl Partition {
 }
 
 impl Plan {
+    /// A plan for DarkSwap nodes (the stack is set per run) with 8-byte payloads.
+    pub fn new(
+        hosts: Vec<Host>,
+        publish: Vec<(u64, u32, u64)>,
+        links_at_ms: u64,
+        target_outbound: usize,
+        max_peers: usize,
+    ) -> Self {
+        Self {
+            stack: Stack::Darkswap,
+            hosts,
+            publish,
+            links_at_ms,
+            payload: 8,
+            target_outbound,
+            max_peers,
+            partition: None,
+        }
+    }
+
+    /// The same plan with a partition.
+    pub fn with_partition(self, partition: Partition) -> Self {
+        Self { partition: Some(partition), ..self }
+    }
+
     /// The bootstrap nodes' addresses.
     pub fn bootstrap_addrs(&self) -> Vec<Multiaddr> {
         self.hosts.iter().filter(|h| h.bootstrap).map(address).collect()

@@ -152,6 +152,12 @@ pub fn schedule(hosts: &[Host], count: u32, start_ms: u64, every_ms: u64, seed: 
     (0..count as u64).map(|k| (start_ms + k * every_ms, makers[k as usize % makers.len().max(1)], k + 1)).collect()
 }
 
+/// When each host first starts: bootstrap nodes at 0, the others spread over 1-10 s.
+pub fn join_times(hosts: &[Host]) -> Vec<u64> {
+    let n = hosts.len().max(1) as u64;
+    hosts.iter().map(|h| if h.bootstrap { 0 } else { 1_000 + u64::from(h.id) * 9_000 / n }).collect()
+}
+
 /// One process of a host: when it starts and, if it is stopped (killed), when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Life {
