@@ -24,7 +24,7 @@ use web_time::Instant;
 
 /// How often the node checks its peers.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// How often the node walks the DHT while under its outbound target.
+/// How often, at most, the node walks the DHT.
 const WALK_EVERY: Duration = Duration::from_secs(10);
 /// The node walks the DHT while its routing table holds fewer than this many times its
 /// outbound target (see `dial_towards_target`).
@@ -33,6 +33,7 @@ const WALK_BELOW_KNOWN: usize = 4;
 /// failure in a row up to 10 minutes. A fixed two minutes kept a region that had been cut off
 /// from the rest cut off for two minutes after the cut healed (every dial across had failed).
 const RETRY_FIRST: Duration = Duration::from_secs(10);
+/// The longest a failed peer is left alone.
 const RETRY_MAX: Duration = Duration::from_secs(600);
 /// Dials the manager has under way at once.
 const MAX_DIALING: usize = 8;
@@ -43,16 +44,18 @@ const MAX_FAILED: usize = 1024;
 /// swarm's idle timeout (10 minutes by default), and every lookup opens a dozen or more: left
 /// alone they hold a node far above its peer limit, and each of them costs identify and gossip
 /// traffic. Long enough for a lookup's request to the peer (a connection and one round trip:
-/// under 2 s between any two regions); a later lookup opens it again. At 300 nodes joining
-/// together, Kademlia's bootstrap queries alone open some 75,000 connections in 30 s, so the
-/// time each stays sets the peak: 10 s held nodes near 170 connections.
+/// under 2 s between any two regions); a later lookup opens it again. When 300 nodes join
+/// together, their Kademlia bootstrap queries open tens of thousands of connections within
+/// 30 s, so the time each stays sets the peak: at 10 s nodes held about 170 connections, at 4 s
+/// about 100 (median, in the lab).
 const LOOKUP_GRACE: Duration = Duration::from_secs(4);
 /// How long a new connection is safe from shedding: long enough for a newcomer to ask its
 /// bootstrap node for peers and dial them. A bootstrap node that shed at random among everyone
 /// cut some newcomers off before they had asked (at 300 nodes joining over 9 s, one of them
 /// ended with no peer at all).
 const NEW_GRACE: Duration = Duration::from_secs(30);
-/// How often a node with no connection at all dials its bootstrap peers again.
+/// How often, at most, a node alone or short of peers with none to dial dials its bootstrap
+/// peers again.
 const REBOOTSTRAP_EVERY: Duration = Duration::from_secs(30);
 /// Peers using this node's relay remembered as such (the relay server caps reservations and
 /// circuits far below this).
