@@ -406,13 +406,20 @@ impl Task {
         if max == 0 || connected.len() <= max {
             return;
         }
-        let protected = self.protected_peers();
         let young: HashSet<PeerId> =
             p.opened.iter().filter(|(_, t)| t.elapsed() < NEW_GRACE).map(|(peer, _)| *peer).collect();
-        let mut victims: Vec<PeerId> =
-            connected.iter().copied().filter(|peer| !protected.contains(peer) && !young.contains(peer)).collect();
+        // Only connections past their grace count towards the surplus: otherwise a stranger
+        // who kept opening fresh connections (each safe for its first 30 s) would have the
+        // node close its honest older peers to make room. Young ones are bounded by the
+        // connection limits, and are judged once they are old.
+        let old: Vec<PeerId> = connected.iter().copied().filter(|peer| !young.contains(peer)).collect();
+        if old.len() <= max {
+            return;
+        }
+        let surplus = old.len() - max;
+        let protected = self.protected_peers();
+        let mut victims: Vec<PeerId> = old.into_iter().filter(|peer| !protected.contains(peer)).collect();
         victims.shuffle(&mut rand::thread_rng());
-        let surplus = connected.len() - max;
         for peer in victims.into_iter().take(surplus) {
             tracing::debug!(%peer, "peer limit reached: closing the connection");
             Counters::bump(&self.shared.stats.peers_shed);
