@@ -216,6 +216,54 @@ impl OrderBook {
         }
         (out, if more { last } else { None })
     }
+
+    /// The signed envelopes of all live orders, in id order.
+    pub fn all_envelopes(&self, now: u64) -> Vec<Vec<u8>> {
+        self.orders.values().filter(|e| !e.order.is_expired(now)).map(|e| e.envelope.to_vec()).collect()
+    }
+
+    /// The signed envelopes of the live orders among `ids` (at most [`SYNC_PAGE_MAX`]).
+    pub fn envelopes(&self, ids: &[OrderId], now: u64) -> Vec<serde_bytes::ByteBuf> {
+        ids.iter()
+            .take(SYNC_PAGE_MAX as usize)
+            .filter_map(|id| self.orders.get(id))
+            .filter(|e| !e.order.is_expired(now))
+            .map(|e| serde_bytes::ByteBuf::from(e.envelope.to_vec()))
+            .collect()
+    }
+
+    /// The live orders as a sealed Negentropy set of (creation time, order id) items, for
+    /// reconciliation (`protocol::reconcile`).
+    pub(crate) fn reconciliation_set(&self, now: u64) -> negentropy::NegentropyStorageVector {
+        let mut set = negentropy::NegentropyStorageVector::with_capacity(self.orders.len());
+        for (id, e) in &self.orders {
+            if !e.order.is_expired(now) {
+                // Cannot fail: the set is not sealed yet.
+                let _ = set.insert(e.order.created_at, reconciliation_id(id));
+            }
+        }
+        let _ = set.seal();
+        set
+    }
+}
+
+/// An order id as a Negentropy item id (32 bytes; an order id is 16, the rest zero).
+pub(crate) fn reconciliation_id(id: &OrderId) -> negentropy::Id {
+    let mut bytes = [0u8; negentropy::ID_SIZE];
+    bytes[..id.0.len()].copy_from_slice(&id.0);
+    negentropy::Id::from_byte_array(bytes)
+}
+
+/// The order id inside a Negentropy item id, if it is one (the padding is zero).
+pub(crate) fn order_id_of(id: &negentropy::Id) -> Option<OrderId> {
+    let bytes = id.as_bytes();
+    let mut out = OrderId([0; 16]);
+    let n = out.0.len();
+    if bytes[n..].iter().any(|b| *b != 0) {
+        return None;
+    }
+    out.0.copy_from_slice(&bytes[..n]);
+    Some(out)
 }
 
 #[cfg(test)]

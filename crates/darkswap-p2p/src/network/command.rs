@@ -25,6 +25,7 @@ pub(crate) enum Command {
     Publish { topic: String, message: Message, reply: Reply<Result<(), Error>> },
     PublishOrder { draft: OrderDraft, reply: Reply<Result<Order, Error>> },
     CancelOrder { id: OrderId, reply: Reply<Result<(), Error>> },
+    ImportOrders { envelopes: Vec<Vec<u8>>, reply: Reply<usize> },
     SendTrade { peer: PeerId, message: TradeMessage, reply: Reply<Result<TradeState, Error>> },
     Authenticate { peer: PeerId, reply: Reply<Result<AuthorizationLevel, Error>> },
     VerifyPeer { peer: PeerId, reply: Reply<Result<AuthorizationLevel, Error>> },

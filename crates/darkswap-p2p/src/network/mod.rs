@@ -291,6 +291,29 @@ impl NetworkHandle {
         self.request(|reply| Command::CancelOrder { id, reply }).await?
     }
 
+    /// Takes in signed order announcements obtained elsewhere (another node's
+    /// [`export_orders`](Self::export_orders), a snapshot kept across restarts), each checked
+    /// as if a peer had synced it: signature, validity, expiry and the book's limits. Returns
+    /// how many were new; they are reported as [`NetworkEvent::MessageReceived`] from this
+    /// node's own peer id, and reach peers by their anti-entropy rounds, not by gossip. The task
+    /// checks a thousand at a time, so a large import does not hold up the network.
+    pub async fn import_orders(&self, envelopes: Vec<Vec<u8>>) -> Result<usize, Error> {
+        let mut added = 0;
+        let mut rest = envelopes.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<Vec<u8>> = rest.by_ref().take(1000).collect();
+            added += self.request(|reply| Command::ImportOrders { envelopes: chunk, reply }).await?;
+        }
+        Ok(added)
+    }
+
+    /// The makers' signed envelopes of the live orders in the local book, in order-id order:
+    /// what [`import_orders`](Self::import_orders) takes.
+    pub fn export_orders(&self) -> Vec<Vec<u8>> {
+        let now = runtime::now_unix();
+        self.shared.book.lock().map(|b| b.all_envelopes(now)).unwrap_or_default()
+    }
+
     /// Sends a trade-negotiation step to `peer` and waits for its acknowledgement. Returns the
     /// session's new state. The message and the acknowledgement are end-to-end encrypted (the
     /// first message to a peer sets up the session with a signed X25519 exchange).

@@ -40,6 +40,14 @@ pub const SYNC_BUCKETS: usize = 64;
 pub const SYNC_PAGE_MAX: u16 = 256;
 /// Largest encoded sync response.
 pub const MAX_SYNC_RESPONSE: usize = SYNC_PAGE_MAX as usize * (MAX_GOSSIP_MESSAGE + 8) + 64;
+/// Largest Negentropy message of a reconciliation round: a round over 100,000 orders needs a
+/// few kilobytes, and a larger difference takes more rounds rather than larger ones.
+pub const RECONCILE_FRAME: usize = 60_000;
+/// Rounds one reconciliation may take (Negentropy needs about log16 of the book's size, plus
+/// one per frame of differences): bounds a responder that never lets it end.
+pub const RECONCILE_MAX_ROUNDS: u32 = 64;
+/// Largest encoded reconciliation request or response (an offer or fetched orders: a page).
+pub const MAX_RECONCILE_MESSAGE: usize = MAX_SYNC_RESPONSE;
 /// Most sync pages fetched from one peer per connection (bounds a peer that never says "last").
 pub const SYNC_MAX_PAGES: u32 = 1024;
 /// Longest order lifetime accepted.

@@ -5,6 +5,8 @@
 //!   [`Message`].
 //! - Order-book sync ([`SYNC_PROTOCOL`]): a newcomer pages through a peer's live orders; each entry is
 //!   the maker's original signed envelope, so a syncing peer cannot forge orders.
+//! - Order-book reconciliation ([`reconcile::RECONCILE_PROTOCOL`]): two nodes find and exchange
+//!   only the orders one of them lacks (anti-entropy, and a node back from an absence).
 //! - Trade negotiation ([`TRADE_PROTOCOL`]): [`TradeMessage`]s addressed to one peer, each answered
 //!   by a [`TradeAck`](crate::trade::TradeAck), both end-to-end encrypted ([`sealed`]).
 //! - Authentication ([`AUTH_PROTOCOL`](crate::auth::AUTH_PROTOCOL)): challenges and tokens
@@ -16,6 +18,7 @@
 pub mod codec;
 pub mod envelope;
 pub mod limits;
+pub mod reconcile;
 mod reject;
 pub mod sealed;
 pub mod validate;

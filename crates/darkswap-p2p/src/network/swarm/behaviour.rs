@@ -7,6 +7,7 @@ use crate::{
     protocol::{
         codec::FrameCodec,
         limits,
+        reconcile::{ReconcileRequest, ReconcileResponse, RECONCILE_PROTOCOL},
         sealed::{TradeReply, TradeRequest},
         SyncRequest, SyncResponse, SYNC_PROTOCOL, TRADE_PROTOCOL,
     },
@@ -24,6 +25,8 @@ use crate::network::{gossip_settings::gossipsub_config, IDENTIFY_PROTOCOL, KAD_P
 
 /// Request-response behaviour for order-book sync.
 pub(crate) type SyncBehaviour = request_response::Behaviour<FrameCodec<SyncRequest, SyncResponse>>;
+/// Request-response behaviour for order-book reconciliation.
+pub(crate) type ReconcileBehaviour = request_response::Behaviour<FrameCodec<ReconcileRequest, ReconcileResponse>>;
 /// Request-response behaviour for trade negotiation.
 pub(crate) type TradeBehaviour = request_response::Behaviour<FrameCodec<TradeRequest, TradeReply>>;
 /// mDNS discovery: multicast DNS on native targets; browsers cannot multicast.
@@ -92,6 +95,8 @@ pub(crate) struct Behaviour {
     pub trade: Gated<TradeBehaviour>,
     /// Order-book sync for newcomers.
     pub sync: Gated<SyncBehaviour>,
+    /// Order-book reconciliation (anti-entropy).
+    pub reconcile: Gated<ReconcileBehaviour>,
     /// Liveness and round-trip times.
     pub ping: Gated<ping::Behaviour>,
     /// Learns peers' addresses and protocols.
@@ -154,6 +159,11 @@ impl Behaviour {
         let sync = request_response::Behaviour::with_codec(
             FrameCodec::new(limits::MAX_SYNC_REQUEST, limits::MAX_SYNC_RESPONSE),
             [(StreamProtocol::new(SYNC_PROTOCOL), request_response::ProtocolSupport::Full)],
+            rr(Duration::from_secs(30)),
+        );
+        let reconcile = request_response::Behaviour::with_codec(
+            FrameCodec::new(limits::MAX_RECONCILE_MESSAGE, limits::MAX_RECONCILE_MESSAGE),
+            [(StreamProtocol::new(RECONCILE_PROTOCOL), request_response::ProtocolSupport::Full)],
             rr(Duration::from_secs(30)),
         );
         let trade = request_response::Behaviour::with_codec(
@@ -232,6 +242,7 @@ impl Behaviour {
             identify: Gated::new(BoxedEvents::new(identify)),
             ping: Gated::new(ping::Behaviour::new(ping::Config::new())),
             sync: Gated::new(sync),
+            reconcile: Gated::new(reconcile),
             trade: Gated::new(trade),
             auth: Gated::new(BoxedEvents::new(auth_rr)),
             blocked,

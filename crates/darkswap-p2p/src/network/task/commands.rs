@@ -10,6 +10,7 @@ use crate::{
 };
 use darkswap_support::types::{Order, OrderCancel};
 use libp2p::gossipsub::IdentTopic;
+use std::sync::Arc;
 
 impl Task {
     pub(super) fn on_command(&mut self, cmd: Command) {
@@ -37,6 +38,18 @@ impl Task {
                     _ => Err(PublishError::UnknownOrder.into()),
                 };
                 let _ = reply.send(result);
+            }
+            Command::ImportOrders { envelopes, reply } => {
+                let local = *self.swarm.local_peer_id();
+                let added = envelopes
+                    .into_iter()
+                    .filter(|bytes| {
+                        let via = &super::ingest::Via::Import;
+                        let ingested = self.ingest(local, via, ORDERBOOK_TOPIC, Arc::from(bytes.as_slice()));
+                        matches!(ingested, super::ingest::Ingested::New(_))
+                    })
+                    .count();
+                let _ = reply.send(added);
             }
             Command::SendTrade { peer, message, reply } => self.send_trade(peer, message, reply),
             Command::Authenticate { peer, reply } => self.authenticate(peer, Some(reply)),

@@ -198,7 +198,7 @@ impl Task {
         if first {
             tracing::info!(peer = %peer_id, %addr, "peer connected");
             self.emit(NetworkEvent::PeerConnected(peer_id));
-            self.sync_on_connect(peer_id);
+            self.sync_on_connect(peer_id, endpoint.is_dialer());
         }
         if let Some(relay) = relay_of(&addr).or_else(|| local.as_ref().and_then(relay_of)) {
             self.emit(NetworkEvent::ConnectedThroughRelay { relay_peer_id: relay, dst_peer_id: peer_id });
@@ -224,6 +224,7 @@ impl Task {
             a.remove(&peer_id);
         }
         self.sync.on_disconnected(peer_id, lost);
+        self.reconcile.on_disconnected(&peer_id);
         self.ingest.forget(&peer_id);
         self.emit(NetworkEvent::PeerDisconnected(peer_id));
     }

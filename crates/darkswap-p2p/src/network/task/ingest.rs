@@ -40,6 +40,8 @@ pub(super) enum Via {
     Gossip(MessageId),
     /// A page of an order-book sync (only order announcements belong there).
     Sync,
+    /// The application imported it (`NetworkHandle::import_orders`; order announcements only).
+    Import,
 }
 
 /// What became of an ingested message.
@@ -72,7 +74,7 @@ impl Task {
             (Message::OrderAnnounce(_), _) | (_, Via::Gossip(_)) => {
                 validate::check_envelope(topic, &env, now).map(|()| env)
             }
-            (_, Via::Sync) => Err(RejectReason::WrongTopic),
+            (_, Via::Sync | Via::Import) => Err(RejectReason::WrongTopic),
         });
         let env = match checked {
             Ok(env) => env,
@@ -80,6 +82,7 @@ impl Task {
                 match via {
                     Via::Gossip(_) => tracing::warn!(peer = %source, %topic, %reason, "rejected gossip message"),
                     Via::Sync => tracing::warn!(peer = %source, %reason, "rejected order from sync"),
+                    Via::Import => tracing::debug!(%reason, "imported order rejected"),
                 }
                 self.shared.stats.reject(reason);
                 self.report(via, &source, MessageAcceptance::Reject);
@@ -109,6 +112,7 @@ impl Task {
                         tracing::debug!(peer = %source, %topic, kind = env.message.kind(), "message accepted");
                     }
                     Via::Sync => Counters::bump(&self.shared.stats.orders_synced),
+                    Via::Import => {}
                 }
                 let order = match &env.message {
                     Message::OrderAnnounce(o) => Some((o.id, o.created_at)),

@@ -35,6 +35,7 @@ mod gossip;
 mod ingest;
 mod metrics;
 mod peers;
+mod reconcile;
 mod relays;
 mod swarm_events;
 mod sync;
@@ -78,6 +79,7 @@ pub(crate) struct Task {
     gossip: gossip::Gossip,
     ingest: ingest::Ingest,
     sync: sync::Syncs,
+    reconcile: reconcile::Reconciles,
     bans: bans::Bans,
     trades: trade::Trades,
     auth: auth::Auth,
@@ -166,6 +168,7 @@ impl Task {
             gossip: gossip::Gossip::default(),
             ingest: ingest::Ingest::new(config.gossip_limits.clone()),
             sync: sync::Syncs::new(config.anti_entropy),
+            reconcile: reconcile::Reconciles::new(),
             bans: bans::Bans::new(config.gossip_limits.ban_duration),
             trades: trade::Trades::new(local, config.max_trades),
             auth: auth::Auth::new(config.relay_tokens.iter().cloned().collect()),

@@ -45,6 +45,7 @@ impl Task {
         let traffic = match &ev {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source: peer, .. })
             | BehaviourEvent::Sync(request_response::Event::Message { peer, .. })
+            | BehaviourEvent::Reconcile(request_response::Event::Message { peer, .. })
             | BehaviourEvent::Trade(request_response::Event::Message { peer, .. }) => Some(*peer),
             _ => None,
         };
@@ -57,6 +58,7 @@ impl Task {
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }) => self.publish_unsent(&topic),
             BehaviourEvent::Sync(ev) => self.on_sync(ev),
+            BehaviourEvent::Reconcile(ev) => self.on_reconcile(ev),
             BehaviourEvent::Trade(ev) => self.on_trade(ev),
             BehaviourEvent::Auth(ev) => self.on_auth(*ev),
             BehaviourEvent::Blocked(ev) => match ev {},

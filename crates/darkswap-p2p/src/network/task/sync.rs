@@ -2,13 +2,10 @@
 //! (asking back, and gossiping young repairs on). Sync pages carry the makers' signed envelopes,
 //! each taken in by `ingest.rs` like gossip.
 
-use super::{
-    ingest::{Ingested, Via},
-    Task,
-};
+use super::Task;
 use crate::{
     network::stats::Counters,
-    protocol::{envelope, limits, SyncRequest, SyncResponse, ORDERBOOK_TOPIC},
+    protocol::{limits, SyncRequest, SyncResponse, ORDERBOOK_TOPIC},
     rate::TokenBucket,
     runtime::now_unix,
 };
@@ -19,7 +16,6 @@ use libp2p::{
 };
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
     time::Duration,
 };
 
@@ -36,7 +32,7 @@ pub(super) struct Syncs {
     every: Duration,
     /// When each peer was last asked back (see `on_sync`); connected peers only.
     asked_back: HashMap<PeerId, web_time::Instant>,
-    /// Bounds the orders anti-entropy brought that are gossiped on (see `regossip`).
+    /// Bounds the orders anti-entropy brought that are gossiped on (see `sync_repaired`).
     regossip: TokenBucket,
     /// An anti-entropy round brought orders this node lacked, so the next one starts on the
     /// next tick (with another peer) instead of a whole interval later: after an overload that
@@ -99,24 +95,42 @@ impl Syncs {
 
 impl Task {
     /// A first connection to `peer`. Sync the whole book when joining (the first few peers) and
-    /// after being cut off from every gossip peer. When a peer we lost (its connection failed)
+    /// after being cut off from every gossip peer: page through the peer's book when this one is
+    /// empty, and otherwise reconcile, which moves only the orders that differ (a node back from
+    /// an absence, or one that imported a snapshot). When a peer we lost (its connection failed)
     /// comes back, compare books with it (an anti-entropy round): one side may have missed
     /// what the other's part of the network published meanwhile, and when nothing was missed
     /// the digest is all it costs. Otherwise gossip keeps the book current and a sync with
     /// every newly discovered peer would only repeat it.
-    pub(super) fn sync_on_connect(&mut self, peer: PeerId) {
+    ///
+    /// Either side of a new connection may want to compare books, and one reconciliation tells
+    /// its initiator the difference both ways; so the dialer starts at once and the listener
+    /// only if the dialer has not started one within a moment (`Reconciles::defer`).
+    pub(super) fn sync_on_connect(&mut self, peer: PeerId, dialer: bool) {
         let isolated =
             !self.swarm.behaviour().gossipsub.all_peers().any(|(p, topics)| *p != peer && !topics.is_empty());
         let returning = self.sync.lost.remove(&peer).is_some();
         if isolated || self.sync.done + self.sync.running.len() < Syncs::SYNC_PEERS {
+            let empty = self.shared.book.lock().map_or(true, |b| b.is_empty());
+            if !empty && self.sync.every > Duration::ZERO {
+                self.sync.done += 1;
+                if dialer {
+                    self.start_reconcile(peer);
+                } else {
+                    self.reconcile.defer(peer);
+                }
+                return;
+            }
             self.sync.running.insert(peer);
             self.request_sync(peer, None);
         } else if returning && self.sync.every.is_zero() {
             // Anti-entropy is off: a full sync is the only comparison there is.
             self.sync.running.insert(peer);
             self.request_sync(peer, None);
-        } else if returning {
+        } else if returning && dialer {
             self.start_anti_entropy(peer, now_unix());
+        } else if returning {
+            self.reconcile.defer(peer);
         }
     }
 
@@ -127,6 +141,9 @@ impl Task {
     /// the next tick, until one finds nothing. The peer asked also asks back when the digests
     /// differ (see `on_sync`), so an order only this node holds spreads as fast as one it lacks.
     pub(super) fn anti_entropy(&mut self, now: u64) {
+        for peer in self.reconcile.deferred_due() {
+            self.start_reconcile(peer);
+        }
         let due = self.sync.repaired || self.sync.last_round.elapsed() >= self.sync.every;
         if self.sync.every.is_zero() || !due {
             return;
@@ -134,22 +151,29 @@ impl Task {
         self.sync.repaired = false;
         self.sync.last_round = web_time::Instant::now();
         let hash = IdentTopic::new(ORDERBOOK_TOPIC).hash();
-        let running = &self.sync.running;
+        let (running, reconcile) = (&self.sync.running, &self.reconcile);
         let candidates: Vec<PeerId> = self
             .swarm
             .behaviour()
             .gossipsub
             .all_peers()
-            .filter(|(p, topics)| topics.contains(&&hash) && !running.contains(p))
+            .filter(|(p, topics)| topics.contains(&&hash) && !running.contains(p) && !reconcile.running(p))
             .map(|(p, _)| *p)
             .collect();
         let Some(&peer) = candidates.get(rand::random::<usize>() % candidates.len().max(1)) else { return };
         self.start_anti_entropy(peer, now);
     }
 
+    /// Compares books with `peer`: reconciliation (`reconcile.rs`), or with a node that does
+    /// not speak it, digests.
+    fn start_anti_entropy(&mut self, peer: PeerId, _now: u64) {
+        self.start_reconcile(peer);
+    }
+
     /// Sends `peer` this book's digest, asking for the orders in the buckets where the books
-    /// differ.
-    fn start_anti_entropy(&mut self, peer: PeerId, now: u64) {
+    /// differ: the comparison of nodes from before reconciliation. It sends every order of a
+    /// differing bucket, of 64; at 1% of a large book changed, that is nearly the whole book.
+    pub(super) fn start_digest_round(&mut self, peer: PeerId, now: u64) {
         let digest = match self.shared.book.lock() {
             Ok(book) => book.digest(now),
             Err(_) => return,
@@ -226,10 +250,12 @@ impl Task {
         self.start_anti_entropy(peer, now);
     }
 
-    /// Gossips on a young order that an anti-entropy round brought: when an overloaded node's
-    /// gossip was dropped, most nodes lack the order, and pulls alone take a round per hop.
-    /// The maker's envelope travels unchanged; nodes that have it drop the copy as a duplicate.
-    fn regossip(&mut self, order: OrderId, created_at: u64, bytes: &[u8], now: u64) {
+    /// An anti-entropy round brought an order this node lacked: the next round comes on the
+    /// next tick, and a young order is gossiped on. When an overloaded node's gossip was
+    /// dropped, most nodes lack the order, and pulls alone take a round per hop. The maker's
+    /// envelope travels unchanged; nodes that have it drop the copy as a duplicate.
+    pub(super) fn sync_repaired(&mut self, order: OrderId, created_at: u64, bytes: &[u8], now: u64) {
+        self.sync.repaired = true;
         if now.saturating_sub(created_at) > Syncs::REGOSSIP_MAX_AGE
             || !self.sync.regossip.take(web_time::Instant::now())
         {
@@ -243,23 +269,8 @@ impl Task {
     }
 
     fn on_sync_page(&mut self, peer: PeerId, page: SyncResponse) {
-        let now = now_unix();
-        for bytes in page.envelopes.into_iter().take(limits::SYNC_PAGE_MAX as usize) {
-            let known = envelope::claimed_order_id(&bytes)
-                .is_some_and(|id| self.shared.book.lock().is_ok_and(|b| b.get(&id).is_some()));
-            if known {
-                continue;
-            }
-            let bytes: Arc<[u8]> = Arc::from(bytes.into_vec());
-            if let Ingested::New(Some((order, created_at))) =
-                self.ingest(peer, &Via::Sync, ORDERBOOK_TOPIC, bytes.clone())
-            {
-                if self.sync.digests.contains_key(&peer) {
-                    self.sync.repaired = true;
-                    self.regossip(order, created_at, &bytes, now);
-                }
-            }
-        }
+        let repair = self.sync.digests.contains_key(&peer);
+        self.take_in_orders(peer, page.envelopes, repair);
         match page.next {
             Some(next) => self.request_sync(peer, Some(next)),
             None => {

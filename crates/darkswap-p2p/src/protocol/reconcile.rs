@@ -1,0 +1,44 @@
+//! Order-book reconciliation ([`RECONCILE_PROTOCOL`]): two nodes find the orders one holds and
+//! the other lacks with [Negentropy](https://github.com/hoytech/negentropy) range-based set
+//! reconciliation, then move only those orders.
+//!
+//! The initiator sends [`ReconcileRequest::Round`]s until it knows which order ids the responder
+//! lacks and which it lacks itself; then it fetches what it lacks ([`ReconcileRequest::Fetch`])
+//! and offers what the responder lacks ([`ReconcileRequest::Offer`]). The set reconciled is the
+//! live orders, each an item of (creation time, order id): Negentropy splits the set by item
+//! order, so orders created while a node was away, which differ between the books, share a
+//! range of recent creation times and cost a few dozen bytes each to find, and the ranges where
+//! the books agree cost one fingerprint each.
+
+use darkswap_support::types::OrderId;
+use serde::{Deserialize, Serialize};
+
+/// Request-response protocol for order-book reconciliation.
+pub const RECONCILE_PROTOCOL: &str = "/darkswap/reconcile/1.0.0";
+
+/// A step of a reconciliation, from the node that started it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReconcileRequest {
+    /// A Negentropy message (at most [`limits::RECONCILE_FRAME`](super::limits::RECONCILE_FRAME)
+    /// bytes).
+    Round(serde_bytes::ByteBuf),
+    /// Send these orders' signed envelopes (at most
+    /// [`SYNC_PAGE_MAX`](super::limits::SYNC_PAGE_MAX) ids).
+    Fetch(Vec<OrderId>),
+    /// Orders the responder lacks: the makers' signed envelopes (at most
+    /// [`SYNC_PAGE_MAX`](super::limits::SYNC_PAGE_MAX)).
+    Offer(Vec<serde_bytes::ByteBuf>),
+}
+
+/// The responder's answer to a [`ReconcileRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReconcileResponse {
+    /// The Negentropy reply to a [`ReconcileRequest::Round`].
+    Round(serde_bytes::ByteBuf),
+    /// The live orders among those fetched, as the makers' signed envelopes.
+    Orders(Vec<serde_bytes::ByteBuf>),
+    /// The offer was taken in.
+    Taken,
+    /// Not served: the requester is over its rate, or its Negentropy message was malformed.
+    Refused,
+}
