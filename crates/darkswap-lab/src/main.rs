@@ -11,11 +11,12 @@ mod churn;
 mod node;
 mod plain;
 mod report;
+mod resync;
 mod shadow;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use darkswap_lab::{
-    plan::{Partition, Plan, Record, Stack},
+    plan::{Partition, Plan, Record, Resync, Stack},
     topology,
 };
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ enum Scenario {
     /// Orders go out while one region is cut off from the rest for a while (the bootstrap
     /// nodes stay).
     Partition,
+    /// Every node holds a large book: a newcomer joins with nothing, and a node away for a
+    /// while comes back to a book that changed (DarkSwap only: the reference has no book).
+    Resync,
 }
 
 #[derive(Subcommand)]
@@ -80,6 +84,14 @@ enum Cmd {
         region: usize,
         #[arg(long, default_value_t = 60)]
         cut_seconds: u64,
+        /// Resync: orders in the book, the share of it published while the returner is away,
+        /// and for how long it is away.
+        #[arg(long, default_value_t = 10_000)]
+        book: u32,
+        #[arg(long, default_value_t = 1.0)]
+        changed_percent: f64,
+        #[arg(long, default_value_t = 10)]
+        away_minutes: u64,
         /// Where to write the configuration, logs and report.
         #[arg(long, default_value = "target/lab")]
         out: PathBuf,
@@ -142,6 +154,64 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "Partition, {nodes} nodes, region {region} ({inside} nodes) cut off for {cut_seconds} s, seed {seed}"
             );
             report_recovery(&lab.dir, &title, &figures)
+        }
+        Cmd::Run {
+            scenario: Scenario::Resync,
+            nodes,
+            bootstraps,
+            seed,
+            target_outbound,
+            max_peers,
+            book,
+            changed_percent,
+            away_minutes,
+            out,
+            shadow,
+            ..
+        } => {
+            let lab = Lab::new(&out, "resync", nodes, seed, shadow)?;
+            let hosts = topology::place(nodes, bootstraps, seed);
+            let (newcomer, returner) = (nodes - 1, nodes - 2);
+            let book_file = lab.dir.join("book.bin");
+            let payload = 8;
+            eprintln!("lab: signing {book} orders...");
+            let order_bytes = resync::write_book(&book_file, book, payload, seed)?;
+            // Nodes join over the first 10 s holding the book; the newcomer joins at 60 s; the
+            // returner is away from 120 s for `away_minutes`, while the others publish the
+            // changed orders; the run ends 90 s after its return.
+            let away_from_ms = 120_000;
+            let away_to_ms = away_from_ms + away_minutes * 60_000;
+            let resync = Resync { book: book_file, newcomer, returner, away_from_ms, away_to_ms };
+            let changed = (f64::from(book) * changed_percent / 100.0).round().max(1.0) as u32;
+            let makers: Vec<_> = hosts.iter().filter(|h| h.id != returner).cloned().collect();
+            let window = away_to_ms - away_from_ms - 20_000;
+            let publish =
+                topology::schedule(&makers, changed, away_from_ms + 10_000, window / u64::from(changed), seed);
+            let lives = topology::join_times(&hosts)
+                .into_iter()
+                .zip(&hosts)
+                .map(|(start_ms, h)| {
+                    let start_ms = if h.id == newcomer { 60_000 } else { start_ms };
+                    vec![topology::Life { start_ms, stop_ms: None }]
+                })
+                .collect();
+            let timing = shadow::Timing { lives, end_ms: away_to_ms + 90_000 };
+            let base =
+                Plan { resync: Some(resync.clone()), ..Plan::new(hosts, publish, 38_000, target_outbound, max_peers) };
+            let figures = lab.run(&[Stack::Darkswap], &base, &timing, "resync", |p, logs| {
+                resync::analyse(p, logs, &resync, book as usize, order_bytes)
+            })?;
+            let figures = figures.into_iter().next().ok_or("no run")?;
+            let title = format!(
+                "Resync, {nodes} nodes, a book of {book} orders, {changed} published while one node was away {away_minutes} min, seed {seed}"
+            );
+            let rows = resync::rows(&figures);
+            println!("{}", report::table_text(&["darkswap"], &rows));
+            std::fs::write(lab.dir.join("report.md"), report::table_markdown(&title, &["darkswap"], &rows))?;
+            std::fs::write(lab.dir.join("figures.json"), serde_json::to_vec_pretty(&figures)?)?;
+            let _ = std::fs::remove_file(lab.dir.join("book.bin"));
+            eprintln!("lab: report and figures in {}", lab.dir.display());
+            Ok(())
         }
         Cmd::Run {
             scenario: Scenario::Churn,

@@ -1,7 +1,7 @@
 //! The DarkSwap node process of a run: a `Network` on the host's address, started from the
 //! bootstrap nodes, publishing the orders the plan gives it and logging what it sees.
 
-use darkswap_lab::plan::{address, metric_by_label, metric_sum, node_key, now_ms, Plan, Record, PORT};
+use darkswap_lab::plan::{address, metric_by_label, metric_sum, node_key, now_ms, read_book, Plan, Record, PORT};
 use darkswap_p2p::{
     network::{Network, NetworkConfig, NetworkEvent, PeeringConfig},
     protocol::{Message, ORDERBOOK_TOPIC},
@@ -30,6 +30,26 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
         .await?;
     Record::Start { t: now_ms(), id, peer: net.local_peer_id().to_string() }.emit();
     let handle = net.handle();
+    let local = net.local_peer_id();
+    if let Some(resync) = plan.resync.as_ref().filter(|r| r.newcomer != id) {
+        let added = handle.import_orders(read_book(&resync.book)?).await?;
+        eprintln!("node {id}: imported {added} orders");
+        if resync.returner == id {
+            let peers: Vec<_> =
+                plan.hosts.iter().filter(|h| h.id != id).map(|h| node_key(h.id).public().to_peer_id()).collect();
+            let (h, from, to) = (handle.clone(), resync.away_from_ms, resync.away_to_ms);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(from.saturating_sub(now_ms()))).await;
+                for p in &peers {
+                    let _ = h.ban_peer(*p).await;
+                }
+                tokio::time::sleep(Duration::from_millis(to.saturating_sub(now_ms()))).await;
+                for p in &peers {
+                    let _ = h.unban_peer(*p).await;
+                }
+            });
+        }
+    }
     let metrics = net.metrics();
     // A process that restarted publishes only what is still ahead of it.
     let started = now_ms();
@@ -105,13 +125,22 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
                         "direction=\"out\"",
                         "protocol",
                     ),
+                    received_by_protocol: metric_by_label(
+                        &text,
+                        "darkswap_protocol_bytes_total",
+                        "direction=\"in\"",
+                        "protocol",
+                    ),
                 }
                 .emit();
             }
         }
     });
     while let Some(ev) = net.next_event().await {
-        if let NetworkEvent::MessageReceived { message: Message::OrderAnnounce(order), .. } = ev {
+        if let NetworkEvent::MessageReceived { peer_id, message: Message::OrderAnnounce(order), .. } = ev {
+            if peer_id == local {
+                continue; // imported at start
+            }
             if let Some(tag) = order.terms.get(..8) {
                 let tag = u64::from_be_bytes(tag.try_into().expect("8 bytes"));
                 Record::Receive { t: now_ms(), tag }.emit();

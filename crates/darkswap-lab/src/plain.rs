@@ -130,6 +130,7 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
                         received_all: metric_sum(&text, "topic_msg_recv_counts_unfiltered_total", &[]),
                         received_first: metric_sum(&text, "topic_msg_recv_counts_total", &[]),
                         sent_by_protocol: Default::default(),
+                        received_by_protocol: Default::default(),
                     }
                     .emit();
                 }

@@ -50,6 +50,39 @@ pub struct Plan {
     /// A partition during the run, if any.
     #[serde(default)]
     pub partition: Option<Partition>,
+    /// The resync scenario's book, newcomer and absence, if any.
+    #[serde(default)]
+    pub resync: Option<Resync>,
+}
+
+/// The resync scenario: every node but the newcomer starts holding the same book (imported
+/// from a file of signed orders); the newcomer joins later with nothing; the returner leaves
+/// for a while (blocking every peer, as a partition does) while others publish new orders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Resync {
+    /// The book: signed order envelopes, each as a little-endian u32 length and the bytes.
+    pub book: std::path::PathBuf,
+    pub newcomer: u32,
+    pub returner: u32,
+    pub away_from_ms: u64,
+    pub away_to_ms: u64,
+}
+
+/// Tags of the book's orders start here (the published orders' tags count from 1).
+pub const BOOK_TAG: u64 = 1 << 40;
+
+/// Reads a book file written for [`Resync::book`].
+pub fn read_book(path: &std::path::Path) -> std::io::Result<Vec<Vec<u8>>> {
+    let bytes = std::fs::read(path)?;
+    let mut out = Vec::new();
+    let mut rest = bytes.as_slice();
+    while rest.len() >= 4 {
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        let Some(envelope) = rest.get(4..4 + len) else { break };
+        out.push(envelope.to_vec());
+        rest = &rest[4 + len..];
+    }
+    Ok(out)
 }
 
 /// A network partition: from `from_ms` to `to_ms` of simulated time the hosts of `region` and
@@ -95,6 +128,7 @@ impl Plan {
             target_outbound,
             max_peers,
             partition: None,
+            resync: None,
         }
     }
 
@@ -150,9 +184,11 @@ pub enum Record {
         sent: u64,
         received_all: u64,
         received_first: u64,
-        /// Bytes sent per protocol, where the stack counts them so (DarkSwap).
+        /// Bytes sent and received per protocol, where the stack counts them so (DarkSwap).
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         sent_by_protocol: BTreeMap<String, u64>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        received_by_protocol: BTreeMap<String, u64>,
     },
 }
 
