@@ -4,7 +4,10 @@
 //!
 //! The initiator sends [`ReconcileRequest::Round`]s until it knows which order ids the responder
 //! lacks and which it lacks itself; then it fetches what it lacks ([`ReconcileRequest::Fetch`])
-//! and offers what the responder lacks ([`ReconcileRequest::Offer`]). The set reconciled is the
+//! and names what the responder lacks ([`ReconcileRequest::Offer`]), which the responder fetches
+//! unless it has it by then or is fetching it from another peer. Orders move only when pulled,
+//! so a node that several peers reconcile with at once (one back from an absence) receives
+//! each order once. The set reconciled is the
 //! live orders, each an item of (creation time, order id): Negentropy splits the set by item
 //! order, so orders created while a node was away, which differ between the books, share a
 //! range of recent creation times and cost a few dozen bytes each to find, and the ranges where
@@ -25,9 +28,9 @@ pub enum ReconcileRequest {
     /// Send these orders' signed envelopes (at most
     /// [`SYNC_PAGE_MAX`](super::limits::SYNC_PAGE_MAX) ids).
     Fetch(Vec<OrderId>),
-    /// Orders the responder lacks: the makers' signed envelopes (at most
-    /// [`SYNC_PAGE_MAX`](super::limits::SYNC_PAGE_MAX)).
-    Offer(Vec<serde_bytes::ByteBuf>),
+    /// Orders the initiator holds and the responder lacks, to fetch (at most
+    /// [`SYNC_PAGE_MAX`](super::limits::SYNC_PAGE_MAX) ids).
+    Offer(Vec<OrderId>),
 }
 
 /// The responder's answer to a [`ReconcileRequest`].
@@ -37,7 +40,7 @@ pub enum ReconcileResponse {
     Round(serde_bytes::ByteBuf),
     /// The live orders among those fetched, as the makers' signed envelopes.
     Orders(Vec<serde_bytes::ByteBuf>),
-    /// The offer was taken in.
+    /// The offer was noted (the responder fetches what it still lacks).
     Taken,
     /// Not served: the requester is over its rate, or its Negentropy message was malformed.
     Refused,

@@ -225,6 +225,7 @@ impl Task {
         }
         self.sync.on_disconnected(peer_id, lost);
         self.reconcile.on_disconnected(&peer_id);
+        self.after_pages();
         self.ingest.forget(&peer_id);
         self.emit(NetworkEvent::PeerDisconnected(peer_id));
     }

@@ -1,6 +1,7 @@
 //! Order-book reconciliation (`protocol::reconcile`): as initiator, the Negentropy rounds with
-//! one peer, then fetching what this node lacks and offering what the peer lacks; as responder,
-//! answering rounds against a recent snapshot of the book, each peer within its own rate.
+//! one peer, then fetching what this node lacks and naming what the peer lacks; as responder,
+//! answering rounds against a recent snapshot of the book, each peer within its own rate. Orders
+//! are fetched once: ids being fetched from one peer are not fetched from another meanwhile.
 
 use super::{
     ingest::{Ingested, Via},
@@ -46,6 +47,10 @@ pub(super) struct Reconciles {
     /// Connected peers to reconcile with unless they start first, and from when (see
     /// `Task::sync_on_connect`).
     deferred: HashMap<PeerId, Instant>,
+    /// Order ids asked for and when: a node that several peers reconcile with at once (back
+    /// from an absence) fetches each order once. Bounded ([`Reconciles::MAX_FETCHING`]); an id
+    /// whose fetch failed is fetched again after [`Reconciles::FETCH_TIMEOUT`].
+    fetching: HashMap<OrderId, Instant>,
 }
 
 impl Reconciles {
@@ -59,9 +64,38 @@ impl Reconciles {
     const PEER_BURST: u32 = 40;
     /// How long the listening side of a new connection waits for the dialer to reconcile.
     const DEFER: Duration = Duration::from_secs(2);
+    /// Order ids being fetched at most (a full book's difference with a few peers at once).
+    const MAX_FETCHING: usize = 16_384;
+    /// How long an id asked for is not asked for again.
+    const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
     pub(super) fn new() -> Self {
-        Self { sessions: HashMap::new(), snapshot: None, served: HashMap::new(), deferred: HashMap::new() }
+        Self {
+            sessions: HashMap::new(),
+            snapshot: None,
+            served: HashMap::new(),
+            deferred: HashMap::new(),
+            fetching: HashMap::new(),
+        }
+    }
+
+    /// Of `ids`, those to fetch now (not asked for within [`Reconciles::FETCH_TIMEOUT`]),
+    /// marked as asked for; none beyond [`Reconciles::MAX_FETCHING`].
+    fn claim_fetches(&mut self, ids: impl IntoIterator<Item = OrderId>) -> Vec<OrderId> {
+        let now = Instant::now();
+        if self.fetching.len() >= Reconciles::MAX_FETCHING / 2 {
+            self.fetching.retain(|_, at| now.duration_since(*at) < Reconciles::FETCH_TIMEOUT);
+        }
+        let mut out = Vec::new();
+        for id in ids {
+            let asked = self.fetching.get(&id).is_some_and(|at| now.duration_since(*at) < Reconciles::FETCH_TIMEOUT);
+            if asked || (self.fetching.len() >= Reconciles::MAX_FETCHING && !self.fetching.contains_key(&id)) {
+                continue;
+            }
+            self.fetching.insert(id, now);
+            out.push(id);
+        }
+        out
     }
 
     /// Reconcile with connected `peer` in a moment, unless it starts a reconciliation first.
@@ -193,8 +227,9 @@ impl Task {
                 Ok(book) => ReconcileResponse::Orders(book.envelopes(&ids, unix)),
                 Err(_) => ReconcileResponse::Refused,
             },
-            ReconcileRequest::Offer(envelopes) => {
-                self.take_in_orders(peer, envelopes, true);
+            ReconcileRequest::Offer(mut ids) => {
+                ids.truncate(limits::SYNC_PAGE_MAX as usize);
+                self.fetch_missing(peer, ids);
                 ReconcileResponse::Taken
             }
         }
@@ -237,22 +272,26 @@ impl Task {
         }
     }
 
-    /// Fetches the orders `need` from `peer` and offers it those in `have`, a page per request.
+    /// Fetches the orders `need` from `peer` and names those in `have` for it to fetch, a page
+    /// per request.
     fn exchange_difference(&mut self, peer: PeerId, have: &[Id], need: &[Id]) {
-        let page = limits::SYNC_PAGE_MAX as usize;
-        let need: Vec<OrderId> = need.iter().filter_map(order_id_of).collect();
-        for ids in need.chunks(page) {
-            self.send_reconcile(peer, ReconcileRequest::Fetch(ids.to_vec()));
-        }
+        self.fetch_missing(peer, need.iter().filter_map(order_id_of).collect());
         let have: Vec<OrderId> = have.iter().filter_map(order_id_of).collect();
-        for ids in have.chunks(page) {
-            let envelopes = match self.shared.book.lock() {
-                Ok(book) => book.envelopes(ids, now_unix()),
-                Err(_) => return,
-            };
-            if !envelopes.is_empty() {
-                self.send_reconcile(peer, ReconcileRequest::Offer(envelopes));
-            }
+        for ids in have.chunks(limits::SYNC_PAGE_MAX as usize) {
+            self.send_reconcile(peer, ReconcileRequest::Offer(ids.to_vec()));
+        }
+    }
+
+    /// Fetches from `peer` the orders among `ids` that the book lacks and no other peer is
+    /// being asked for, a page per request.
+    fn fetch_missing(&mut self, peer: PeerId, ids: Vec<OrderId>) {
+        let lacking: Vec<OrderId> = match self.shared.book.lock() {
+            Ok(book) => ids.into_iter().filter(|id| book.get(id).is_none()).collect(),
+            Err(_) => return,
+        };
+        let wanted = self.reconcile.claim_fetches(lacking);
+        for ids in wanted.chunks(limits::SYNC_PAGE_MAX as usize) {
+            self.send_reconcile(peer, ReconcileRequest::Fetch(ids.to_vec()));
         }
     }
 
@@ -291,5 +330,21 @@ mod tests {
         let mut foreign = [0u8; 32];
         foreign[31] = 1;
         assert_eq!(order_id_of(&Id::from_byte_array(foreign)), None, "not an order id: skipped");
+    }
+
+    #[test]
+    fn an_order_is_fetched_from_one_peer_at_a_time_and_the_claims_are_bounded() {
+        let mut r = Reconciles::new();
+        let ids: Vec<OrderId> = (0..10u8).map(|n| OrderId([n; 16])).collect();
+        assert_eq!(r.claim_fetches(ids.clone()), ids);
+        assert!(r.claim_fetches(ids[..5].to_vec()).is_empty(), "asked for already");
+        let many = (0..Reconciles::MAX_FETCHING as u32 * 2).map(|n| {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&n.to_le_bytes());
+            id[15] = 1;
+            OrderId(id)
+        });
+        assert_eq!(r.claim_fetches(many).len(), Reconciles::MAX_FETCHING - ids.len());
+        assert_eq!(r.fetching.len(), Reconciles::MAX_FETCHING);
     }
 }

@@ -26,6 +26,9 @@ pub(super) struct Syncs {
     /// Peers we are syncing from now, and how many full syncs completed.
     running: HashSet<PeerId>,
     done: usize,
+    /// Peers a newcomer reconciles with once its page sync ends: pages from two peers at once
+    /// would bring the whole book twice.
+    waiting: Vec<PeerId>,
     /// Anti-entropy rounds running (the digest sent), and when the last one started.
     digests: HashMap<PeerId, Vec<u64>>,
     last_round: web_time::Instant,
@@ -63,6 +66,7 @@ impl Syncs {
             pages: HashMap::new(),
             running: HashSet::new(),
             done: 0,
+            waiting: Vec::new(),
             digests: HashMap::new(),
             last_round: now,
             every,
@@ -80,6 +84,7 @@ impl Syncs {
         self.running.remove(&peer);
         self.digests.remove(&peer);
         self.asked_back.remove(&peer);
+        self.waiting.retain(|p| *p != peer);
         if !lost {
             return;
         }
@@ -110,8 +115,13 @@ impl Task {
         let isolated =
             !self.swarm.behaviour().gossipsub.all_peers().any(|(p, topics)| *p != peer && !topics.is_empty());
         let returning = self.sync.lost.remove(&peer).is_some();
-        if isolated || self.sync.done + self.sync.running.len() < Syncs::SYNC_PEERS {
+        let syncing = self.sync.done + self.sync.running.len() + self.sync.waiting.len();
+        if isolated || syncing < Syncs::SYNC_PEERS {
             let empty = self.shared.book.lock().map_or(true, |b| b.is_empty());
+            if empty && self.paging() {
+                self.sync.waiting.push(peer);
+                return;
+            }
             if !empty && self.sync.every > Duration::ZERO {
                 self.sync.done += 1;
                 if dialer {
@@ -131,6 +141,31 @@ impl Task {
             self.start_anti_entropy(peer, now_unix());
         } else if returning {
             self.reconcile.defer(peer);
+        }
+    }
+
+    /// Whether a newcomer's page sync is under way (not an anti-entropy round by digests).
+    fn paging(&self) -> bool {
+        self.sync.running.iter().any(|p| !self.sync.digests.contains_key(p))
+    }
+
+    /// A page sync ended (or its peer failed): the peers waiting for it are reconciled with,
+    /// or if the book is still empty, the first of them is paged through.
+    pub(super) fn after_pages(&mut self) {
+        for peer in std::mem::take(&mut self.sync.waiting) {
+            if !self.swarm.is_connected(&peer) {
+                continue;
+            }
+            let empty = self.shared.book.lock().map_or(true, |b| b.is_empty());
+            if empty && self.paging() {
+                self.sync.waiting.push(peer);
+            } else if empty || self.sync.every.is_zero() {
+                self.sync.running.insert(peer);
+                self.request_sync(peer, None);
+            } else {
+                self.sync.done += 1;
+                self.start_reconcile(peer);
+            }
         }
     }
 
@@ -226,6 +261,7 @@ impl Task {
                 // Peers that do not speak the protocol (plain relays, other apps) are expected.
                 self.sync.running.remove(&peer);
                 self.sync.digests.remove(&peer);
+                self.after_pages();
                 if !matches!(error, request_response::OutboundFailure::UnsupportedProtocols) {
                     Counters::bump(&self.shared.stats.sync_failures);
                     tracing::debug!(%peer, %error, "sync request failed");
@@ -277,6 +313,7 @@ impl Task {
                 // An anti-entropy round is not one of the newcomer's syncs.
                 if self.sync.running.remove(&peer) && self.sync.digests.remove(&peer).is_none() {
                     self.sync.done += 1;
+                    self.after_pages();
                 }
             }
         }
