@@ -117,11 +117,13 @@ impl Task {
         let returning = self.sync.lost.remove(&peer).is_some();
         let syncing = self.sync.done + self.sync.running.len() + self.sync.waiting.len();
         if isolated || syncing < Syncs::SYNC_PEERS {
-            let empty = self.shared.book.lock().map_or(true, |b| b.is_empty());
-            if empty && self.paging() {
+            // While pages come in, the book is partial: a reconciliation now would list most of
+            // it as differing.
+            if self.paging() {
                 self.sync.waiting.push(peer);
                 return;
             }
+            let empty = self.shared.book.lock().map_or(true, |b| b.is_empty());
             if !empty && self.sync.every > Duration::ZERO {
                 self.sync.done += 1;
                 if dialer {
@@ -157,7 +159,7 @@ impl Task {
                 continue;
             }
             let empty = self.shared.book.lock().map_or(true, |b| b.is_empty());
-            if empty && self.paging() {
+            if self.paging() {
                 self.sync.waiting.push(peer);
             } else if empty || self.sync.every.is_zero() {
                 self.sync.running.insert(peer);
@@ -176,6 +178,9 @@ impl Task {
     /// the next tick, until one finds nothing. The peer asked also asks back when the digests
     /// differ (see `on_sync`), so an order only this node holds spreads as fast as one it lacks.
     pub(super) fn anti_entropy(&mut self, now: u64) {
+        if self.paging() {
+            return; // the book is partial until the pages are in (see `after_pages`)
+        }
         for peer in self.reconcile.deferred_due() {
             self.start_reconcile(peer);
         }
