@@ -19,6 +19,7 @@ use darkswap_lab::{
     plan::{Partition, Plan, Record, Resync, Stack},
     topology,
 };
+use darkswap_p2p::order_book::OrderBookLimits;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -112,6 +113,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Cmd::Node { plan, id } => {
             let plan: Plan = serde_json::from_slice(&std::fs::read(&plan)?)?;
+            // Logs on stderr, filtered by RUST_LOG (the lab sets it from DARKSWAP_LAB_LOG).
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .init();
             // Shadow gives each process one CPU.
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             match plan.stack {
@@ -181,8 +188,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // changed orders; the run ends 90 s after its return.
             let away_from_ms = 120_000;
             let away_to_ms = away_from_ms + away_minutes * 60_000;
-            let resync = Resync { book: book_file, newcomer, returner, away_from_ms, away_to_ms };
             let changed = (f64::from(book) * changed_percent / 100.0).round().max(1.0) as u32;
+            let max_orders = (book as usize + changed as usize).max(OrderBookLimits::default().max_orders);
+            let resync = Resync { book: book_file, newcomer, returner, away_from_ms, away_to_ms, max_orders };
             let makers: Vec<_> = hosts.iter().filter(|h| h.id != returner).cloned().collect();
             let window = away_to_ms - away_from_ms - 20_000;
             let publish =

@@ -4,6 +4,7 @@
 use darkswap_lab::plan::{address, metric_by_label, metric_sum, node_key, now_ms, read_book, Plan, Record, PORT};
 use darkswap_p2p::{
     network::{Network, NetworkConfig, NetworkEvent, PeeringConfig},
+    order_book::OrderBookLimits,
     protocol::{Message, ORDERBOOK_TOPIC},
 };
 use darkswap_support::types::{AssetId, OrderDraft, Side};
@@ -21,6 +22,10 @@ pub async fn run(plan: Plan, id: u32) -> Result<(), Box<dyn std::error::Error>> 
         .listen_on(format!("/ip4/0.0.0.0/tcp/{PORT}").parse()?)
         .metrics_enabled(true)
         .gossipsub_metrics(true)
+        .order_book_limits(OrderBookLimits {
+            max_orders: plan.resync.as_ref().map_or(OrderBookLimits::default().max_orders, |r| r.max_orders),
+            ..OrderBookLimits::default()
+        })
         .peering(PeeringConfig {
             target_outbound: plan.target_outbound,
             max_peers: plan.max_peers,

@@ -66,6 +66,9 @@ pub struct Resync {
     pub returner: u32,
     pub away_from_ms: u64,
     pub away_to_ms: u64,
+    /// Each node's book limit: room for the book and what is published during the run (the
+    /// default, 100,000, would refuse the new orders of a full 100,000-order book).
+    pub max_orders: usize,
 }
 
 /// Tags of the book's orders start here (the published orders' tags count from 1).

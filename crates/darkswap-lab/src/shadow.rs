@@ -55,6 +55,8 @@ pub fn run(
     );
     let _ =
         writeln!(y, "network:\n  graph:\n    type: gml\n    file:\n      path: {}", dir.join("graph.gml").display());
+    // The nodes' log filter (stderr): `DARKSWAP_LAB_LOG`, by default warnings only.
+    let log = std::env::var("DARKSWAP_LAB_LOG").unwrap_or_else(|_| "warn".into()).replace(['"', '\\'], "");
     let _ = writeln!(y, "hosts:");
     for h in &plan.hosts {
         let i = h.id as usize;
@@ -63,7 +65,7 @@ pub fn run(
         for life in &timing.lives[i] {
             let _ = writeln!(
                 y,
-                "    - path: {}\n      args: node --plan {} --id {}\n      environment: {{ RUST_LOG: \"warn\" }}\n      start_time: {} ms",
+                "    - path: {}\n      args: node --plan {} --id {}\n      environment: {{ RUST_LOG: \"{log}\" }}\n      start_time: {} ms",
                 exe.display(),
                 plan_path.display(),
                 h.id,

@@ -49,3 +49,33 @@ fn sixty_nodes_deliver_every_order_and_one_seed_gives_one_result() {
     assert_eq!(first, second, "the same seed gives the same figures");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// 12 nodes hold a book of 2,000 orders; a newcomer joins with nothing and a node comes back
+/// after two minutes away while 20 orders were published: both end with every order, the
+/// newcomer having received about the book's bytes and the returner about the new orders'.
+#[test]
+fn a_newcomer_and_a_returning_node_fetch_what_they_lack_and_little_more() {
+    let shadow = shadow();
+    let out = std::env::temp_dir().join(format!("darkswap-lab-resync-{}", std::process::id()));
+    let status = Command::new(env!("CARGO_BIN_EXE_darkswap-lab"))
+        .args(["run", "resync", "--nodes", "12", "--book", "2000", "--away-minutes", "2", "--seed", "3"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--shadow")
+        .arg(&shadow)
+        .status()
+        .expect("darkswap-lab starts");
+    assert!(status.success(), "the lab run failed: {status}");
+    let figures = out.join("resync-12-seed3").join("figures.json");
+    let text = std::fs::read(&figures).unwrap_or_else(|e| panic!("{}: {e}", figures.display()));
+    let f: serde_json::Value = serde_json::from_slice(&text).expect("figures are JSON");
+    assert_eq!(f["incomplete_nodes"], 0, "every node holds every published order: {f}");
+    assert_eq!(f["changed"], 20, "{f}");
+    assert!(f["newcomer_complete_ms"].is_u64() && f["returner_complete_ms"].is_u64(), "{f}");
+    let order = f["order_bytes"].as_f64().unwrap();
+    let newcomer = f["newcomer_bytes"].as_f64().unwrap() / (2000.0 * order);
+    assert!((1.0..1.5).contains(&newcomer), "the newcomer received {newcomer:.2}x the book: {f}");
+    let returner = f["returner_bytes"].as_f64().unwrap() / (20.0 * order);
+    assert!((1.0..3.0).contains(&returner), "the returner moved {returner:.2}x the difference: {f}");
+    let _ = std::fs::remove_dir_all(&out);
+}

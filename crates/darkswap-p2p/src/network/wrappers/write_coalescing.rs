@@ -24,6 +24,12 @@ use web_time::Instant;
 /// Bytes held before a write goes to the socket even without a flush.
 pub const MAX_BUFFER: usize = 256 * 1024;
 
+/// Bytes handed to the socket in one write. A TCP stack that takes at most 64 KiB per `send()`
+/// answers a larger write short, and one that then signals writability only on an edge that
+/// never comes (Shadow's, in the lab: docs/LAB.md) leaves the connection stalled for good; on a
+/// kernel socket it costs one more system call per 64 KiB of a burst.
+pub const MAX_WRITE: usize = 64 * 1024 - 1;
+
 /// A connection that wrote less than this long ago is busy, and its flushes wait for company;
 /// since a deferred flush does not write, no byte waits much longer than this (plus the turn of
 /// the scheduler that brings the task back).
@@ -54,7 +60,8 @@ impl<S: AsyncWrite + Unpin> WriteCoalescing<S> {
     /// (once per flush: a clock read was 1% of a busy node's CPU).
     fn poll_drain(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<io::Result<()>> {
         while self.written < self.buf.len() {
-            match ready!(Pin::new(&mut self.inner).poll_write(cx, &self.buf[self.written..]))? {
+            let end = self.buf.len().min(self.written + MAX_WRITE);
+            match ready!(Pin::new(&mut self.inner).poll_write(cx, &self.buf[self.written..end]))? {
                 0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 n => self.written += n,
             }
