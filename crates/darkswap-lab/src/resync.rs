@@ -137,33 +137,21 @@ pub fn analyse(plan: &Plan, logs: &[Vec<Record>], resync: &Resync, book: usize, 
 /// The report's rows.
 pub fn rows(f: &ResyncFigures) -> Vec<(String, Vec<String>)> {
     let ms = |v: Option<u64>| v.map_or("never".to_string(), |v| format!("{:.1} s", v as f64 / 1000.0));
-    let kb = |b: f64| format!("{:.1} KB", b / 1000.0);
-    let book_bytes = f.book as f64 * f.order_bytes;
-    let changed_bytes = f.changed as f64 * f.order_bytes;
+    // "moved / size (ratio)", in kilobytes.
+    let share = |moved: u64, size: f64| {
+        format!("{:.1} KB / {:.1} KB ({:.2}x)", moved as f64 / 1000.0, size / 1000.0, moved as f64 / size.max(1.0))
+    };
     let row = |name: &str, v: String| (name.to_string(), vec![v]);
     vec![
         row("nodes", f.nodes.to_string()),
         row("book: orders / mean order size", format!("{} / {:.0} B", f.book, f.order_bytes)),
         row("newcomer: start to complete book", ms(f.newcomer_complete_ms)),
-        row(
-            "newcomer: bytes received / the book's size",
-            format!(
-                "{} / {} ({:.2}x)",
-                kb(f.newcomer_bytes as f64),
-                kb(book_bytes),
-                f.newcomer_bytes as f64 / book_bytes
-            ),
-        ),
+        row("newcomer: bytes received / the book's size", share(f.newcomer_bytes, f.book as f64 * f.order_bytes)),
         row("orders published while the returner was away", f.changed.to_string()),
         row("returner: return to complete book", ms(f.returner_complete_ms)),
         row(
             "returner: bytes both ways / the difference's size",
-            format!(
-                "{} / {} ({:.2}x)",
-                kb(f.returner_bytes as f64),
-                kb(changed_bytes),
-                f.returner_bytes as f64 / changed_bytes.max(1.0)
-            ),
+            share(f.returner_bytes, f.changed as f64 * f.order_bytes),
         ),
         row("nodes lacking some published order at the end", f.incomplete_nodes.to_string()),
     ]
