@@ -100,8 +100,8 @@ impl Syncs {
 
 impl Task {
     /// A first connection to `peer`. Sync the whole book when joining (the first few peers) and
-    /// after being cut off from every gossip peer: page through the peer's book when this one is
-    /// empty, and otherwise reconcile, which moves only the orders that differ (a node back from
+    /// after being cut off from every gossip peer: page through the peer's book when this one
+    /// holds less than a page, and otherwise reconcile, which moves only the orders that differ (a node back from
     /// an absence, or one that imported a snapshot). When a peer we lost (its connection failed)
     /// comes back, compare books with it (an anti-entropy round): one side may have missed
     /// what the other's part of the network published meanwhile, and when nothing was missed
@@ -123,8 +123,8 @@ impl Task {
                 self.sync.waiting.push(peer);
                 return;
             }
-            let empty = self.shared.book.lock().map_or(true, |b| b.is_empty());
-            if !empty && self.sync.every > Duration::ZERO {
+            let small = self.small_book();
+            if !small && self.sync.every > Duration::ZERO {
                 self.sync.done += 1;
                 if dialer {
                     self.start_reconcile(peer);
@@ -146,22 +146,29 @@ impl Task {
         }
     }
 
+    /// Whether this node's book is too small to reconcile from: below a page of orders (a node
+    /// that published a few of its own before its first connection), reconciliation would list
+    /// nearly every id of the peer's book before fetching them, and pages bring them directly.
+    fn small_book(&self) -> bool {
+        self.shared.book.lock().map_or(true, |b| b.len() < usize::from(limits::SYNC_PAGE_MAX))
+    }
+
     /// Whether a newcomer's page sync is under way (not an anti-entropy round by digests).
     fn paging(&self) -> bool {
         self.sync.running.iter().any(|p| !self.sync.digests.contains_key(p))
     }
 
     /// A page sync ended (or its peer failed): the peers waiting for it are reconciled with,
-    /// or if the book is still empty, the first of them is paged through.
+    /// or if the book still holds less than a page, the first of them is paged through.
     pub(super) fn after_pages(&mut self) {
         for peer in std::mem::take(&mut self.sync.waiting) {
             if !self.swarm.is_connected(&peer) {
                 continue;
             }
-            let empty = self.shared.book.lock().map_or(true, |b| b.is_empty());
+            let small = self.small_book();
             if self.paging() {
                 self.sync.waiting.push(peer);
-            } else if empty || self.sync.every.is_zero() {
+            } else if small || self.sync.every.is_zero() {
                 self.sync.running.insert(peer);
                 self.request_sync(peer, None);
             } else {
@@ -180,6 +187,9 @@ impl Task {
     pub(super) fn anti_entropy(&mut self, now: u64) {
         if self.paging() {
             return; // the book is partial until the pages are in (see `after_pages`)
+        }
+        if !self.sync.waiting.is_empty() {
+            self.after_pages();
         }
         for peer in self.reconcile.deferred_due() {
             self.start_reconcile(peer);
@@ -230,6 +240,9 @@ impl Task {
         let pages = self.sync.pages.entry(peer).or_default();
         if *pages >= limits::SYNC_MAX_PAGES {
             tracing::warn!(%peer, "sync page limit reached");
+            // The run ends here, or it would hold back reconciliation and anti-entropy for good.
+            self.sync.running.remove(&peer);
+            self.sync.digests.remove(&peer);
             return;
         }
         *pages += 1;
