@@ -50,7 +50,9 @@ pub(super) struct Reconciles {
     /// Order ids asked for and when: a node that several peers reconcile with at once (back
     /// from an absence) fetches each order once. Bounded ([`Reconciles::MAX_FETCHING`]); an id
     /// whose fetch failed is fetched again after [`Reconciles::FETCH_TIMEOUT`].
-    fetching: HashMap<OrderId, Instant>,
+    /// Each id's claim records the peer whose offer made it, if one did: offers are a
+    /// stranger's word, so they may hold only part of the table (see `claim_fetches`).
+    fetching: HashMap<OrderId, (Instant, Option<PeerId>)>,
 }
 
 impl Reconciles {
@@ -66,6 +68,8 @@ impl Reconciles {
     const DEFER: Duration = Duration::from_secs(2);
     /// Order ids being fetched at most (a full book's difference with a few peers at once).
     const MAX_FETCHING: usize = 16_384;
+    /// Offered ids one peer may have claimed at once.
+    const MAX_OFFERED_PER_PEER: usize = 1024;
     /// How long an id asked for is not asked for again.
     const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -80,19 +84,35 @@ impl Reconciles {
     }
 
     /// Of `ids`, those to fetch now (not asked for within [`Reconciles::FETCH_TIMEOUT`]),
-    /// marked as asked for; none beyond [`Reconciles::MAX_FETCHING`].
-    fn claim_fetches(&mut self, ids: impl IntoIterator<Item = OrderId>) -> Vec<OrderId> {
+    /// marked as asked for; none beyond [`Reconciles::MAX_FETCHING`]. Ids a peer offered
+    /// (`offered_by`) may take at most half the table, and one peer's at most
+    /// [`Reconciles::MAX_OFFERED_PER_PEER`]: peers offering ids they never deliver cannot
+    /// crowd out the fetches this node's own reconciliations need.
+    fn claim_fetches(&mut self, ids: impl IntoIterator<Item = OrderId>, offered_by: Option<PeerId>) -> Vec<OrderId> {
         let now = Instant::now();
+        let live = |at: &Instant| now.duration_since(*at) < Reconciles::FETCH_TIMEOUT;
         if self.fetching.len() >= Reconciles::MAX_FETCHING / 2 {
-            self.fetching.retain(|_, at| now.duration_since(*at) < Reconciles::FETCH_TIMEOUT);
+            self.fetching.retain(|_, (at, _)| live(at));
+        }
+        let (mut offered, mut by_peer) = (0, 0);
+        if let Some(peer) = offered_by {
+            for (_, by) in self.fetching.values() {
+                offered += usize::from(by.is_some());
+                by_peer += usize::from(*by == Some(peer));
+            }
         }
         let mut out = Vec::new();
         for id in ids {
-            let asked = self.fetching.get(&id).is_some_and(|at| now.duration_since(*at) < Reconciles::FETCH_TIMEOUT);
-            if asked || (self.fetching.len() >= Reconciles::MAX_FETCHING && !self.fetching.contains_key(&id)) {
+            let asked = self.fetching.get(&id).is_some_and(|(at, _)| live(at));
+            let full = self.fetching.len() >= Reconciles::MAX_FETCHING && !self.fetching.contains_key(&id);
+            let over_share = offered_by.is_some()
+                && (offered >= Reconciles::MAX_FETCHING / 2 || by_peer >= Reconciles::MAX_OFFERED_PER_PEER);
+            if asked || full || over_share {
                 continue;
             }
-            self.fetching.insert(id, now);
+            self.fetching.insert(id, (now, offered_by));
+            offered += 1;
+            by_peer += 1;
             out.push(id);
         }
         out
@@ -229,7 +249,7 @@ impl Task {
             },
             ReconcileRequest::Offer(mut ids) => {
                 ids.truncate(limits::SYNC_PAGE_MAX as usize);
-                self.fetch_missing(peer, ids);
+                self.fetch_missing(peer, ids, true);
                 ReconcileResponse::Taken
             }
         }
@@ -275,7 +295,7 @@ impl Task {
     /// Fetches the orders `need` from `peer` and names those in `have` for it to fetch, a page
     /// per request.
     fn exchange_difference(&mut self, peer: PeerId, have: &[Id], need: &[Id]) {
-        self.fetch_missing(peer, need.iter().filter_map(order_id_of).collect());
+        self.fetch_missing(peer, need.iter().filter_map(order_id_of).collect(), false);
         let have: Vec<OrderId> = have.iter().filter_map(order_id_of).collect();
         for ids in have.chunks(limits::SYNC_PAGE_MAX as usize) {
             self.send_reconcile(peer, ReconcileRequest::Offer(ids.to_vec()));
@@ -283,13 +303,13 @@ impl Task {
     }
 
     /// Fetches from `peer` the orders among `ids` that the book lacks and no other peer is
-    /// being asked for, a page per request.
-    fn fetch_missing(&mut self, peer: PeerId, ids: Vec<OrderId>) {
+    /// being asked for, a page per request; `offered` when `peer` named them itself.
+    fn fetch_missing(&mut self, peer: PeerId, ids: Vec<OrderId>, offered: bool) {
         let lacking: Vec<OrderId> = match self.shared.book.lock() {
             Ok(book) => ids.into_iter().filter(|id| book.get(id).is_none()).collect(),
             Err(_) => return,
         };
-        let wanted = self.reconcile.claim_fetches(lacking);
+        let wanted = self.reconcile.claim_fetches(lacking, offered.then_some(peer));
         for ids in wanted.chunks(limits::SYNC_PAGE_MAX as usize) {
             self.send_reconcile(peer, ReconcileRequest::Fetch(ids.to_vec()));
         }
@@ -336,15 +356,25 @@ mod tests {
     fn an_order_is_fetched_from_one_peer_at_a_time_and_the_claims_are_bounded() {
         let mut r = Reconciles::new();
         let ids: Vec<OrderId> = (0..10u8).map(|n| OrderId([n; 16])).collect();
-        assert_eq!(r.claim_fetches(ids.clone()), ids);
-        assert!(r.claim_fetches(ids[..5].to_vec()).is_empty(), "asked for already");
-        let many = (0..Reconciles::MAX_FETCHING as u32 * 2).map(|n| {
+        assert_eq!(r.claim_fetches(ids.clone(), None), ids);
+        assert!(r.claim_fetches(ids[..5].to_vec(), None).is_empty(), "asked for already");
+        let mut many = (0..Reconciles::MAX_FETCHING as u32 * 2).map(|n| {
             let mut id = [0u8; 16];
             id[..4].copy_from_slice(&n.to_le_bytes());
             id[15] = 1;
             OrderId(id)
         });
-        assert_eq!(r.claim_fetches(many).len(), Reconciles::MAX_FETCHING - ids.len());
+        // Offers from strangers: one peer gets its share, sybils together half the table.
+
+        let sybils: Vec<PeerId> = (0..16).map(|_| PeerId::random()).collect();
+        let first = r.claim_fetches(many.by_ref().take(1100), Some(sybils[0]));
+        assert_eq!(first.len(), Reconciles::MAX_OFFERED_PER_PEER);
+        for s in &sybils[1..] {
+            r.claim_fetches(many.by_ref().take(1100), Some(*s));
+        }
+        assert_eq!(r.fetching.len(), 10 + Reconciles::MAX_FETCHING / 2, "offers hold at most half");
+        // This node's own needs still find room, up to the whole table.
+        assert_eq!(r.claim_fetches(many, None).len(), Reconciles::MAX_FETCHING / 2 - 10);
         assert_eq!(r.fetching.len(), Reconciles::MAX_FETCHING);
     }
 }
